@@ -1,0 +1,56 @@
+import { randomUUID } from "node:crypto";
+import express, { type Express, type RequestHandler } from "express";
+import type { PrismaClient } from "../core/db.ts";
+import type { Logger } from "../core/logger.ts";
+import { errorMiddleware, notFound } from "./errors.ts";
+import type { IntentClient } from "./intents.ts";
+import type { Limiter } from "./ratelimit.ts";
+import { lifecycleRoutes } from "./routes/lifecycle.ts";
+import { readRoutes } from "./routes/read.ts";
+import { runnerRoutes } from "./routes/runner.ts";
+
+export interface AppDeps {
+  prisma: PrismaClient;
+  intents: IntentClient;
+  tokenLimiter: Limiter;
+  ipLimiter: Limiter;
+  log: Logger;
+  trustProxy?: boolean;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,200}$/;
+
+/** One id per request, accepted from the caller or made here, returned and logged. */
+function requestContext(log: Logger): RequestHandler {
+  return (req, res, next) => {
+    const given = req.get("X-Request-Id");
+    const id = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
+    const started = performance.now();
+    res.locals.requestId = id;
+    res.set({ "X-Request-Id": id, "Cache-Control": "no-store" });
+    res.on("finish", () => {
+      log.info(
+        { request_id: id, method: req.method, path: req.path, status: res.statusCode, ms: +(performance.now() - started).toFixed(2) },
+        "request",
+      );
+    });
+    next();
+  };
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", deps.trustProxy ?? false);
+  app.set("etag", false);
+  app.use(requestContext(deps.log));
+  app.use(express.json({ limit: "256kb", type: ["application/json", "application/*+json"] }));
+  app.use(runnerRoutes(deps));
+  app.use(lifecycleRoutes(deps));
+  app.use(readRoutes(deps));
+  app.use(() => {
+    throw notFound("route");
+  });
+  app.use(errorMiddleware(deps.log));
+  return app;
+}

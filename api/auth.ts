@@ -1,0 +1,72 @@
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+import type { PrismaClient } from "../core/db.ts";
+import { findTokenByHash, type AuthedToken } from "../core/data/access.ts";
+import { hasScope, type Scope } from "../core/scopes.ts";
+import { credentialsFrom, isWellFormedPat, sha256 } from "../core/tokens.ts";
+import { HttpError, invalidToken, unauthenticated } from "./errors.ts";
+import type { Limiter } from "./ratelimit.ts";
+
+export interface AuthDeps {
+  prisma: PrismaClient;
+  tokenLimiter: Limiter;
+  /** Budget for requests without valid credentials, per client IP (slows brute force). */
+  ipLimiter: Limiter;
+}
+
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+async function resolveToken(deps: AuthDeps, header: string | undefined): Promise<AuthedToken> {
+  const cred = credentialsFrom(header);
+  if (cred.kind === "none") throw unauthenticated();
+  if (cred.kind === "malformed" || !isWellFormedPat(cred.token)) throw invalidToken("invalid token");
+  const token = await findTokenByHash(deps.prisma, sha256(cred.token));
+  if (!token) throw invalidToken("invalid token");
+  if (token.revokedAt !== null) throw invalidToken("token revoked");
+  if (token.expiresAt !== null && token.expiresAt.getTime() <= Date.now()) throw invalidToken("token expired");
+  if (token.user.suspendedAt !== null) throw invalidToken("account suspended");
+  return token;
+}
+
+/** PAT authentication: sets res.locals.token, or answers 401/429. */
+export function authenticate(deps: AuthDeps): RequestHandler {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const ip = req.ip ?? "unknown";
+    await deps.ipLimiter.check(ip, res);
+    let token: AuthedToken;
+    try {
+      token = await resolveToken(deps, req.headers.authorization);
+    } catch (e) {
+      if (e instanceof HttpError) await deps.ipLimiter.consume(ip, res);
+      throw e;
+    }
+    await deps.tokenLimiter.consume(`t${token.id}`, res);
+    res.locals.token = token;
+    touchLastUsed(deps.prisma, token);
+    next();
+  };
+}
+
+/** Decided from the token alone, before anything is looked up. */
+export function requireScope(scope: Scope): RequestHandler {
+  return (_req, res, next) => {
+    const token = res.locals.token as AuthedToken;
+    res.set("X-OAuth-Scopes", token.scopes.join(", "));
+    res.set("X-Accepted-OAuth-Scopes", scope);
+    if (!hasScope(token.scopes, scope)) throw new HttpError(403, `token lacks required scope: ${scope}`);
+    next();
+  };
+}
+
+// Recorded at most once a minute per token: a write per request would put the user API
+// on the database's write path for nothing.
+function touchLastUsed(prisma: PrismaClient, token: AuthedToken): void {
+  const now = Date.now();
+  if (token.lastUsedAt && now - token.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return;
+  void prisma.personalAccessToken
+    .updateMany({ where: { id: token.id }, data: { lastUsedAt: new Date(now) } })
+    .catch(() => {});
+}
+
+export function tokenOf(res: Response): AuthedToken {
+  return res.locals.token as AuthedToken;
+}

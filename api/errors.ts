@@ -1,0 +1,67 @@
+import type { ErrorRequestHandler } from "express";
+import type { Logger } from "../core/logger.ts";
+
+/** An error that is an answer: it carries its status, message and headers. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (msg: string) => new HttpError(400, msg);
+export const notFound = (what: string) => new HttpError(404, `${what} not found`);
+export const conflict = (msg: string) => new HttpError(409, msg);
+export const unprocessable = (msg: string, extra: Record<string, unknown> = {}) => new HttpError(422, msg, {}, extra);
+export const unavailable = (msg: string, retryAfterS: number, extra: Record<string, unknown> = {}) =>
+  new HttpError(503, msg, { "Retry-After": String(retryAfterS) }, extra);
+
+export function invalidToken(reason: string): HttpError {
+  return new HttpError(401, reason, {
+    "WWW-Authenticate": `Bearer realm="shithub", error="invalid_token", error_description="${reason}"`,
+  });
+}
+
+export function unauthenticated(): HttpError {
+  return new HttpError(401, "unauthenticated", { "WWW-Authenticate": 'Bearer realm="shithub"' });
+}
+
+// body-parser marks its own errors with a type; these are the client's fault.
+const BODY_ERRORS: Record<string, [number, string]> = {
+  "entity.too.large": [413, "request body too large"],
+  "entity.parse.failed": [400, "malformed JSON body"],
+  "encoding.unsupported": [415, "unsupported content encoding"],
+  "charset.unsupported": [415, "unsupported charset"],
+  "request.aborted": [400, "request aborted"],
+  "entity.verify.failed": [400, "malformed body"],
+  "request.size.invalid": [400, "request size did not match content length"],
+  "stream.encoding.set": [500, "internal error"],
+};
+
+/** The one place errors become HTTP. Unknown errors are logged, never shown. */
+export function errorMiddleware(log: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    if (res.headersSent) return;
+    if (err instanceof HttpError) {
+      res.set(err.headers).status(err.status).json({ error: err.message, ...err.extra });
+      return;
+    }
+    const type = (err as { type?: unknown }).type;
+    if (typeof type === "string" && BODY_ERRORS[type]) {
+      const [status, message] = BODY_ERRORS[type];
+      res.status(status).json({ error: message });
+      return;
+    }
+    const status = (err as { status?: unknown }).status;
+    if (typeof status === "number" && status >= 400 && status < 500) {
+      res.status(status).json({ error: "bad request" });
+      return;
+    }
+    log.error({ err, method: req.method, path: req.path, request_id: res.locals.requestId }, "unhandled error");
+    res.status(500).json({ error: "internal error" });
+  };
+}

@@ -1,0 +1,120 @@
+import { randomUUID, createHash } from "node:crypto";
+import { Job, Queue, QueueEvents } from "bullmq";
+import {
+  INTENT_JOB_OPTIONS, QUEUE_NAME, intentResult,
+  type IntentName, type IntentPayload, type IntentResult,
+} from "../core/contracts.ts";
+import type { Redis } from "../core/redis.ts";
+
+export type Outcome =
+  | { kind: "result"; result: IntentResult }
+  /** The worker tier did not answer in time; the intent stays queued. */
+  | { kind: "timeout"; intentUid: string }
+  /** Redis refused the intent: nothing was queued. */
+  | { kind: "unavailable" }
+  | { kind: "failed"; intentUid: string }
+  | { kind: "idempotency_conflict" };
+
+type Waiter = (o: Outcome) => void;
+
+/**
+ * The BullMQ job id is the fast idempotency filter: a request carrying an
+ * Idempotency-Key maps to the same job id every time, so a retry finds the job (and
+ * its result) instead of queueing a second one. Postgres holds the durable record.
+ */
+export function intentUid(name: IntentName, actorUserId: number, idempotencyKey: string | null): string {
+  if (idempotencyKey === null) return `${name}-${randomUUID()}`;
+  const k = createHash("sha256").update(idempotencyKey).digest("hex").slice(0, 40);
+  return `${name}-u${actorUserId}-k${k}`;
+}
+
+/**
+ * Enqueues intents and waits for their results through one QueueEvents listener that
+ * settles pending requests by job id (one listener scales; per-request waits do not).
+ */
+export class IntentClient {
+  private readonly waiters = new Map<string, Set<Waiter>>();
+
+  constructor(
+    private readonly queue: Queue,
+    private readonly events: QueueEvents,
+    private readonly timeoutMs: number,
+  ) {
+    events.on("completed", ({ jobId, returnvalue }) => this.settle(jobId, toOutcome(returnvalue, jobId)));
+    events.on("failed", ({ jobId }) => this.settle(jobId, { kind: "failed", intentUid: jobId }));
+  }
+
+  static create(producer: Redis, eventsConn: Redis, prefix: string, timeoutMs: number): IntentClient {
+    const queue = new Queue(QUEUE_NAME, { connection: producer, prefix, skipWaitingForReady: true });
+    const events = new QueueEvents(QUEUE_NAME, { connection: eventsConn, prefix });
+    return new IntentClient(queue, events, timeoutMs);
+  }
+
+  ready(): Promise<unknown> {
+    return this.events.waitUntilReady();
+  }
+
+  async close(): Promise<void> {
+    for (const uid of [...this.waiters.keys()]) this.settle(uid, { kind: "timeout", intentUid: uid });
+    await this.events.close();
+    await this.queue.close();
+  }
+
+  async submit(name: IntentName, payload: IntentPayload): Promise<Outcome> {
+    const uid = payload.intentUid;
+    const settled = this.wait(uid);
+    try {
+      await this.queue.add(name, payload, { ...INTENT_JOB_OPTIONS, jobId: uid });
+    } catch {
+      this.settle(uid, { kind: "unavailable" });
+      return settled;
+    }
+    // If this check fails the request still gets its answer from the events listener.
+    if (payload.idempotencyKey !== null) await this.checkExisting(uid, payload).catch(() => {});
+    return settled;
+  }
+
+  /** A keyed job may predate this request: compare targets, and take its result if finished. */
+  private async checkExisting(uid: string, payload: IntentPayload): Promise<void> {
+    const job = await Job.fromId(this.queue, uid);
+    if (!job) return;
+    if ((job.data as IntentPayload).targetId !== payload.targetId) {
+      this.settle(uid, { kind: "idempotency_conflict" });
+    } else if (job.finishedOn !== undefined) {
+      this.settle(uid, job.failedReason && !job.returnvalue ? { kind: "failed", intentUid: uid } : toOutcome(job.returnvalue, uid));
+    }
+  }
+
+  private wait(uid: string): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      const timer = setTimeout(() => done({ kind: "timeout", intentUid: uid }), this.timeoutMs);
+      const done: Waiter = (o) => {
+        clearTimeout(timer);
+        this.waiters.get(uid)?.delete(done);
+        if (this.waiters.get(uid)?.size === 0) this.waiters.delete(uid);
+        resolve(o);
+      };
+      const set = this.waiters.get(uid) ?? new Set();
+      set.add(done);
+      this.waiters.set(uid, set);
+    });
+  }
+
+  private settle(uid: string, o: Outcome): void {
+    for (const w of [...(this.waiters.get(uid) ?? [])]) w(o);
+  }
+}
+
+function toOutcome(raw: unknown, uid: string): Outcome {
+  const value = typeof raw === "string" ? safeJson(raw) : raw;
+  const parsed = intentResult.safeParse(value);
+  return parsed.success ? { kind: "result", result: parsed.data } : { kind: "failed", intentUid: uid };
+}
+
+function safeJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,149 @@
+import { Router, type Request, type RequestHandler, type Response } from "express";
+import { z } from "zod";
+import { inTx, type PrismaClient } from "../../core/db.ts";
+import { heartbeatAndClaim, findJobToken, type JobCredential } from "../../core/data/claim.ts";
+import { reportJobTx } from "../../core/data/jobs.ts";
+import { appendLog, reportStepTx } from "../../core/data/steps.ts";
+import { parseId, num } from "../../core/ids.ts";
+import { CONCLUSIONS, type Conclusion } from "../../core/lifecycle/types.ts";
+import type { Report } from "../../core/lifecycle/report.ts";
+import { credentialsFrom, newOpaqueToken, sha256 } from "../../core/tokens.ts";
+import { badRequest, conflict, invalidToken, notFound, unauthenticated } from "../errors.ts";
+
+export interface RunnerDeps {
+  prisma: PrismaClient;
+}
+
+const heartbeatBody = z.strictObject({
+  labels: z.array(z.string().min(1).max(100).regex(/^[^,\s]+$/)).max(50).optional(),
+  capacity: z.number().int().min(1).max(256).optional(),
+  host_name: z.string().max(255).optional(),
+  version: z.string().max(100).optional(),
+});
+
+const reportBody = z.strictObject({
+  status: z.enum(["running", "completed", "cancelled", "skipped"]),
+  conclusion: z.enum(CONCLUSIONS as [Conclusion, ...Conclusion[]]).optional(),
+});
+
+const logBody = z.strictObject({
+  step_id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  seq: z.number().int().min(0).max(2 ** 31 - 1),
+  content: z.string().max(64 * 1024),
+});
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body ?? {});
+  if (!r.success) throw badRequest(`invalid body: ${r.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ")}`);
+  return r.data;
+}
+
+/** A completed report needs a conclusion; `completed/cancelled` means cancelled. */
+function toReport(b: z.infer<typeof reportBody>): Report {
+  switch (b.status) {
+    case "running":
+    case "cancelled":
+    case "skipped":
+      return { status: b.status };
+    case "completed":
+      if (b.conclusion === undefined) throw badRequest("completed needs a conclusion");
+      return b.conclusion === "cancelled" ? { status: "cancelled" } : { status: "completed", conclusion: b.conclusion };
+  }
+}
+
+function bearer(req: Request): string {
+  const c = credentialsFrom(req.headers.authorization);
+  if (c.kind === "none") throw unauthenticated();
+  if (c.kind === "malformed") throw invalidToken("invalid token");
+  return c.token;
+}
+
+function runnerAuth(deps: RunnerDeps): RequestHandler {
+  return async (req, res, next) => {
+    const t = await deps.prisma.runnerToken.findUnique({
+      where: { tokenHash: sha256(bearer(req)) },
+      select: { runnerId: true, revokedAt: true, runner: { select: { revokedAt: true } } },
+    });
+    if (!t) throw invalidToken("invalid token");
+    if (t.revokedAt !== null || t.runner.revokedAt !== null) throw invalidToken("runner revoked");
+    res.locals.runnerId = t.runnerId;
+    next();
+  };
+}
+
+/** The per-job token works for its own job only, until it expires or its runner is revoked. */
+function jobAuth(deps: RunnerDeps): RequestHandler {
+  return async (req, res, next) => {
+    const cred = await findJobToken(deps.prisma, bearer(req));
+    if (!cred) throw invalidToken("invalid token");
+    if (cred.runnerRevokedAt !== null) throw invalidToken("runner revoked");
+    if (cred.expiresAt.getTime() <= Date.now()) throw invalidToken("token expired");
+    const id = parseId(req.params.id);
+    if (id === null || id !== cred.jobId) throw notFound("job");
+    res.locals.job = cred;
+    next();
+  };
+}
+
+const jobOf = (res: Response) => res.locals.job as JobCredential;
+
+function settleOutcome(r: { kind: "ok"; changed: boolean } | { kind: "conflict"; message: string } | { kind: "not_found" }, what: string, res: Response) {
+  if (r.kind === "not_found") throw notFound(what);
+  if (r.kind === "conflict") throw conflict(r.message);
+  res.json({ changed: r.changed });
+}
+
+export function runnerRoutes(deps: RunnerDeps): Router {
+  const r = Router();
+  const job = jobAuth(deps);
+
+  r.post("/api/v1/runners/heartbeat", runnerAuth(deps), async (req, res) => {
+    const b = parse(heartbeatBody, req.body);
+    const claimed = await inTx(deps.prisma, (tx) =>
+      heartbeatAndClaim(tx, res.locals.runnerId as bigint, { labels: b.labels, capacity: b.capacity, hostName: b.host_name, version: b.version }, new Date(), () => newOpaqueToken("shithub_job_")),
+    );
+    if (!claimed) {
+      res.status(204).end();
+      return;
+    }
+    res.json({
+      token: claimed.token,
+      expires_at: claimed.expiresAt.toISOString(),
+      job: {
+        id: num(claimed.id), run_id: num(claimed.runId), job_key: claimed.jobKey, name: claimed.name,
+        runs_on: claimed.runsOn, timeout_minutes: claimed.timeoutMinutes,
+        steps: claimed.steps.map((s) => ({ id: num(s.id), index: s.stepIndex, name: s.name, run: s.run })),
+      },
+    });
+  });
+
+  r.post("/api/v1/jobs/:id/status", job, async (req, res) => {
+    const report = toReport(parse(reportBody, req.body));
+    const out = await inTx(deps.prisma, (tx) => reportJobTx(tx, jobOf(res).jobId, report, new Date()));
+    if (out.kind === "ok") {
+      res.json({ changed: out.changed, run_completed: out.runCompleted });
+      return;
+    }
+    settleOutcome(out, "job", res);
+  });
+
+  r.post("/api/v1/jobs/:id/steps/:step_id/status", job, async (req, res) => {
+    const stepId = parseId(req.params.step_id);
+    if (stepId === null) throw notFound("step");
+    const report = toReport(parse(reportBody, req.body));
+    settleOutcome(await inTx(deps.prisma, (tx) => reportStepTx(tx, jobOf(res).jobId, stepId, report, new Date())), "step", res);
+  });
+
+  r.post("/api/v1/jobs/:id/logs", job, async (req, res) => {
+    const b = parse(logBody, req.body);
+    settleOutcome(await inTx(deps.prisma, (tx) => appendLog(tx, jobOf(res).jobId, BigInt(b.step_id), b.seq, b.content)), "step", res);
+  });
+
+  r.post("/api/v1/jobs/:id/cancel-check", job, async (_req, res) => {
+    const j = await deps.prisma.workflowJob.findUnique({ where: { id: jobOf(res).jobId }, select: { status: true, cancelRequested: true } });
+    if (!j) throw notFound("job");
+    res.json({ cancelled: j.cancelRequested || j.status === "cancelled" });
+  });
+  return r;
+}
+

@@ -1,0 +1,37 @@
+import { apiEnv, parseConfig } from "../core/config.ts";
+import { createLogger } from "../core/logger.ts";
+import { createPrisma } from "../core/db.ts";
+import { connectRedis } from "../core/redis.ts";
+import { onShutdown } from "../core/shutdown.ts";
+import { createApp } from "./app.ts";
+import { IntentClient } from "./intents.ts";
+import { createLimiter } from "./ratelimit.ts";
+
+const cfg = parseConfig(apiEnv);
+const log = createLogger("api", { level: cfg.LOG_LEVEL, pretty: cfg.LOG_PRETTY });
+const prisma = createPrisma(cfg.DATABASE_URL, cfg.DB_POOL_SIZE);
+const producer = connectRedis(cfg.REDIS_URL, "producer", "api-producer");
+const eventsConn = connectRedis(cfg.REDIS_URL, "subscriber", "api-events");
+const intents = IntentClient.create(producer, eventsConn, cfg.QUEUE_PREFIX, cfg.RESULT_TIMEOUT_MS);
+await intents.ready();
+
+const app = createApp({
+  prisma,
+  intents,
+  tokenLimiter: createLimiter(producer, `${cfg.QUEUE_PREFIX}:rl:token`, cfg.RATE_LIMIT_PER_HOUR),
+  ipLimiter: createLimiter(producer, `${cfg.QUEUE_PREFIX}:rl:ip`, cfg.UNAUTH_RATE_LIMIT_PER_HOUR),
+  log,
+  trustProxy: cfg.TRUST_PROXY,
+});
+const server = app.listen(cfg.PORT, cfg.HOST, () => {
+  const addr = server.address();
+  log.info({ port: typeof addr === "object" && addr ? addr.port : cfg.PORT }, "api listening");
+});
+server.keepAliveTimeout = 65_000;
+
+onShutdown(log, [
+  ["stop accepting", () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeIdleConnections(); })],
+  ["close queue", () => intents.close()],
+  ["close redis", async () => { producer.disconnect(); eventsConn.disconnect(); }],
+  ["disconnect database", () => prisma.$disconnect()],
+]);

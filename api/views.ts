@@ -1,0 +1,74 @@
+import { num } from "../core/ids.ts";
+
+// Read views of DESIGN.md §4.4: snake_case, RFC 3339 UTC or null, ids as numbers.
+
+const iso = (d: Date | null) => (d === null ? null : d.toISOString());
+
+interface JobRow {
+  id: bigint; runId: bigint; jobKey: string; name: string; runsOn: string; needs: string[];
+  status: string; conclusion: string | null; cancelRequested: boolean; cancelRequestedAt: Date | null;
+  runnerId: bigint | null; startedAt: Date | null; completedAt: Date | null;
+}
+
+interface StepRow {
+  id: bigint; stepIndex: number; name: string; status: string; conclusion: string | null;
+  startedAt: Date | null; completedAt: Date | null;
+}
+
+interface RunRow {
+  id: bigint; repoId: bigint; runIndex: number; workflowFile: string; workflowName: string; headSha: string;
+  headRef: string; event: string; status: string; conclusion: string | null; parentRunId: bigint | null;
+  createdAt: Date; startedAt: Date | null; completedAt: Date | null;
+  actor: { id: bigint; login: string } | null;
+}
+
+export function jobView(j: JobRow) {
+  return {
+    id: num(j.id),
+    run_id: num(j.runId),
+    job_key: j.jobKey,
+    name: j.name,
+    runs_on: j.runsOn,
+    needs: j.needs,
+    status: j.status,
+    conclusion: j.conclusion,
+    cancel_requested: j.cancelRequested,
+    cancel_requested_at: iso(j.cancelRequestedAt),
+    runner_id: num(j.runnerId),
+    started_at: iso(j.startedAt),
+    completed_at: iso(j.completedAt),
+  };
+}
+
+export function stepView(s: StepRow) {
+  return {
+    id: num(s.id),
+    index: s.stepIndex,
+    name: s.name,
+    status: s.status,
+    conclusion: s.conclusion,
+    started_at: iso(s.startedAt),
+    completed_at: iso(s.completedAt),
+  };
+}
+
+export function runView(r: RunRow, jobs: JobRow[]) {
+  return {
+    id: num(r.id),
+    repo_id: num(r.repoId),
+    run_index: r.runIndex,
+    workflow_file: r.workflowFile,
+    workflow_name: r.workflowName,
+    head_sha: r.headSha,
+    head_ref: r.headRef,
+    event: r.event,
+    status: r.status,
+    conclusion: r.conclusion,
+    actor: r.actor ? { id: num(r.actor.id), login: r.actor.login } : null,
+    parent_run_id: num(r.parentRunId),
+    created_at: r.createdAt.toISOString(),
+    started_at: iso(r.startedAt),
+    completed_at: iso(r.completedAt),
+    jobs: jobs.map(jobView),
+  };
+}

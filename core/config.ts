@@ -1,0 +1,56 @@
+import { z } from "zod";
+
+// Every process parses its own schema once at start-up; a bad value stops the process
+// with a message naming the variable instead of failing later in some code path.
+
+const bool = z
+  .enum(["true", "false", "1", "0", ""])
+  .transform((v) => v === "true" || v === "1");
+
+export const commonEnv = z.object({
+  DATABASE_URL: z.url().default("postgresql://postgres@127.0.0.1:5432/actions"),
+  REDIS_URL: z.url().default("redis://127.0.0.1:6379"),
+  // BullMQ key prefix. On Redis Cluster wrap it in a hash tag, e.g. "{actions}".
+  QUEUE_PREFIX: z.string().min(1).default("actions"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  LOG_PRETTY: bool.optional(),
+  DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+});
+
+export const apiEnv = commonEnv.extend({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default("0.0.0.0"),
+  // How long a request waits for the worker tier before answering 503.
+  RESULT_TIMEOUT_MS: z.coerce.number().int().min(50).max(120_000).default(10_000),
+  RATE_LIMIT_PER_HOUR: z.coerce.number().int().min(1).default(5000),
+  // Requests without valid credentials are limited per client IP.
+  UNAUTH_RATE_LIMIT_PER_HOUR: z.coerce.number().int().min(1).default(600),
+  JOB_TOKEN_TTL_MINUTES: z.coerce.number().int().min(1).default(24 * 60),
+  TRUST_PROXY: bool.default(false),
+});
+
+export const workerEnv = commonEnv.extend({
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
+  // BullMQ lock: a worker that dies holding a job loses it after this long.
+  WORKER_LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30_000),
+  WORKER_STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(15_000),
+  // Fault injection for tests: hold each intent's transaction open this long before commit.
+  FAULT_HOLD_TX_MS: z.coerce.number().int().min(0).default(0),
+});
+
+export type ApiConfig = z.infer<typeof apiEnv>;
+export type WorkerConfig = z.infer<typeof workerEnv>;
+export type CommonConfig = z.infer<typeof commonEnv>;
+
+export class ConfigError extends Error {}
+
+export function parseConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  // Empty strings mean "unset" so that `FOO= npm start` falls back to the default.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,76 @@
+import { z } from "zod";
+
+// What crosses process boundaries: the queue payload, the worker's result, the cancel
+// signal. Every receiver parses with these schemas; nothing is trusted by shape alone.
+
+export const QUEUE_NAME = "lifecycle-intents";
+export const INTENT_NAMES = ["cancel-job", "rerun-run"] as const;
+export type IntentName = (typeof INTENT_NAMES)[number];
+
+const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+export const intentPayload = z.object({
+  intentUid: z.string().min(1).max(200),
+  targetId: id,
+  actorUserId: id,
+  tokenId: id.nullable(),
+  idempotencyKey: z.string().max(255).nullable(),
+  requestId: z.string().max(200).nullable(),
+});
+export type IntentPayload = z.infer<typeof intentPayload>;
+
+export const cancelJobBody = z.object({
+  job_id: id,
+  run_id: id,
+  repo_id: id,
+  changed_jobs: z.number().int().min(0),
+  run_completed: z.boolean(),
+  run_conclusion: z.string(),
+});
+export type CancelJobBody = z.infer<typeof cancelJobBody>;
+
+export const rerunRunBody = z.object({
+  run_id: id,
+  run_index: z.number().int().positive(),
+  parent_run_id: id,
+  repo_id: id,
+  workflow_file: z.string(),
+  head_sha: z.string(),
+});
+export type RerunRunBody = z.infer<typeof rerunRunBody>;
+
+export const INTENT_ERRORS = [
+  "not_found",
+  "not_rerunnable",
+  "source_unavailable",
+  "source_invalid",
+  "idempotency_conflict",
+] as const;
+export type IntentErrorCode = (typeof INTENT_ERRORS)[number];
+
+export const intentResult = z.discriminatedUnion("ok", [
+  z.object({ ok: z.literal(true), body: z.union([cancelJobBody, rerunRunBody]) }),
+  z.object({ ok: z.literal(false), error: z.enum(INTENT_ERRORS), message: z.string() }),
+]);
+export type IntentResult = z.infer<typeof intentResult>;
+
+export const cancelSignal = z.object({
+  job_id: id,
+  run_id: id,
+  runner_id: id.nullable(),
+  requested_at: z.iso.datetime({ offset: true }),
+});
+export type CancelSignal = z.infer<typeof cancelSignal>;
+
+/** One channel for every cancel: runners keep the ones for jobs they hold. */
+export function cancelChannel(prefix: string): string {
+  return `${prefix}:signals:cancel`;
+}
+
+/** Retention keeps finished jobs long enough for the idempotency window. */
+export const INTENT_JOB_OPTIONS = {
+  attempts: 8,
+  backoff: { type: "exponential" as const, delay: 100 },
+  removeOnComplete: { age: 24 * 3600, count: 100_000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};

@@ -1,0 +1,115 @@
+import type { Tx } from "../db.ts";
+import { sha256 } from "../tokens.ts";
+
+export interface RunnerRow {
+  id: bigint;
+  name: string;
+  labels: string[];
+  capacity: number;
+  drainingAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export interface HeartbeatInfo {
+  labels?: string[];
+  capacity?: number;
+  hostName?: string;
+  version?: string;
+}
+
+export interface ClaimedJob {
+  id: bigint;
+  runId: bigint;
+  jobKey: string;
+  name: string;
+  runsOn: string;
+  timeoutMinutes: number;
+  steps: { id: bigint; stepIndex: number; name: string; run: string }[];
+  token: string;
+  expiresAt: Date;
+}
+
+/**
+ * Records the heartbeat (taking the runner's row lock, so two heartbeats of one runner
+ * cannot both claim past its capacity) and claims at most one job for it.
+ */
+export async function heartbeatAndClaim(tx: Tx, runnerId: bigint, info: HeartbeatInfo, now: Date, newToken: () => { token: string; hash: string }): Promise<ClaimedJob | null> {
+  const runner = await tx.runner.update({
+    where: { id: runnerId },
+    data: {
+      lastHeartbeatAt: now,
+      ...(info.labels ? { labels: info.labels } : {}),
+      ...(info.capacity ? { capacity: info.capacity } : {}),
+      ...(info.hostName ? { hostName: info.hostName } : {}),
+      ...(info.version ? { version: info.version } : {}),
+    },
+    select: { id: true, labels: true, capacity: true, drainingAt: true, revokedAt: true },
+  });
+  const busy = await tx.workflowJob.count({ where: { runnerId, status: "running" } });
+  const status = busy > 0 ? "active" : "idle";
+  if (runner.drainingAt !== null || runner.revokedAt !== null || busy >= runner.capacity) {
+    await tx.runner.update({ where: { id: runnerId }, data: { status } });
+    return null;
+  }
+  const job = await pickJob(tx, runner.labels);
+  if (!job) {
+    await tx.runner.update({ where: { id: runnerId }, data: { status } });
+    return null;
+  }
+  return startJob(tx, job, runnerId, now, newToken);
+}
+
+/**
+ * The next claimable job: queued, not cancel-requested, labels satisfied, every need
+ * completed with success. SKIP LOCKED on job and run: a claimer never waits behind a
+ * row someone else is deciding on, it takes the next one.
+ */
+async function pickJob(tx: Tx, labels: string[]): Promise<{ id: bigint; run_id: bigint } | null> {
+  const rows = await tx.$queryRaw<{ id: bigint; run_id: bigint }[]>`
+    SELECT j.id, j.run_id FROM workflow_jobs j
+    JOIN workflow_runs r ON r.id = j.run_id
+    WHERE j.status = 'queued' AND NOT j.cancel_requested
+      AND (j.runs_on = '' OR string_to_array(j.runs_on, ',') <@ ${labels}::text[])
+      AND NOT EXISTS (
+        SELECT 1 FROM workflow_jobs d
+        WHERE d.run_id = j.run_id AND d.job_key = ANY(j.needs)
+          AND (d.status <> 'completed' OR d.conclusion IS DISTINCT FROM 'success'))
+    ORDER BY j.id
+    LIMIT 1
+    FOR UPDATE OF j, r SKIP LOCKED`;
+  return rows[0] ?? null;
+}
+
+async function startJob(tx: Tx, pick: { id: bigint; run_id: bigint }, runnerId: bigint, now: Date, newToken: () => { token: string; hash: string }): Promise<ClaimedJob> {
+  const job = await tx.workflowJob.update({
+    where: { id: pick.id },
+    data: { status: "running", runnerId, startedAt: now },
+    select: {
+      id: true, runId: true, jobKey: true, name: true, runsOn: true, timeoutMinutes: true,
+      steps: { select: { id: true, stepIndex: true, name: true, run: true }, orderBy: { stepIndex: "asc" } },
+    },
+  });
+  await tx.workflowRun.updateMany({ where: { id: pick.run_id, status: "queued" }, data: { status: "running", startedAt: now } });
+  await tx.runner.update({ where: { id: runnerId }, data: { status: "active" } });
+  // The job token outlives the job's own timeout by an hour, then stops working.
+  const expiresAt = new Date(now.getTime() + (job.timeoutMinutes + 60) * 60_000);
+  const { token, hash } = newToken();
+  await tx.jobToken.create({ data: { jobId: job.id, runnerId, tokenHash: hash, expiresAt } });
+  return { ...job, token, expiresAt };
+}
+
+export interface JobCredential {
+  jobId: bigint;
+  runnerId: bigint;
+  expiresAt: Date;
+  runnerRevokedAt: Date | null;
+}
+
+export function findJobToken(tx: Pick<Tx, "jobToken">, token: string): Promise<JobCredential | null> {
+  return tx.jobToken
+    .findUnique({
+      where: { tokenHash: sha256(token) },
+      select: { jobId: true, runnerId: true, expiresAt: true, runner: { select: { revokedAt: true } } },
+    })
+    .then((t) => t && { jobId: t.jobId, runnerId: t.runnerId, expiresAt: t.expiresAt, runnerRevokedAt: t.runner.revokedAt });
+}

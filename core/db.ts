@@ -1,0 +1,54 @@
+import { PrismaPg } from "@prisma/adapter-pg";
+import { Prisma, PrismaClient } from "./generated/prisma/client.ts";
+
+export { Prisma, PrismaClient };
+export type Tx = Prisma.TransactionClient;
+
+export function createPrisma(databaseUrl: string, poolSize = 10): PrismaClient {
+  const adapter = new PrismaPg({ connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: 5_000 });
+  return new PrismaClient({ adapter });
+}
+
+/**
+ * One interactive transaction at READ COMMITTED: every decision is taken on rows locked
+ * with FOR UPDATE, so each statement sees the latest committed state of what it reads.
+ */
+export function inTx<T>(prisma: PrismaClient, fn: (tx: Tx) => Promise<T>, timeoutMs = 15_000): Promise<T> {
+  return prisma.$transaction(fn, {
+    isolationLevel: Prisma.TransactionIsolationLevel.ReadCommitted,
+    maxWait: 10_000,
+    timeout: timeoutMs,
+  });
+}
+
+const TRANSIENT_PG = new Set([
+  "40001", // serialization_failure
+  "40P01", // deadlock_detected
+  "55P03", // lock_not_available
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now
+  "53300", // too_many_connections
+  "08000", "08001", "08003", "08004", "08006",
+]);
+const TRANSIENT_PRISMA = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "P2028", "P2034"]);
+
+/** Errors worth retrying: the database was away or a concurrent transaction won a race. */
+export function isTransientDbError(e: unknown): boolean {
+  if (typeof e !== "object" || e === null) return false;
+  const err = e as { code?: unknown; cause?: unknown; meta?: { code?: unknown }; message?: unknown };
+  if (typeof err.code === "string" && (TRANSIENT_PRISMA.has(err.code) || TRANSIENT_PG.has(err.code))) return true;
+  if (typeof err.meta?.code === "string" && TRANSIENT_PG.has(err.meta.code)) return true;
+  if (typeof err.message === "string" && /ECONNREFUSED|ECONNRESET|Connection terminated|timeout exceeded when trying to connect/i.test(err.message)) {
+    return true;
+  }
+  return err.cause !== undefined && err.cause !== e && isTransientDbError(err.cause);
+}
+
+/** Unique violation (a concurrent actor inserted the same key first). */
+export function isUniqueViolation(e: unknown): boolean {
+  const err = e as { code?: unknown; meta?: { code?: unknown }; cause?: unknown } | null;
+  if (!err || typeof err !== "object") return false;
+  if (err.code === "P2002" || err.code === "23505" || err.meta?.code === "23505") return true;
+  return err.cause !== undefined && err.cause !== e && isUniqueViolation(err.cause);
+}

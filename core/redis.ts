@@ -1,0 +1,28 @@
+import { Redis, type RedisOptions } from "ioredis";
+
+export { Redis };
+
+/**
+ * One connection per role. A producer fails fast so an HTTP request never hangs on a
+ * Redis that is away; a worker or subscriber connection blocks and retries forever.
+ */
+export type RedisRole = "producer" | "worker" | "subscriber" | "publisher";
+
+export function connectRedis(url: string, role: RedisRole, name: string = role): Redis {
+  const base: RedisOptions = {
+    connectionName: name,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
+    lazyConnect: false,
+  };
+  const byRole: Record<RedisRole, RedisOptions> = {
+    producer: { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 },
+    publisher: { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 },
+    worker: { maxRetriesPerRequest: null },
+    subscriber: { maxRetriesPerRequest: null },
+  };
+  const client = new Redis(url, { ...base, ...byRole[role] });
+  // Errors surface through the commands that fail; without a listener ioredis would
+  // print every reconnect attempt as an unhandled error event.
+  client.on("error", () => {});
+  return client;
+}

@@ -1,0 +1,29 @@
+import { defineConfig } from "vitest/config";
+
+// Two projects: fast pure unit tests next to their modules, and integration tests
+// under test/ that talk to the real Postgres and Redis (see test/setup/).
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["{core,api,worker,admin,runner-sim}/**/*.test.ts"],
+          exclude: ["**/node_modules/**", "core/generated/**"],
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/**/*.test.ts"],
+          globalSetup: ["test/setup/global.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          // Each file has its own database and queue prefix; files run in parallel
+          // on the two cores, tests inside a file run in order.
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});

@@ -1,0 +1,50 @@
+import { Worker, UnrecoverableError, type Job } from "bullmq";
+import { QUEUE_NAME, intentPayload, type IntentName, type IntentResult } from "../core/contracts.ts";
+import type { Redis } from "../core/redis.ts";
+import { assertNever } from "../core/assert.ts";
+import type { ProcessorDeps } from "./intent.ts";
+import { cancelJob } from "./processors/cancel-job.ts";
+import { rerunRun } from "./processors/rerun-run.ts";
+
+export interface WorkerOptions {
+  connection: Redis;
+  prefix: string;
+  concurrency: number;
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+}
+
+function route(deps: ProcessorDeps) {
+  return async (job: Job): Promise<IntentResult> => {
+    const parsed = intentPayload.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`malformed intent payload: ${parsed.error.message}`);
+    const name = job.name as IntentName;
+    const log = deps.log.child({ intent: parsed.data.intentUid, kind: name, request_id: parsed.data.requestId, attempt: job.attemptsMade + 1 });
+    const started = performance.now();
+    let result: IntentResult;
+    switch (name) {
+      case "cancel-job":
+        result = await cancelJob({ ...deps, log }, parsed.data);
+        break;
+      case "rerun-run":
+        result = await rerunRun({ ...deps, log }, parsed.data);
+        break;
+      default:
+        return assertNever(name, "intent name");
+    }
+    log.info({ ok: result.ok, error: result.ok ? undefined : result.error, ms: +(performance.now() - started).toFixed(2) }, "intent applied");
+    return result;
+  };
+}
+
+export function createIntentWorker(deps: ProcessorDeps, opts: WorkerOptions): Worker {
+  return new Worker(QUEUE_NAME, route(deps), {
+    connection: opts.connection,
+    prefix: opts.prefix,
+    concurrency: opts.concurrency,
+    lockDuration: opts.lockDurationMs,
+    stalledInterval: opts.stalledIntervalMs,
+    // A job that stalls (its worker died) goes back to the queue rather than failing.
+    maxStalledCount: 5,
+  });
+}
