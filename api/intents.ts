@@ -45,13 +45,13 @@ export class IntentClient {
   }
 
   static create(producer: Redis, eventsConn: Redis, prefix: string, timeoutMs: number): IntentClient {
-    const queue = new Queue(QUEUE_NAME, { connection: producer, prefix, skipWaitingForReady: true });
+    const queue = new Queue(QUEUE_NAME, { connection: producer, prefix });
     const events = new QueueEvents(QUEUE_NAME, { connection: eventsConn, prefix });
     return new IntentClient(queue, events, timeoutMs);
   }
 
   ready(): Promise<unknown> {
-    return this.events.waitUntilReady();
+    return Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady()]);
   }
 
   async close(): Promise<void> {

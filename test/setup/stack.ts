@@ -1,0 +1,146 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import { inject } from "vitest";
+import type { Worker } from "bullmq";
+import { createApp } from "../../api/app.ts";
+import { IntentClient } from "../../api/intents.ts";
+import { createLimiter } from "../../api/ratelimit.ts";
+import { createLogger } from "../../core/logger.ts";
+import { connectRedis, type Redis } from "../../core/redis.ts";
+import { createIntentWorker } from "../../worker/worker.ts";
+import type { TestDb } from "./db.ts";
+
+export interface Stack {
+  url: string;
+  prefix: string;
+  redisUrl: string;
+  /** A plain Redis client for assertions (subscribe with `duplicate()`). */
+  redis: Redis;
+  startWorker(opts?: { holdTxMs?: number }): Promise<Worker>;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  withWorker?: boolean;
+  resultTimeoutMs?: number;
+  ratePerHour?: number;
+  unauthPerHour?: number;
+}
+
+/**
+ * API and (optionally) a worker in this process, on the test file's own database and a
+ * queue prefix of its own. Tests that need real separate processes use spawnService.
+ */
+export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<Stack> {
+  const redisUrl = inject("redisUrl");
+  const prefix = `t${process.pid}${Math.random().toString(36).slice(2, 8)}`;
+  const log = createLogger("test", { level: process.env.TEST_LOG_LEVEL ?? "silent", pretty: false });
+  const producer = connectRedis(redisUrl, "producer");
+  const eventsConn = connectRedis(redisUrl, "subscriber");
+  const redis = connectRedis(redisUrl, "worker", "test-assert");
+  const intents = IntentClient.create(producer, eventsConn, prefix, opts.resultTimeoutMs ?? 10_000);
+  await intents.ready();
+  const app = createApp({
+    prisma: db.prisma,
+    intents,
+    tokenLimiter: createLimiter(producer, `${prefix}:rl:token`, opts.ratePerHour ?? 100_000),
+    ipLimiter: createLimiter(producer, `${prefix}:rl:ip`, opts.unauthPerHour ?? 100_000),
+    log,
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, "127.0.0.1", () => resolve(s));
+  });
+  const workers: { worker: Worker; conns: Redis[] }[] = [];
+  const startWorker = async (w: { holdTxMs?: number } = {}) => {
+    const blocking = connectRedis(redisUrl, "worker");
+    const publisher = connectRedis(redisUrl, "publisher");
+    const worker = createIntentWorker(
+      { prisma: db.prisma, publish: (c, m) => publisher.publish(c, m), queuePrefix: prefix, log, holdTxMs: w.holdTxMs ?? 0 },
+      { connection: blocking, prefix, concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 15_000 },
+    );
+    await worker.waitUntilReady();
+    workers.push({ worker, conns: [blocking, publisher] });
+    return worker;
+  };
+  if (opts.withWorker ?? true) await startWorker();
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    prefix,
+    redisUrl,
+    redis,
+    startWorker,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      for (const w of workers) {
+        await w.worker.close();
+        for (const c of w.conns) c.disconnect();
+      }
+      await intents.close();
+      // Each file's queue keys go with it.
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      producer.disconnect();
+      eventsConn.disconnect();
+      redis.disconnect();
+    },
+  };
+}
+
+export interface Service {
+  proc: ChildProcess;
+  output(): string;
+  /** Resolves when the service printed `line` (a log message), or rejects at the deadline. */
+  waitForLine(line: RegExp, timeoutMs?: number): Promise<void>;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts one of the project's entry points as a real process (what `npm run start:*` runs). */
+export function spawnService(entry: string, env: Record<string, string>): Service {
+  const proc = spawn(process.execPath, ["--import", "tsx", entry], {
+    env: { ...process.env, LOG_PRETTY: "false", LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  const listeners = new Set<() => void>();
+  const onData = (d: Buffer) => {
+    out += d.toString();
+    for (const l of listeners) l();
+  };
+  proc.stdout!.on("data", onData);
+  proc.stderr!.on("data", onData);
+  const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
+  return {
+    proc,
+    output: () => out,
+    waitForLine(line, timeoutMs = 20_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (line.test(out)) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`${entry} did not print ${line} within ${timeoutMs} ms; output:\n${out.slice(-3000)}`));
+        }, timeoutMs);
+        listeners.add(check);
+        check();
+        void exited.then(() => {
+          if (listeners.has(check)) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            reject(new Error(`${entry} exited before printing ${line}; output:\n${out.slice(-3000)}`));
+          }
+        });
+      });
+    },
+    async kill(signal = "SIGTERM") {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
