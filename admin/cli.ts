@@ -1,0 +1,220 @@
+import { readFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { commonEnv, ConfigError, parseConfig } from "../core/config.ts";
+import { createPrisma, isTransientDbError, type PrismaClient } from "../core/db.ts";
+import { parseId } from "../core/ids.ts";
+import * as ops from "./ops.ts";
+
+// The operator CLI: `npm run -s admin -- <noun> <verb> --flag value … [--json]`.
+// Scripts parse the one JSON object it prints with --json, so that output and the exit
+// codes (0 done, 1 refused or failed, 2 usage) are a contract; the human line is not.
+
+class UsageError extends Error {}
+
+type Values = Record<string, string | boolean | undefined>;
+
+interface Command<R> {
+  /** The flags, written once: it is both the help text and the parser's option table. */
+  usage: string;
+  run(prisma: PrismaClient, v: Values): Promise<R>;
+  say(r: R): string;
+  /** Where the contract names the exact keys, --json prints only those. */
+  json?(r: R): unknown;
+}
+
+const command = <R>(c: Command<R>) => c as unknown as Command<unknown>;
+const str = (v: Values, k: string) => v[k] as string;
+const opt = (v: Values, k: string) => v[k] as string | undefined;
+const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x !== "");
+
+function int(v: Values, k: string): number | undefined {
+  const s = opt(v, k);
+  if (s === undefined) return undefined;
+  if (!/^[0-9]{1,9}$/.test(s)) throw new UsageError(`--${k} must be a whole number, got "${s}"`);
+  return Number(s);
+}
+
+async function source(path: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (e) {
+    throw new ops.AdminError(`cannot read --source ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+function runnerState(action: "drain" | "undrain" | "revoke") {
+  return command({
+    usage: "--name NAME",
+    run: (p, v) => ops.setRunnerState(p, str(v, "name"), action),
+    say: (r) => `runner ${r.name} (id ${r.id}): ${r.revoked ? "revoked" : r.draining ? "draining" : "active"}`,
+  });
+}
+
+const COMMANDS: Record<string, Command<unknown>> = {
+  "user create": command({
+    usage: "--login LOGIN [--site-admin]",
+    run: (p, v) => ops.createUser(p, { login: str(v, "login"), siteAdmin: v["site-admin"] === true }),
+    say: (r) => `created user ${r.login} (id ${r.id}${r.site_admin ? ", site admin" : ""})`,
+  }),
+  "user suspend": command({
+    usage: "--login LOGIN",
+    run: (p, v) => ops.suspendUser(p, str(v, "login")),
+    say: (r) => `suspended ${r.login} (id ${r.id}) at ${r.suspended_at}`,
+  }),
+  "repo create": command({
+    usage: "--owner LOGIN --name NAME [--private]",
+    run: (p, v) => ops.createRepo(p, { owner: str(v, "owner"), name: str(v, "name"), private: v.private === true }),
+    say: (r) => `created ${r.visibility} repository ${r.full_name} (id ${r.id})`,
+  }),
+  "repo archive": command({
+    usage: "--repo OWNER/NAME",
+    run: (p, v) => ops.archiveRepo(p, str(v, "repo")),
+    say: (r) => `archived ${r.full_name} (id ${r.id})`,
+  }),
+  "collaborator add": command({
+    usage: "--repo OWNER/NAME --user LOGIN --role read|triage|write|maintain|admin",
+    run: (p, v) => ops.addCollaborator(p, { repo: str(v, "repo"), user: str(v, "user"), role: str(v, "role") }),
+    say: (r) => `${r.user} has role ${r.role} on ${r.repo}`,
+  }),
+  "token create": command({
+    usage: "--user LOGIN --scopes SCOPE[,SCOPE…] [--expires-in-days N] [--repo OWNER/NAME] [--name NAME]",
+    run: (p, v) =>
+      ops.createToken(p, {
+        user: str(v, "user"), scopes: list(str(v, "scopes")), expiresInDays: int(v, "expires-in-days"),
+        repo: opt(v, "repo"), name: opt(v, "name"),
+      }),
+    say: (r) => `token ${r.id} (${r.scopes.join(",")}, expires ${r.expires_at ?? "never"}): ${r.token}\nit is shown only now; store it`,
+    json: (r) => ({ id: r.id, token: r.token }),
+  }),
+  "token revoke": command({
+    usage: "--id N",
+    run: (p, v) => {
+      const id = parseId(str(v, "id"));
+      if (id === null) throw new UsageError(`--id must be a positive whole number, got "${str(v, "id")}"`);
+      return ops.revokeToken(p, Number(id));
+    },
+    say: (r) => `token ${r.id} revoked`,
+  }),
+  "workflow push": command({
+    usage: "--repo OWNER/NAME --file .shithub/workflows/NAME.yml --sha SHA --source FILE",
+    run: async (p, v) =>
+      ops.pushWorkflow(p, { repo: str(v, "repo"), file: str(v, "file"), sha: str(v, "sha"), content: await source(str(v, "source")) }),
+    say: (r) => `${r.created ? "stored" : "already stored"} ${r.file} at ${r.sha} in ${r.repo}`,
+  }),
+  "run create": command({
+    usage: "--repo OWNER/NAME --workflow-file PATH --head-sha SHA [--source FILE] [--ref REF] [--event EVENT]",
+    run: async (p, v) => {
+      const src = opt(v, "source");
+      return ops.createRunFromSource(p, {
+        repo: str(v, "repo"), workflowFile: str(v, "workflow-file"), headSha: str(v, "head-sha"),
+        source: src === undefined ? undefined : await source(src), ref: opt(v, "ref"), event: opt(v, "event"),
+      });
+    },
+    say: (r) => `created run ${r.run_id} (#${r.run_index}) with jobs ${r.job_ids.join(", ")}`,
+    json: (r) => ({ run_id: r.run_id, run_index: r.run_index, job_ids: r.job_ids }),
+  }),
+  "runner register": command({
+    usage: "--name NAME --labels LABEL[,LABEL…] [--capacity N]",
+    run: (p, v) => ops.registerRunner(p, { name: str(v, "name"), labels: list(str(v, "labels")), capacity: int(v, "capacity") ?? 1 }),
+    say: (r) => `registered runner ${r.name} (id ${r.id}), token: ${r.token}\nit is shown only now; store it`,
+    json: (r) => ({ id: r.id, token: r.token }),
+  }),
+  "runner drain": runnerState("drain"),
+  "runner undrain": runnerState("undrain"),
+  "runner revoke": runnerState("revoke"),
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name} ${c.usage} [--json]`);
+  return [
+    "usage: npm run -s admin -- <command> [flags] [--json]",
+    "",
+    ...lines,
+    "",
+    "--json prints one JSON object on stdout. Exit status: 0 done, 1 refused or failed, 2 usage error.",
+    "DATABASE_URL names the database (default postgresql://postgres@127.0.0.1:5432/actions).",
+  ].join("\n");
+}
+
+/** "[--a X] --b Y [--c]" → parseArgs options, and which of them are required. */
+function flagsOf(spec: string) {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  };
+  const required: string[] = [];
+  for (const m of spec.matchAll(/(\[?)--([a-z][a-z-]*)(?: (?!--|\[)([^\s\]]+))?/g)) {
+    const [, optional, name, value] = m as unknown as [string, string, string, string | undefined];
+    options[name] = { type: value === undefined ? "boolean" : "string" };
+    if (!optional) required.push(name);
+  }
+  return { options, required };
+}
+
+function parse(name: string, c: Command<unknown>, args: string[]): Values {
+  const { options, required } = flagsOf(c.usage);
+  let values: Values;
+  try {
+    values = parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (e) {
+    // Node's parseArgs messages run over several lines with advice about positionals.
+    throw new UsageError(`${(e as Error).message.split(/\.\s|\n/)[0]} (usage: ${name} ${c.usage})`);
+  }
+  const missing = values.help ? [] : required.filter((k) => values[k] === undefined);
+  if (missing.length > 0) throw new UsageError(`missing ${missing.map((k) => `--${k}`).join(", ")} (usage: ${name} ${c.usage})`);
+  return values;
+}
+
+async function execute(c: Command<unknown>, v: Values): Promise<string> {
+  const env = parseConfig(commonEnv);
+  // One connection: the CLI runs one operation, and a bigger pool only delays the exit.
+  const prisma = createPrisma(env.DATABASE_URL, 1);
+  try {
+    const r = await c.run(prisma, v);
+    return v.json ? JSON.stringify(c.json ? c.json(r) : r) : c.say(r);
+  } finally {
+    await prisma.$disconnect();
+  }
+}
+
+async function main(argv: string[]): Promise<{ code: number; out?: string }> {
+  const [noun, verb, ...rest] = argv;
+  if (noun === "help" || noun === "--help" || noun === "-h") return { code: 0, out: usage() };
+  if (noun === undefined) throw new UsageError("no command given; see --help");
+  const name = `${noun} ${verb ?? ""}`.trim();
+  const c = COMMANDS[name];
+  if (!c) throw new UsageError(`unknown command "${name}"; see --help`);
+  const v = parse(name, c, rest);
+  if (v.help) return { code: 0, out: `usage: ${name} ${c.usage} [--json]` };
+  return { code: 0, out: await execute(c, v) };
+}
+
+function redactUrl(u: string | undefined): string {
+  return (u ?? "the default database").replace(/\/\/([^:@/]+):[^@/]+@/, "//$1:***@");
+}
+
+/** One line for stderr and an exit status; a stack only for what is not an expected failure. */
+function explain(e: unknown): { code: number; message: string } {
+  const first = (s: string) => s.trim().split("\n")[0] ?? "";
+  if (e instanceof UsageError) return { code: 2, message: e.message };
+  if (e instanceof ops.AdminError) return { code: 1, message: e.message };
+  if (e instanceof ConfigError) return { code: 1, message: e.message.replace(/:?\n\s*/g, "; ") };
+  if (isTransientDbError(e)) {
+    return { code: 1, message: `database unavailable at ${redactUrl(process.env.DATABASE_URL)}: ${first((e as Error).message)}` };
+  }
+  const debug = process.env.ADMIN_DEBUG ? `\n${(e as Error)?.stack ?? String(e)}` : " (set ADMIN_DEBUG=1 for details)";
+  return { code: 1, message: `unexpected error: ${first(e instanceof Error ? e.message : String(e))}${debug}` };
+}
+
+// exitCode rather than exit(): stdout is a pipe for scripts, and exit() can cut it short.
+main(process.argv.slice(2)).then(
+  ({ code, out }) => {
+    if (out !== undefined) process.stdout.write(`${out}\n`);
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    const { code, message } = explain(e);
+    process.stderr.write(`admin: ${message}\n`);
+    process.exitCode = code;
+  },
+);
