@@ -193,17 +193,33 @@ function redactUrl(u: string | undefined): string {
   return (u ?? "the default database").replace(/\/\/([^:@/]+):[^@/]+@/, "//$1:***@");
 }
 
+/**
+ * Prisma's messages open with "Invalid `prisma.x()` invocation" and a code frame; the
+ * reason is the driver's message, or else the message's last line.
+ */
+function reason(e: unknown): string {
+  const err = e as { message?: unknown; meta?: { driverAdapterError?: { cause?: { originalMessage?: unknown } } } } | null;
+  const original = err?.meta?.driverAdapterError?.cause?.originalMessage;
+  if (typeof original === "string") return original;
+  const lines = String(typeof err?.message === "string" ? err.message : e).split("\n").filter((l) => l.trim() !== "");
+  return lines.at(-1)?.trim() ?? "unknown error";
+}
+
 /** One line for stderr and an exit status; a stack only for what is not an expected failure. */
 function explain(e: unknown): { code: number; message: string } {
-  const first = (s: string) => s.trim().split("\n")[0] ?? "";
+  const code = (e as { code?: unknown } | null)?.code;
   if (e instanceof UsageError) return { code: 2, message: e.message };
   if (e instanceof ops.AdminError) return { code: 1, message: e.message };
   if (e instanceof ConfigError) return { code: 1, message: e.message.replace(/:?\n\s*/g, "; ") };
-  if (isTransientDbError(e)) {
-    return { code: 1, message: `database unavailable at ${redactUrl(process.env.DATABASE_URL)}: ${first((e as Error).message)}` };
+  // P1xxx: Prisma could not reach, log in to, or find the database.
+  if (isTransientDbError(e) || (typeof code === "string" && /^P1\d{3}$/.test(code))) {
+    return { code: 1, message: `database unavailable at ${redactUrl(process.env.DATABASE_URL)}: ${reason(e)}` };
+  }
+  if (code === "P2021" || code === "P2022") {
+    return { code: 1, message: `database schema missing or out of date (run npm run db:migrate): ${reason(e)}` };
   }
   const debug = process.env.ADMIN_DEBUG ? `\n${(e as Error)?.stack ?? String(e)}` : " (set ADMIN_DEBUG=1 for details)";
-  return { code: 1, message: `unexpected error: ${first(e instanceof Error ? e.message : String(e))}${debug}` };
+  return { code: 1, message: `unexpected error: ${reason(e)}${debug}` };
 }
 
 // exitCode rather than exit(): stdout is a pipe for scripts, and exit() can cut it short.

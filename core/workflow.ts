@@ -59,6 +59,11 @@ export function parseWorkflow(text: string): ParseResult {
   } catch (e) {
     return { ok: false, errors: [`YAML: ${(e as Error).message.split("\n")[0]}`] };
   }
+  // `__proto__` matches JOB_KEY, but zod's record drops it, which would silently lose a job.
+  const rawJobs = (doc as { jobs?: unknown } | null)?.jobs;
+  if (typeof rawJobs === "object" && rawJobs !== null && Object.hasOwn(rawJobs, "__proto__")) {
+    return { ok: false, errors: ["jobs.__proto__: bad job key"] };
+  }
   const parsed = workflowSchema.safeParse(doc);
   if (!parsed.success) {
     return { ok: false, errors: parsed.error.issues.map((i) => `${i.path.join(".") || "workflow"}: ${i.message}`) };

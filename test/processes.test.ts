@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inject } from "vitest";
+import { createTestDb, waitFor, type TestDb } from "./setup/db.ts";
+import { fingerprint } from "./setup/fingerprint.ts";
+import { spawnService, startStack, type Service, type Stack } from "./setup/stack.ts";
+import { buildWorld, call, ONE_JOB, pushAndRun } from "./setup/world.ts";
+
+// Real api and worker processes, as `npm run start:api` / `start:worker` run them.
+
+let db: TestDb;
+let world: Awaited<ReturnType<typeof buildWorld>>;
+const services: Service[] = [];
+const prefix = `p${process.pid}${Math.random().toString(36).slice(2, 7)}`;
+
+function env(extra: Record<string, string> = {}) {
+  return { DATABASE_URL: db.url, REDIS_URL: inject("redisUrl"), QUEUE_PREFIX: prefix, ...extra };
+}
+
+function start(entry: string, extra: Record<string, string> = {}): Service {
+  const s = spawnService(entry, env(extra));
+  services.push(s);
+  return s;
+}
+
+async function startApi(extra: Record<string, string>): Promise<string> {
+  const api = start("api/server.ts", { PORT: "0", HOST: "127.0.0.1", ...extra });
+  await api.waitForLine(/api listening/);
+  const port = /"port":(\d+)/.exec(api.output())![1];
+  return `http://127.0.0.1:${port}`;
+}
+
+beforeAll(async () => {
+  db = await createTestDb("procs");
+  world = await buildWorld(db.prisma);
+});
+afterAll(async () => {
+  for (const s of services) await s.kill("SIGKILL");
+  await db?.drop();
+});
+
+describe("the worker tier applies intents, not the API", () => {
+  it("answers 503 after the bounded wait with no worker, then applies the intent once a worker starts", async () => {
+    const url = await startApi({ RESULT_TIMEOUT_MS: "1500" });
+    const r = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, "abcd0001");
+    const jobId = r.job_ids[0]!;
+    const before = await fingerprint(db.pool);
+    const started = Date.now();
+    const res = await call(url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob });
+    const waited = Date.now() - started;
+    expect(res.status).toBe(503);
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(res.body.error).toMatch(/queued/);
+    expect(waited).toBeGreaterThanOrEqual(1400);
+    expect(await fingerprint(db.pool)).toBe(before);
+
+    const worker = start("worker/main.ts");
+    await worker.waitForLine(/worker ready/);
+    await waitFor("the queued intent to be applied", async () => {
+      const j = await db.prisma.workflowJob.findUniqueOrThrow({ where: { id: BigInt(jobId) } });
+      return j.status === "cancelled";
+    });
+    expect(await db.prisma.lifecycleIntent.count({ where: { targetId: BigInt(jobId) } })).toBe(1);
+    expect(worker.output()).toContain('"msg":"intent applied"');
+    expect(await worker.kill("SIGTERM")).toBe(0);
+  });
+});
+
+describe("a worker killed in the middle of an intent", () => {
+  let stack: Stack;
+  afterAll(async () => stack?.stop());
+
+  it("leaves nothing half applied, and another worker applies the intent exactly once", async () => {
+    stack = await startStack(db, { withWorker: false, resultTimeoutMs: 30_000 });
+    const fast = { WORKER_LOCK_DURATION_MS: "2000", WORKER_STALLED_INTERVAL_MS: "1000", QUEUE_PREFIX: stack.prefix };
+    const r = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, "abcd0002");
+    const jobId = r.job_ids[0]!;
+    const doomed = start("worker/main.ts", { ...fast, FAULT_HOLD_TX_MS: "60000" });
+    await doomed.waitForLine(/worker ready/);
+    const before = await fingerprint(db.pool);
+
+    const pending = call(stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob });
+    await doomed.waitForLine(/holding transaction before commit/);
+    // Written but not committed: nothing is visible yet.
+    expect(await fingerprint(db.pool)).toBe(before);
+    await doomed.kill("SIGKILL");
+    // The database drops the dead worker's transaction.
+    await waitFor("the dead worker's session to end", async () => {
+      const q = await db.pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND state LIKE 'idle in transaction%'", [db.name]);
+      return q.rows[0].n === 0;
+    });
+    expect(await fingerprint(db.pool)).toBe(before);
+
+    const rescuer = start("worker/main.ts", fast);
+    await rescuer.waitForLine(/worker ready/);
+    const res = await pending;
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ job_id: jobId, changed_jobs: 1, run_completed: true, run_conclusion: "cancelled" });
+    expect(await db.prisma.lifecycleIntent.count({ where: { targetId: BigInt(jobId) } })).toBe(1);
+    expect(await db.prisma.workflowJob.findUniqueOrThrow({ where: { id: BigInt(jobId) } })).toMatchObject({ status: "cancelled" });
+    expect(await rescuer.kill("SIGTERM")).toBe(0);
+  });
+});

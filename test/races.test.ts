@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDb, type TestDb } from "./setup/db.ts";
+import { startStack, type Stack } from "./setup/stack.ts";
+import { buildWorld, call, claim, claimJob, ONE_JOB, pushAndRun, registerTestRunner } from "./setup/world.ts";
+
+let db: TestDb;
+let stack: Stack;
+let world: Awaited<ReturnType<typeof buildWorld>>;
+
+beforeAll(async () => {
+  db = await createTestDb("races");
+  stack = await startStack(db);
+  world = await buildWorld(db.prisma);
+});
+afterAll(async () => {
+  await stack?.stop();
+  await db?.drop();
+});
+
+const ROUNDS = 25;
+
+describe("two actors on one job", () => {
+  it("cancel racing the runner's success report always ends in one consistent state", async () => {
+    const runner = await registerTestRunner(db.prisma, "racer", ["ubuntu-latest"], 64);
+    const outcomes = new Map<string, number>();
+    for (let i = 0; i < ROUNDS; i++) {
+      const r = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, `beef${String(i).padStart(4, "0")}`);
+      const jobId = r.job_ids[0]!;
+      const claimed = await claimJob(stack.url, runner.token, jobId);
+      const [cancel, report] = await Promise.all([
+        call(stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob }),
+        call(stack.url, "POST", `/api/v1/jobs/${jobId}/status`, { token: claimed.token, body: { status: "completed", conclusion: "success" } }),
+      ]);
+      expect(cancel.status).toBe(202);
+      expect(report.status).toBe(200);
+      const job = await db.prisma.workflowJob.findUniqueOrThrow({ where: { id: BigInt(jobId) } });
+      const run = await db.prisma.workflowRun.findUniqueOrThrow({ where: { id: BigInt(r.run_id) } });
+      // The runner finished: success stands whichever came first, and never turns cancelled.
+      expect(job).toMatchObject({ status: "completed", conclusion: "success" });
+      expect(run).toMatchObject({ status: "completed", conclusion: "success" });
+      // The cancel changed something only if it came before the report.
+      expect(job.cancelRequested).toBe(cancel.body.changed_jobs === 1);
+      const key = cancel.body.changed_jobs === 1 ? "cancel first" : "report first";
+      outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+    }
+    expect([...outcomes.values()].reduce((a, b) => a + b, 0)).toBe(ROUNDS);
+  });
+
+  it("cancel racing a claim never leaves a cancelled job held by a runner", async () => {
+    const runner = await registerTestRunner(db.prisma, "claimer", ["ubuntu-latest"], 64);
+    for (let i = 0; i < ROUNDS; i++) {
+      const r = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, `cafe${String(i).padStart(4, "0")}`);
+      const jobId = r.job_ids[0]!;
+      const [cancel, hb] = await Promise.all([
+        call(stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob }),
+        claim(stack.url, runner.token),
+      ]);
+      expect(cancel.status).toBe(202);
+      expect([200, 204]).toContain(hb.status);
+      const job = await db.prisma.workflowJob.findUniqueOrThrow({ where: { id: BigInt(jobId) } });
+      const claimedIt = hb.status === 200 && hb.body.job.id === jobId;
+      if (claimedIt) {
+        // Claimed first: still running, flagged, and the runner learns of it.
+        expect(job).toMatchObject({ status: "running", cancelRequested: true });
+        const check = await call(stack.url, "POST", `/api/v1/jobs/${jobId}/cancel-check`, { token: hb.body.token });
+        expect(check.body).toEqual({ cancelled: true });
+        await call(stack.url, "POST", `/api/v1/jobs/${jobId}/status`, { token: hb.body.token, body: { status: "cancelled" } });
+      } else {
+        expect(job).toMatchObject({ status: "cancelled", conclusion: "cancelled", runnerId: null });
+      }
+    }
+  });
+
+  it("many cancels of one running job: one changes it, the rest are no-ops", async () => {
+    const runner = await registerTestRunner(db.prisma, "crowd", ["ubuntu-latest"], 64);
+    const r = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, "d0d0d0d0");
+    const jobId = r.job_ids[0]!;
+    await claimJob(stack.url, runner.token, jobId);
+    const answers = await Promise.all(Array.from({ length: 20 }, () => call(stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob })));
+    expect(answers.map((a) => a.status)).toEqual(Array(20).fill(202));
+    expect(answers.filter((a) => a.body.changed_jobs === 1)).toHaveLength(1);
+    expect(await db.prisma.lifecycleIntent.count({ where: { targetId: BigInt(jobId), kind: "cancel_job" } })).toBe(20);
+  });
+});
