@@ -83,7 +83,7 @@ const COMMANDS: Record<string, Command<unknown>> = {
         user: str(v, "user"), scopes: list(str(v, "scopes")), expiresInDays: int(v, "expires-in-days"),
         repo: opt(v, "repo"), name: opt(v, "name"),
       }),
-    say: (r) => `token ${r.id} (${r.scopes.join(",")}, expires ${r.expires_at ?? "never"}): ${r.token}\nit is shown only now; store it`,
+    say: (r) => `token ${r.id} (${r.scopes.join(",")}; expires ${r.expires_at ?? "never"}; shown only this once): ${r.token}`,
     json: (r) => ({ id: r.id, token: r.token }),
   }),
   "token revoke": command({
@@ -116,7 +116,7 @@ const COMMANDS: Record<string, Command<unknown>> = {
   "runner register": command({
     usage: "--name NAME --labels LABEL[,LABEL…] [--capacity N]",
     run: (p, v) => ops.registerRunner(p, { name: str(v, "name"), labels: list(str(v, "labels")), capacity: int(v, "capacity") ?? 1 }),
-    say: (r) => `registered runner ${r.name} (id ${r.id}), token: ${r.token}\nit is shown only now; store it`,
+    say: (r) => `registered runner ${r.name} (id ${r.id}); token (shown only this once): ${r.token}`,
     json: (r) => ({ id: r.id, token: r.token }),
   }),
   "runner drain": runnerState("drain"),

@@ -13,6 +13,7 @@ export class AdminError extends Error {}
 const LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 const REPO_NAME = /^[A-Za-z0-9._-]{1,100}$/;
 const SHA = /^[0-9a-f]{7,64}$/;
+const RUNNER_LABEL = /^[^,\s]{1,100}$/;
 const ROLES = ["read", "triage", "write", "maintain", "admin"] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -106,6 +107,8 @@ export async function createToken(
 }
 
 export async function revokeToken(prisma: PrismaClient, id: number) {
+  // BigInt() throws a RangeError on fractions and NaN; to the operator that is just no such token.
+  if (!Number.isSafeInteger(id) || id < 1) throw new AdminError(`no token ${id}`);
   const n = await prisma.personalAccessToken.updateMany({ where: { id: BigInt(id), revokedAt: null }, data: { revokedAt: new Date() } });
   if (n.count === 0 && !(await prisma.personalAccessToken.findUnique({ where: { id: BigInt(id) } }))) {
     throw new AdminError(`no token ${id}`);
@@ -157,10 +160,15 @@ export async function createRunFromSource(
 export async function registerRunner(prisma: PrismaClient, a: { name: string; labels: string[]; capacity: number }) {
   if (!/^[A-Za-z0-9._-]{1,100}$/.test(a.name)) throw new AdminError("runner name must be 1-100 letters, digits, '.', '_' or '-'");
   if (!Number.isInteger(a.capacity) || a.capacity < 1 || a.capacity > 256) throw new AdminError("--capacity must be 1 to 256");
+  // A claim needs each of a job's runs-on labels (which cannot hold commas or spaces) among
+  // the runner's: a label outside that form could never match, and the runner would idle.
+  const bad = a.labels.filter((l) => !RUNNER_LABEL.test(l));
+  if (bad.length > 0) throw new AdminError(`bad runner label: "${bad.join('", "')}" (1-100 characters, no commas or spaces)`);
+  const labels = [...new Set(a.labels)];
   const t = newOpaqueToken("shithub_runner_");
   const r = await unique(`runner ${a.name}`, () =>
     prisma.runner.create({
-      data: { name: a.name, labels: a.labels, capacity: a.capacity, tokens: { create: { tokenHash: t.hash } } },
+      data: { name: a.name, labels, capacity: a.capacity, tokens: { create: { tokenHash: t.hash } } },
     }),
   );
   return { id: num(r.id), name: r.name, token: t.token };

@@ -5,6 +5,7 @@ import type { Logger } from "../core/logger.ts";
 import { errorMiddleware, notFound } from "./errors.ts";
 import type { IntentClient } from "./intents.ts";
 import type { Limiter } from "./ratelimit.ts";
+import { healthRoutes } from "./routes/health.ts";
 import { lifecycleRoutes } from "./routes/lifecycle.ts";
 import { readRoutes } from "./routes/read.ts";
 import { runnerRoutes } from "./routes/runner.ts";
@@ -15,6 +16,8 @@ export interface AppDeps {
   tokenLimiter: Limiter;
   ipLimiter: Limiter;
   log: Logger;
+  /** Null when the service can do its job; otherwise why not. */
+  readiness: () => Promise<string | null>;
   trustProxy?: boolean;
 }
 
@@ -45,6 +48,7 @@ export function createApp(deps: AppDeps): Express {
   app.set("etag", false);
   app.use(requestContext(deps.log));
   app.use(express.json({ limit: "256kb", type: ["application/json", "application/*+json"] }));
+  app.use(healthRoutes(deps.readiness));
   app.use(runnerRoutes(deps));
   app.use(lifecycleRoutes(deps));
   app.use(readRoutes(deps));

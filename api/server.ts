@@ -3,6 +3,7 @@ import { createLogger } from "../core/logger.ts";
 import { createPrisma } from "../core/db.ts";
 import { connectRedis } from "../core/redis.ts";
 import { onShutdown } from "../core/shutdown.ts";
+import { readinessCheck } from "../core/readiness.ts";
 import { createApp } from "./app.ts";
 import { IntentClient } from "./intents.ts";
 import { createLimiter } from "./ratelimit.ts";
@@ -21,6 +22,7 @@ const app = createApp({
   tokenLimiter: createLimiter(producer, `${cfg.QUEUE_PREFIX}:rl:token`, cfg.RATE_LIMIT_PER_HOUR),
   ipLimiter: createLimiter(producer, `${cfg.QUEUE_PREFIX}:rl:ip`, cfg.UNAUTH_RATE_LIMIT_PER_HOUR),
   log,
+  readiness: readinessCheck(prisma, producer),
   trustProxy: cfg.TRUST_PROXY,
 });
 const server = app.listen(cfg.PORT, cfg.HOST, () => {

@@ -41,6 +41,8 @@ afterAll(async () => {
 describe("the worker tier applies intents, not the API", () => {
   it("answers 503 after the bounded wait with no worker, then applies the intent once a worker starts", async () => {
     const url = await startApi({ RESULT_TIMEOUT_MS: "1500" });
+    expect(await call(url, "GET", "/healthz")).toMatchObject({ status: 200, body: { status: "ok" } });
+    expect(await call(url, "GET", "/readyz")).toMatchObject({ status: 200, body: { status: "ready" } });
     const r = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, "abcd0001");
     const jobId = r.job_ids[0]!;
     const before = await fingerprint(db.pool);

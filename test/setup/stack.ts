@@ -9,6 +9,7 @@ import { createLimiter } from "../../api/ratelimit.ts";
 import { createLogger } from "../../core/logger.ts";
 import { connectRedis, type Redis } from "../../core/redis.ts";
 import { createIntentWorker } from "../../worker/worker.ts";
+import { readinessCheck } from "../../core/readiness.ts";
 import type { TestDb } from "./db.ts";
 
 export interface Stack {
@@ -47,6 +48,7 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
     tokenLimiter: createLimiter(producer, `${prefix}:rl:token`, opts.ratePerHour ?? 100_000),
     ipLimiter: createLimiter(producer, `${prefix}:rl:ip`, opts.unauthPerHour ?? 100_000),
     log,
+    readiness: readinessCheck(db.prisma, producer),
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, "127.0.0.1", () => resolve(s));
