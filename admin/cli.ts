@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { commonEnv, ConfigError, parseConfig } from "../core/config.ts";
 import { createPrisma, isTransientDbError, type PrismaClient } from "../core/db.ts";
 import { parseId } from "../core/ids.ts";
+import { SCOPES } from "../core/scopes.ts";
 import * as ops from "./ops.ts";
 
 // The operator CLI: `npm run -s admin -- <noun> <verb> --flag value … [--json]`.
@@ -131,6 +132,7 @@ function usage(): string {
     "",
     ...lines,
     "",
+    `Scopes: ${SCOPES.join(", ")}.`,
     "--json prints one JSON object on stdout. Exit status: 0 done, 1 refused or failed, 2 usage error.",
     "DATABASE_URL names the database (default postgresql://postgres@127.0.0.1:5432/actions).",
   ].join("\n");
@@ -189,8 +191,15 @@ async function main(argv: string[]): Promise<{ code: number; out?: string }> {
   return { code: 0, out: await execute(c, v) };
 }
 
-function redactUrl(u: string | undefined): string {
-  return (u ?? "the default database").replace(/\/\/([^:@/]+):[^@/]+@/, "//$1:***@");
+/** Where we tried to connect, without a password (in the userinfo or the query). */
+function where(): string {
+  const raw = process.env.DATABASE_URL || commonEnv.shape.DATABASE_URL.parse(undefined);
+  try {
+    const u = new URL(raw);
+    return `${u.protocol}//${u.username ? `${u.username}@` : ""}${u.host}${u.pathname}`;
+  } catch {
+    return "DATABASE_URL";
+  }
 }
 
 /**
@@ -213,7 +222,7 @@ function explain(e: unknown): { code: number; message: string } {
   if (e instanceof ConfigError) return { code: 1, message: e.message.replace(/:?\n\s*/g, "; ") };
   // P1xxx: Prisma could not reach, log in to, or find the database.
   if (isTransientDbError(e) || (typeof code === "string" && /^P1\d{3}$/.test(code))) {
-    return { code: 1, message: `database unavailable at ${redactUrl(process.env.DATABASE_URL)}: ${reason(e)}` };
+    return { code: 1, message: `database unavailable at ${where()}: ${reason(e)}` };
   }
   if (code === "P2021" || code === "P2022") {
     return { code: 1, message: `database schema missing or out of date (run npm run db:migrate): ${reason(e)}` };
