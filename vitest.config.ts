@@ -8,6 +8,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
+          sequence: { groupOrder: 0 },
           include: ["{core,api,worker,admin,runner-sim}/**/*.test.ts"],
           exclude: ["**/node_modules/**", "core/generated/**"],
         },
@@ -15,6 +16,8 @@ export default defineConfig({
       {
         test: {
           name: "integration",
+          // Runs after the unit tests, which take a second and catch most mistakes first.
+          sequence: { groupOrder: 1 },
           include: ["test/**/*.test.ts"],
           globalSetup: ["test/setup/global.ts"],
           testTimeout: 60_000,

@@ -48,7 +48,9 @@ export async function createUser(prisma: PrismaClient, a: { login: string; siteA
 
 export async function suspendUser(prisma: PrismaClient, login: string) {
   const id = await userId(prisma, login);
-  const u = await prisma.user.update({ where: { id }, data: { suspendedAt: new Date() } });
+  // A repeat keeps the first suspension's time.
+  await prisma.user.updateMany({ where: { id, suspendedAt: null }, data: { suspendedAt: new Date() } });
+  const u = await prisma.user.findUniqueOrThrow({ where: { id } });
   return { id: num(u.id), login: u.login, suspended_at: u.suspendedAt!.toISOString() };
 }
 
@@ -176,9 +178,10 @@ export async function registerRunner(prisma: PrismaClient, a: { name: string; la
 
 export async function setRunnerState(prisma: PrismaClient, name: string, action: "drain" | "undrain" | "revoke") {
   const now = new Date();
-  const data = action === "drain" ? { drainingAt: now } : action === "undrain" ? { drainingAt: null } : { revokedAt: now };
-  const n = await prisma.runner.updateMany({ where: { name }, data });
-  if (n.count === 0) throw new AdminError(`no runner ${name}`);
-  const r = await prisma.runner.findUniqueOrThrow({ where: { name } });
+  const r0 = await prisma.runner.findUnique({ where: { name } });
+  if (!r0) throw new AdminError(`no runner ${name}`);
+  // Repeats keep the first drain or revocation time.
+  const data = action === "drain" ? { drainingAt: r0.drainingAt ?? now } : action === "undrain" ? { drainingAt: null } : { revokedAt: r0.revokedAt ?? now };
+  const r = await prisma.runner.update({ where: { name }, data });
   return { id: num(r.id), name, draining: r.drainingAt !== null, revoked: r.revokedAt !== null };
 }

@@ -62,7 +62,7 @@ describe("the worker tier applies intents, not the API", () => {
       return j.status === "cancelled";
     });
     expect(await db.prisma.lifecycleIntent.count({ where: { targetId: BigInt(jobId) } })).toBe(1);
-    expect(worker.output()).toContain('"msg":"intent applied"');
+    await worker.waitForLine(/"msg":"intent applied"/);
     expect(await worker.kill("SIGTERM")).toBe(0);
   });
 });
