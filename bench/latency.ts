@@ -70,6 +70,10 @@ async function main() {
     console.table({ "cancel (ms)": round(stats(cancels)), "rerun (ms)": round(stats(reruns)) });
   } finally {
     for (const s of services) await s.kill("SIGTERM");
+    if (process.env.BENCH_LOG_DIR) {
+      const { writeFileSync } = await import("node:fs");
+      services.forEach((s, i) => writeFileSync(`${process.env.BENCH_LOG_DIR}/${["api", "worker"][i]}.log`, s.output()));
+    }
     await prisma.$disconnect();
     const c = new pg.Client({ connectionString: withDatabase(cfg.DATABASE_URL, "postgres") });
     await c.connect();
