@@ -18,6 +18,7 @@ export interface AppDeps {
   log: Logger;
   /** Null when the service can do its job; otherwise why not. */
   readiness: () => Promise<string | null>;
+  registrationTokenHash?: string | null;
   trustProxy?: boolean;
 }
 
@@ -49,7 +50,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestContext(deps.log));
   app.use(express.json({ limit: "256kb", type: ["application/json", "application/*+json"] }));
   app.use(healthRoutes(deps.readiness));
-  app.use(runnerRoutes(deps));
+  app.use(runnerRoutes({ prisma: deps.prisma, registrationTokenHash: deps.registrationTokenHash ?? null }));
   app.use(lifecycleRoutes(deps));
   app.use(readRoutes(deps));
   app.use(() => {

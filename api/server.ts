@@ -4,6 +4,7 @@ import { createPrisma } from "../core/db.ts";
 import { connectRedis } from "../core/redis.ts";
 import { onShutdown } from "../core/shutdown.ts";
 import { readinessCheck } from "../core/readiness.ts";
+import { sha256 } from "../core/tokens.ts";
 import { createApp } from "./app.ts";
 import { IntentClient } from "./intents.ts";
 import { createLimiter } from "./ratelimit.ts";
@@ -23,6 +24,7 @@ const app = createApp({
   ipLimiter: createLimiter(producer, `${cfg.QUEUE_PREFIX}:rl:ip`, cfg.UNAUTH_RATE_LIMIT_PER_HOUR),
   log,
   readiness: readinessCheck(prisma, producer),
+  registrationTokenHash: cfg.RUNNER_REGISTRATION_TOKEN ? sha256(cfg.RUNNER_REGISTRATION_TOKEN) : null,
   trustProxy: cfg.TRUST_PROXY,
 });
 const server = app.listen(cfg.PORT, cfg.HOST, () => {

@@ -27,6 +27,9 @@ export const apiEnv = commonEnv.extend({
   UNAUTH_RATE_LIMIT_PER_HOUR: z.coerce.number().int().min(1).default(600),
   JOB_TOKEN_TTL_MINUTES: z.coerce.number().int().min(1).default(24 * 60),
   TRUST_PROXY: bool.default(false),
+  // Shared secret runners present to register themselves (POST /api/v1/runners/register).
+  // Unset: only the operator CLI registers runners.
+  RUNNER_REGISTRATION_TOKEN: z.string().min(20, "must be at least 20 characters").optional(),
 });
 
 export const workerEnv = commonEnv.extend({

@@ -1,13 +1,23 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { commonEnv, parseConfig } from "../core/config.ts";
+import { createPrisma } from "../core/db.ts";
 import { migrate, summary } from "../prisma/migrate.ts";
+import { demoRun, seedDemo } from "./seed.ts";
 
-// `npm start`: the whole service on one machine. Migrates, then runs the API and
-// WORKERS worker processes as children with prefixed output; Ctrl-C or SIGTERM stops
-// them all (a second signal kills them).
+// `npm start`: the whole system on one machine. Migrates, seeds the demo world, then
+// runs the API, WORKERS worker processes and a runner-sim fleet as children with
+// prefixed output; Ctrl-C or SIGTERM stops them all (a second signal kills them).
 
-const cfg = parseConfig(commonEnv.extend({ WORKERS: z.coerce.number().int().min(1).max(32).default(1) }));
+const cfg = parseConfig(commonEnv.extend({
+  WORKERS: z.coerce.number().int().min(1).max(32).default(1),
+  PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  RUNNER_SIM: z.enum(["true", "false"]).default("true"),
+}));
+// The fleet registers itself with a secret that lives as long as this command.
+process.env.RUNNER_REGISTRATION_TOKEN ??= randomBytes(24).toString("hex");
+process.env.API_URL ??= `http://127.0.0.1:${cfg.PORT}`;
 const children: { name: string; proc: ChildProcess }[] = [];
 const COLORS = [36, 33, 35, 32, 34, 31];
 
@@ -57,6 +67,34 @@ function shutdown(reason: string, code = 0): void {
 process.on("SIGINT", () => shutdown("SIGINT"));
 process.on("SIGTERM", () => shutdown("SIGTERM"));
 
+async function waitForApi(): Promise<void> {
+  for (let i = 0; i < 600 && !stopping; i++) {
+    const ok = await fetch(`${process.env.API_URL}/readyz`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function banner(token: string, run: { run_id: number; job_ids: number[] }): void {
+  const url = process.env.API_URL;
+  console.log(`
+  actions-lifecycle is up at ${url}
+  demo token (repo:write on demo/hello, valid 7 days): ${token}
+  run ${run.run_id} was just started; its job ${run.job_ids[1]} sleeps 600 s once build is done.
+
+  cancel that job:
+    curl -s -X POST -H "Authorization: Bearer ${token}" ${url}/api/v1/jobs/${run.job_ids[1]}/cancel
+  then rerun the run:
+    curl -s -X POST -H "Authorization: Bearer ${token}" ${url}/api/v1/runs/${run.run_id}/rerun
+`);
+}
+
 console.log(summary(await migrate(cfg.DATABASE_URL)));
+const prisma = createPrisma(cfg.DATABASE_URL, 2);
+const seeded = await seedDemo(prisma);
 run("api", "api/server.ts", COLORS[0]!);
 for (let i = 1; i <= cfg.WORKERS; i++) run(`worker-${i}`, "worker/main.ts", COLORS[i % COLORS.length]!);
+if (cfg.RUNNER_SIM === "true") run("runner", "runner-sim/main.ts", COLORS[5]!);
+await waitForApi();
+if (!stopping) banner(seeded.token, await demoRun(prisma));
+await prisma.$disconnect();

@@ -8,11 +8,21 @@ import { parseId, num } from "../../core/ids.ts";
 import { CONCLUSIONS, type Conclusion } from "../../core/lifecycle/types.ts";
 import type { Report } from "../../core/lifecycle/report.ts";
 import { credentialsFrom, newOpaqueToken, sha256 } from "../../core/tokens.ts";
-import { badRequest, conflict, invalidToken, notFound, unauthenticated } from "../errors.ts";
+import { registerOrRotate } from "../../core/data/runners.ts";
+import { timingSafeEqual } from "node:crypto";
+import { badRequest, conflict, HttpError, invalidToken, notFound, unauthenticated } from "../errors.ts";
 
 export interface RunnerDeps {
   prisma: PrismaClient;
+  /** sha256 of the registration secret; null disables self-registration. */
+  registrationTokenHash: string | null;
 }
+
+const registerBody = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, "1-100 letters, digits, '.', '_' or '-'"),
+  labels: z.array(z.string().min(1).max(100).regex(/^[^,\s]+$/)).max(50).default([]),
+  capacity: z.number().int().min(1).max(256).default(1),
+});
 
 const heartbeatBody = z.strictObject({
   labels: z.array(z.string().min(1).max(100).regex(/^[^,\s]+$/)).max(50).optional(),
@@ -96,6 +106,17 @@ function settleOutcome(r: { kind: "ok"; changed: boolean } | { kind: "conflict";
 export function runnerRoutes(deps: RunnerDeps): Router {
   const r = Router();
   const job = jobAuth(deps);
+
+  r.post("/api/v1/runners/register", async (req, res) => {
+    const expected = deps.registrationTokenHash;
+    if (expected === null) throw notFound("route");
+    const given = Buffer.from(sha256(bearer(req)), "hex");
+    if (!timingSafeEqual(given, Buffer.from(expected, "hex"))) throw invalidToken("invalid registration token");
+    const b = parse(registerBody, req.body);
+    const reg = await registerOrRotate(deps.prisma, { name: b.name, labels: [...new Set(b.labels)], capacity: b.capacity });
+    if (reg.kind === "revoked") throw new HttpError(403, "runner revoked");
+    res.status(201).json({ id: num(reg.id), name: b.name, token: reg.token, ended_jobs: reg.endedJobs.map(num) });
+  });
 
   r.post("/api/v1/runners/heartbeat", runnerAuth(deps), async (req, res) => {
     const b = parse(heartbeatBody, req.body);

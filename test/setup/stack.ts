@@ -9,6 +9,7 @@ import { createLogger } from "../../core/logger.ts";
 import { connectRedis, type Redis } from "../../core/redis.ts";
 import { createIntentWorker } from "../../worker/worker.ts";
 import { readinessCheck } from "../../core/readiness.ts";
+import { sha256 } from "../../core/tokens.ts";
 import type { TestDb } from "./db.ts";
 
 export { spawnService, type Service } from "../../scripts/service.ts";
@@ -28,6 +29,8 @@ export interface StackOptions {
   resultTimeoutMs?: number;
   ratePerHour?: number;
   unauthPerHour?: number;
+  /** Enables POST /api/v1/runners/register with this secret. */
+  registrationToken?: string;
 }
 
 /**
@@ -50,6 +53,7 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
     ipLimiter: createLimiter(producer, `${prefix}:rl:ip`, opts.unauthPerHour ?? 100_000),
     log,
     readiness: readinessCheck(db.prisma, producer),
+    registrationTokenHash: opts.registrationToken ? sha256(opts.registrationToken) : null,
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, "127.0.0.1", () => resolve(s));

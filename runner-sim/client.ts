@@ -1,0 +1,84 @@
+import { z } from "zod";
+
+// The runner protocol of DESIGN.md §4.5, as a runner speaks it. No database access.
+
+export const claimedJob = z.object({
+  token: z.string(),
+  expires_at: z.string(),
+  job: z.object({
+    id: z.number(),
+    run_id: z.number(),
+    job_key: z.string(),
+    name: z.string(),
+    runs_on: z.string(),
+    timeout_minutes: z.number(),
+    steps: z.array(z.object({ id: z.number(), index: z.number(), name: z.string(), run: z.string() })),
+  }),
+});
+export type Claim = z.infer<typeof claimedJob>;
+
+export type StatusBody = { status: "running" } | { status: "completed"; conclusion: string } | { status: "cancelled" } | { status: "skipped" };
+
+export class ProtocolError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+const RETRYABLE = new Set([429, 500, 502, 503, 504]);
+
+export class RunnerClient {
+  constructor(private readonly apiUrl: string) {}
+
+  private async post(path: string, token: string, body?: unknown, attempts = 6): Promise<{ status: number; json: unknown }> {
+    let delay = 100;
+    for (let i = 1; ; i++) {
+      try {
+        const r = await fetch(this.apiUrl + path, {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        const text = await r.text();
+        const json = text ? (JSON.parse(text) as unknown) : null;
+        if (r.ok) return { status: r.status, json };
+        if (!RETRYABLE.has(r.status) || i >= attempts) {
+          throw new ProtocolError(r.status, `${path}: ${r.status} ${(json as { error?: string } | null)?.error ?? ""}`);
+        }
+      } catch (e) {
+        if (e instanceof ProtocolError || i >= attempts) throw e;
+      }
+      // The API or the network hiccuped: the report must still land, so back off and retry.
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 3000);
+    }
+  }
+
+  async register(registrationToken: string, body: { name: string; labels: string[]; capacity: number }): Promise<{ id: number; token: string; ended_jobs: number[] }> {
+    const r = await this.post("/api/v1/runners/register", registrationToken, body, 30);
+    return r.json as { id: number; token: string; ended_jobs: number[] };
+  }
+
+  /** null when nothing was claimable. */
+  async heartbeat(runnerToken: string, body: { labels: string[]; capacity: number; host_name: string; version: string }): Promise<Claim | null> {
+    const r = await this.post("/api/v1/runners/heartbeat", runnerToken, body, 1);
+    return r.status === 204 ? null : claimedJob.parse(r.json);
+  }
+
+  jobStatus(jobId: number, token: string, body: StatusBody) {
+    return this.post(`/api/v1/jobs/${jobId}/status`, token, body);
+  }
+
+  stepStatus(jobId: number, stepId: number, token: string, body: StatusBody) {
+    return this.post(`/api/v1/jobs/${jobId}/steps/${stepId}/status`, token, body);
+  }
+
+  log(jobId: number, token: string, chunk: { step_id: number; seq: number; content: string }) {
+    return this.post(`/api/v1/jobs/${jobId}/logs`, token, chunk);
+  }
+
+  async cancelCheck(jobId: number, token: string): Promise<boolean> {
+    const r = await this.post(`/api/v1/jobs/${jobId}/cancel-check`, token, undefined, 2);
+    return (r.json as { cancelled: boolean }).cancelled;
+  }
+}

@@ -1,0 +1,78 @@
+import os from "node:os";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { commonEnv, parseConfig } from "../core/config.ts";
+import { createLogger } from "../core/logger.ts";
+import { onShutdown } from "../core/shutdown.ts";
+import { RunnerClient } from "./client.ts";
+import { Fleet } from "./fleet.ts";
+import type { RunnerSpec } from "./runner.ts";
+
+// `npm run start:runner-sim [-- --runners 4 --labels ubuntu-latest,linux --capacity 2 …]`:
+// a fleet of simulated runners speaking only the runner protocol and the cancel signal.
+
+const csv = z.string().transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean));
+
+const simEnv = commonEnv.extend({
+  API_URL: z.url().default("http://127.0.0.1:3000"),
+  RUNNERS: z.coerce.number().int().min(1).max(256).default(2),
+  RUNNER_LABELS: csv.default(["ubuntu-latest", "linux", "x64"]),
+  RUNNER_CAPACITY: z.coerce.number().int().min(1).max(256).default(2),
+  RUNNER_NAME_PREFIX: z.string().regex(/^[A-Za-z0-9._-]{1,80}$/).default(`sim-${os.hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 60)}`),
+  HEARTBEAT_MS: z.coerce.number().int().min(10).default(1000),
+  CANCEL_GRACE_MS: z.coerce.number().int().min(0).default(5000),
+  CANCEL_POLL_MS: z.coerce.number().int().min(50).default(2000),
+  // Either tokens of runners registered by an operator (`admin runner register`) …
+  RUNNER_TOKENS: csv.optional(),
+  // … or the shared secret with which the fleet registers itself.
+  RUNNER_REGISTRATION_TOKEN: z.string().min(20).optional(),
+});
+
+const FLAGS = {
+  runners: "RUNNERS", labels: "RUNNER_LABELS", capacity: "RUNNER_CAPACITY", "api-url": "API_URL", "redis-url": "REDIS_URL",
+  "heartbeat-ms": "HEARTBEAT_MS", "grace-ms": "CANCEL_GRACE_MS", "poll-ms": "CANCEL_POLL_MS", "name-prefix": "RUNNER_NAME_PREFIX",
+} as const;
+
+function flagsAsEnv(): Record<string, string> {
+  const { values } = parseArgs({
+    options: Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: "string" as const }])),
+    strict: true,
+  });
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [FLAGS[k as keyof typeof FLAGS], String(v)]));
+}
+
+const cfg = parseConfig(simEnv, { ...process.env, ...flagsAsEnv() });
+const log = createLogger("runner-sim", { level: cfg.LOG_LEVEL, pretty: cfg.LOG_PRETTY });
+const client = new RunnerClient(cfg.API_URL);
+
+async function fleetSpecs(): Promise<RunnerSpec[]> {
+  const base = { labels: cfg.RUNNER_LABELS, capacity: cfg.RUNNER_CAPACITY };
+  if (cfg.RUNNER_TOKENS) return cfg.RUNNER_TOKENS.map((token, i) => ({ ...base, name: `given-${i + 1}`, token }));
+  if (!cfg.RUNNER_REGISTRATION_TOKEN) {
+    throw new Error("set RUNNER_TOKENS (from `admin runner register`) or RUNNER_REGISTRATION_TOKEN");
+  }
+  const specs: RunnerSpec[] = [];
+  for (let i = 1; i <= cfg.RUNNERS; i++) {
+    const name = `${cfg.RUNNER_NAME_PREFIX}-${i}`;
+    const reg = await client.register(cfg.RUNNER_REGISTRATION_TOKEN, { name, ...base });
+    if (reg.ended_jobs.length > 0) log.warn({ runner: name, jobs: reg.ended_jobs }, "ended jobs a previous run of this runner left behind");
+    specs.push({ ...base, name, token: reg.token });
+  }
+  return specs;
+}
+
+try {
+  const fleet = new Fleet(await fleetSpecs(), client, {
+    redisUrl: cfg.REDIS_URL,
+    queuePrefix: cfg.QUEUE_PREFIX,
+    heartbeatMs: cfg.HEARTBEAT_MS,
+    graceMs: cfg.CANCEL_GRACE_MS,
+    pollMs: cfg.CANCEL_POLL_MS,
+    log,
+  });
+  await fleet.start();
+  onShutdown(log, [["stop runners and their containers", () => fleet.stop()]]);
+} catch (e) {
+  log.fatal({ err: (e as Error).message }, "runner-sim could not start");
+  process.exit(1);
+}

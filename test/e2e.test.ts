@@ -1,0 +1,153 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { isAlive } from "../runner-sim/container/driver.ts";
+import { connectRedis } from "../core/redis.ts";
+import { createTestDb, waitFor, type TestDb } from "./setup/db.ts";
+import { spawnService, type Service } from "./setup/stack.ts";
+import { buildWorld, call, pushAndRun, TWO_JOBS } from "./setup/world.ts";
+
+// The whole system as separate processes: api, worker and runner-sim fleets.
+
+let db: TestDb;
+let world: Awaited<ReturnType<typeof buildWorld>>;
+let api: string;
+let sim: Service;
+const services: Service[] = [];
+const prefix = `e${process.pid}${Math.random().toString(36).slice(2, 7)}`;
+const REG = "registration-secret-for-e2e-tests";
+
+function start(entry: string, extra: Record<string, string> = {}): Service {
+  const s = spawnService(entry, { DATABASE_URL: db.url, REDIS_URL: inject("redisUrl"), QUEUE_PREFIX: prefix, RUNNER_REGISTRATION_TOKEN: REG, ...extra });
+  services.push(s);
+  return s;
+}
+
+function events(s: Service): Record<string, any>[] {
+  return s.output().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, any>);
+}
+
+const event = (s: Service, msg: string, jobId: number) => waitFor(`${msg} for job ${jobId}`, async () => events(s).find((e) => e.msg === msg && e.job_id === jobId), 30_000);
+
+function startFleet(extra: Record<string, string>): Service {
+  return start("runner-sim/main.ts", { API_URL: api, HEARTBEAT_MS: "100", CANCEL_GRACE_MS: "1000", CANCEL_POLL_MS: "2000", ...extra });
+}
+
+beforeAll(async () => {
+  db = await createTestDb("e2e");
+  world = await buildWorld(db.prisma);
+  const a = start("api/server.ts", { PORT: "0", HOST: "127.0.0.1" });
+  const w = start("worker/main.ts");
+  await a.waitForLine(/api listening/);
+  api = `http://127.0.0.1:${/"port":(\d+)/.exec(a.output())![1]}`;
+  await w.waitForLine(/worker ready/);
+  sim = startFleet({ RUNNERS: "2", RUNNER_CAPACITY: "2", RUNNER_NAME_PREFIX: "e2e" });
+  await sim.waitForLine(/fleet ready/);
+});
+afterAll(async () => {
+  for (const s of services.reverse()) await s.kill("SIGTERM");
+  await db?.drop();
+});
+
+const runOf = (id: number) => db.prisma.workflowRun.findUniqueOrThrow({ where: { id: BigInt(id) }, include: { jobs: { orderBy: { jobIndex: "asc" }, include: { steps: true } } } });
+const runEnds = (id: number, timeoutMs = 30_000) => waitFor(`run ${id} to complete`, async () => {
+  const r = await runOf(id);
+  return r.status === "completed" ? r : null;
+}, timeoutMs, 50);
+
+describe("end to end with api, worker and runner-sim processes", () => {
+  it("runs build then test to completed/success, with logs", async () => {
+    const r = await pushAndRun(db.prisma, "alice/demo", TWO_JOBS, "e2e00001");
+    const done = await runEnds(r.run_id);
+    expect(done.conclusion).toBe("success");
+    expect(done.jobs.map((j) => [j.jobKey, j.status, j.conclusion])).toEqual([["build", "completed", "success"], ["test", "completed", "success"]]);
+    expect(done.jobs[1]!.startedAt!.getTime()).toBeGreaterThanOrEqual(done.jobs[0]!.completedAt!.getTime());
+    expect(done.jobs.flatMap((j) => j.steps).every((s) => s.conclusion === "success")).toBe(true);
+    const logs = await call(api, "GET", `/api/v1/jobs/${r.job_ids[0]}/logs`, { token: world.tokens.alice });
+    expect(logs.body).toContain("compiling\n");
+    expect(logs.body).toContain("##[group]Compile");
+  });
+
+  it("fails the job and the run when a step exits 1, and skips the dependent job", async () => {
+    const wf = "jobs:\n  build:\n    runs-on: linux\n    steps:\n      - run: echo before; exit 1\n      - run: echo never\n  test:\n    needs: build\n    steps: [{run: echo never}]\n";
+    const r = await pushAndRun(db.prisma, "alice/demo", wf, "e2e00002");
+    const done = await runEnds(r.run_id);
+    expect(done.conclusion).toBe("failure");
+    expect(done.jobs.map((j) => [j.status, j.conclusion])).toEqual([["completed", "failure"], ["skipped", "skipped"]]);
+    expect(done.jobs[0]!.steps.map((s) => s.conclusion)).toEqual(["failure", "skipped"]);
+  });
+
+  it("cancels a running `sleep 600`: the container is gone, the job cancelled, the run completed/cancelled", async () => {
+    const r = await pushAndRun(db.prisma, "alice/demo", "jobs:\n  slow:\n    steps:\n      - run: echo start; sleep 600\n      - run: echo after\n", "e2e00003");
+    const jobId = r.job_ids[0]!;
+    const started = await event(sim, "container started", jobId);
+    expect(isAlive(started.pid)).toBe(true);
+    const res = await call(api, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob });
+    expect(res).toMatchObject({ status: 202, body: { changed_jobs: 1, run_completed: false } });
+    await waitFor("the container to be gone", async () => !isAlive(started.pid), 5000, 2);
+    const done = await runEnds(r.run_id);
+    expect(done.conclusion).toBe("cancelled");
+    expect(done.jobs[0]).toMatchObject({ status: "cancelled", conclusion: "cancelled" });
+    expect(done.jobs[0]!.steps.map((s) => s.status)).toEqual(["cancelled", "cancelled"]);
+    expect((await event(sim, "cancel received", jobId)).via).toBe("signal");
+  });
+
+  it("still stops the job when the runner-sim's signal subscription was cut", async () => {
+    const r = await pushAndRun(db.prisma, "alice/demo", "jobs:\n  slow:\n    steps: [{run: sleep 600}]\n", "e2e00004");
+    const jobId = r.job_ids[0]!;
+    const started = await event(sim, "container started", jobId);
+    const redis = connectRedis(inject("redisUrl"), "worker", "e2e-admin");
+    try {
+      const killed = await redis.call("CLIENT", "KILL", "TYPE", "pubsub", "SKIPME", "yes");
+      expect(Number(killed)).toBeGreaterThanOrEqual(1);
+    } finally {
+      redis.disconnect();
+    }
+    expect((await call(api, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob })).status).toBe(202);
+    await waitFor("the container to be gone", async () => !isAlive(started.pid), 10_000, 5);
+    expect((await runEnds(r.run_id)).conclusion).toBe("cancelled");
+    expect(["signal", "poll", "reconnect"]).toContain((await event(sim, "cancel received", jobId)).via);
+  });
+
+  it("kills a container that ignores SIGTERM after the grace period", async () => {
+    const r = await pushAndRun(db.prisma, "alice/demo", "jobs:\n  stubborn:\n    steps: [{run: \"trap '' TERM; echo trapped; sleep 600\"}]\n", "e2e00005");
+    const jobId = r.job_ids[0]!;
+    const started = await event(sim, "container started", jobId);
+    // The trap is set once the container has said so (its log line reached the API).
+    await waitFor("the trap to be set", () => db.prisma.stepLogChunk.findFirst({ where: { content: "trapped", step: { jobId: BigInt(jobId) } } }), 10_000);
+    const t0 = Date.now();
+    await call(api, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob });
+    await waitFor("the container to be gone", async () => !isAlive(started.pid), 10_000, 5);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    expect((await event(sim, "container stopped", jobId)).signal).toBe("SIGKILL");
+    expect((await runEnds(r.run_id)).conclusion).toBe("cancelled");
+  });
+
+  it("gives jobs only to runners with matching labels, never past their capacity", async () => {
+    const gpu = startFleet({ RUNNERS: "1", RUNNER_CAPACITY: "1", RUNNER_LABELS: "gpu", RUNNER_NAME_PREFIX: "e2e-gpu" });
+    await gpu.waitForLine(/fleet ready/);
+    const wf = "jobs:\n" + [1, 2, 3].map((i) => `  g${i}:\n    runs-on: gpu\n    steps: [{run: sleep 0.3}]\n  c${i}:\n    runs-on: linux\n    steps: [{run: sleep 0.3}]\n`).join("");
+    const r = await pushAndRun(db.prisma, "alice/demo", wf, "e2e00006");
+    const done = await runEnds(r.run_id);
+    expect(done.conclusion).toBe("success");
+    const gpuRunner = await db.prisma.runner.findUniqueOrThrow({ where: { name: "e2e-gpu-1" } });
+    const gpuJobs = done.jobs.filter((j) => j.runsOn === "gpu");
+    expect(gpuJobs.every((j) => j.runnerId === gpuRunner.id)).toBe(true);
+    expect(done.jobs.filter((j) => j.runsOn === "linux").every((j) => j.runnerId !== gpuRunner.id)).toBe(true);
+    // Capacity 1: the gpu jobs ran one after another.
+    const spans = gpuJobs.map((j) => [j.startedAt!.getTime(), j.completedAt!.getTime()] as const).sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
+    await gpu.kill("SIGTERM");
+  });
+
+  it("reruns a cancelled run on the fleet to completion", async () => {
+    const wf = "jobs:\n  build:\n    steps: [{run: echo building; sleep 2}]\n  test:\n    needs: build\n    steps: [{run: echo testing}]\n";
+    const r = await pushAndRun(db.prisma, "alice/demo", wf, "e2e00007");
+    await event(sim, "container started", r.job_ids[0]!);
+    await call(api, "POST", `/api/v1/jobs/${r.job_ids[0]}/cancel`, { token: world.tokens.bob });
+    expect((await runEnds(r.run_id)).conclusion).toBe("cancelled");
+    const rerun = await call(api, "POST", `/api/v1/runs/${r.run_id}/rerun`, { token: world.tokens.bob });
+    expect(rerun.status).toBe(201);
+    const done = await runEnds(rerun.body.run_id);
+    expect(done.conclusion).toBe("success");
+    expect(done.parentRunId).toBe(BigInt(r.run_id));
+  });
+});
