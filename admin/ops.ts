@@ -155,7 +155,7 @@ export async function createRunFromSource(
       headRef: a.ref ?? "refs/heads/main", event: a.event ?? "push", eventPayload: {},
       actorUserId: null, parentRunId: null, triggerEventId: null,
     }, parsed.workflow);
-    return { run_id: num(run.id), run_index: run.runIndex, job_ids: run.jobIds.map(num) };
+    return { run_id: num(run.id), run_index: run.runIndex, job_ids: run.jobIds.map((id) => num(id)) };
   });
 }
 

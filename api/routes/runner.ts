@@ -115,7 +115,7 @@ export function runnerRoutes(deps: RunnerDeps): Router {
     const b = parse(registerBody, req.body);
     const reg = await registerOrRotate(deps.prisma, { name: b.name, labels: [...new Set(b.labels)], capacity: b.capacity });
     if (reg.kind === "revoked") throw new HttpError(403, "runner revoked");
-    res.status(201).json({ id: num(reg.id), name: b.name, token: reg.token, ended_jobs: reg.endedJobs.map(num) });
+    res.status(201).json({ id: num(reg.id), name: b.name, token: reg.token, ended_jobs: reg.endedJobs.map((id) => num(id)) });
   });
 
   r.post("/api/v1/runners/heartbeat", runnerAuth(deps), async (req, res) => {
