@@ -37,6 +37,11 @@ export const workerEnv = commonEnv.extend({
   // BullMQ lock: a worker that dies holding a job loses it after this long.
   WORKER_LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30_000),
   WORKER_STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(15_000),
+  // The reaper: how often it looks, and when a running job counts as abandoned.
+  REAPER_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
+  RUNNER_HEARTBEAT_WINDOW_MS: z.coerce.number().int().min(100).default(60_000),
+  JOB_TIMEOUT_SLACK_MS: z.coerce.number().int().min(0).default(60_000),
+  CANCEL_DEADLINE_MS: z.coerce.number().int().min(100).default(300_000),
   // Fault injection for tests: hold each intent's transaction open this long before commit.
   FAULT_HOLD_TX_MS: z.coerce.number().int().min(0).default(0),
 });

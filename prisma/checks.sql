@@ -1,5 +1,6 @@
--- CHECK constraints that schema.prisma cannot express. The initial migration carries
--- them; the drift test adds them to the schema's own SQL before comparing.
+-- What schema.prisma cannot express: CHECK constraints and triggers. The migrations
+-- carry them (the CHECKs in init, the job triggers in job_transitions); the drift test
+-- adds this file to the schema's own SQL before comparing.
 ALTER TABLE "workflow_runs" ADD CONSTRAINT "workflow_runs_completed_has_conclusion"
   CHECK (("status" = 'completed') = ("conclusion" IS NOT NULL));
 ALTER TABLE "workflow_runs" ADD CONSTRAINT "workflow_runs_run_index_positive" CHECK ("run_index" > 0);
@@ -8,3 +9,31 @@ ALTER TABLE "workflow_jobs" ADD CONSTRAINT "workflow_jobs_terminal_has_conclusio
 ALTER TABLE "workflow_jobs" ADD CONSTRAINT "workflow_jobs_running_has_runner"
   CHECK ("status" <> 'running' OR "runner_id" IS NOT NULL);
 ALTER TABLE "runners" ADD CONSTRAINT "runners_capacity_positive" CHECK ("capacity" > 0);
+
+-- Every status change of a job is recorded, and a terminal job can never change again:
+-- the database refuses it whatever code path tries.
+CREATE FUNCTION "workflow_jobs_guard_terminal"() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF OLD."status" IN ('completed', 'cancelled', 'skipped')
+     AND (NEW."status" IS DISTINCT FROM OLD."status" OR NEW."conclusion" IS DISTINCT FROM OLD."conclusion") THEN
+    RAISE EXCEPTION 'job % is % and cannot change', OLD."id", OLD."status" USING ERRCODE = 'check_violation';
+  END IF;
+  RETURN NEW;
+END
+$fn$;
+CREATE TRIGGER "workflow_jobs_guard_terminal" BEFORE UPDATE OF "status", "conclusion" ON "workflow_jobs"
+  FOR EACH ROW EXECUTE FUNCTION "workflow_jobs_guard_terminal"();
+
+CREATE FUNCTION "workflow_jobs_record_transition"() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO "job_transitions" ("job_id", "to_status", "to_conclusion") VALUES (NEW."id", NEW."status", NEW."conclusion");
+  ELSIF NEW."status" IS DISTINCT FROM OLD."status" OR NEW."conclusion" IS DISTINCT FROM OLD."conclusion" THEN
+    INSERT INTO "job_transitions" ("job_id", "from_status", "to_status", "from_conclusion", "to_conclusion")
+    VALUES (NEW."id", OLD."status", NEW."status", OLD."conclusion", NEW."conclusion");
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER "workflow_jobs_record_transition" AFTER INSERT OR UPDATE OF "status", "conclusion" ON "workflow_jobs"
+  FOR EACH ROW EXECUTE FUNCTION "workflow_jobs_record_transition"();

@@ -3,6 +3,7 @@ import type { Logger } from "../core/logger.ts";
 import { connectRedis, type Redis } from "../core/redis.ts";
 import type { RunnerClient } from "./client.ts";
 import type { JobRun } from "./job.ts";
+import type { ContainerRegistry } from "./orphans.ts";
 import { SimRunner, type RunnerSpec } from "./runner.ts";
 
 export interface FleetOptions {
@@ -12,6 +13,7 @@ export interface FleetOptions {
   graceMs: number;
   pollMs: number;
   log: Logger;
+  registry: ContainerRegistry;
 }
 
 /**
@@ -25,7 +27,7 @@ export class Fleet {
   private sub: Redis | null = null;
 
   constructor(specs: RunnerSpec[], client: RunnerClient, private readonly opts: FleetOptions) {
-    const jobOpts = { graceMs: opts.graceMs, pollMs: opts.pollMs, log: opts.log };
+    const jobOpts = { graceMs: opts.graceMs, pollMs: opts.pollMs, log: opts.log, registry: opts.registry };
     this.runners = specs.map((s) => new SimRunner(s, client, opts.heartbeatMs, jobOpts, (change, job) => {
       if (change === "start") this.jobs.set(job.id, job);
       else this.jobs.delete(job.id);
@@ -33,6 +35,8 @@ export class Fleet {
   }
 
   async start(): Promise<void> {
+    const swept = this.opts.registry.sweep();
+    if (swept.length > 0) this.opts.log.warn({ pids: swept }, "killed containers a previous run of this fleet left behind");
     const sub = connectRedis(this.opts.redisUrl, "subscriber", "runner-sim-signals");
     this.sub = sub;
     sub.on("message", (_channel: string, message: string) => this.onSignal(message));

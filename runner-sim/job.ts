@@ -1,11 +1,13 @@
 import type { Logger } from "../core/logger.ts";
 import { startContainer, type Container, type ContainerExit } from "./container/driver.ts";
 import type { Claim, RunnerClient, StatusBody } from "./client.ts";
+import type { ContainerRegistry } from "./orphans.ts";
 
 export interface JobOptions {
   graceMs: number;
   pollMs: number;
   log: Logger;
+  registry: ContainerRegistry;
 }
 
 type Ending = { kind: "success" } | { kind: "failure" } | { kind: "timed_out" } | { kind: "cancelled" };
@@ -90,10 +92,12 @@ export class JobRun {
       },
     });
     this.container = container;
+    this.opts.registry.add(container.pid, this.id);
     this.opts.log.info({ job_id: this.id, step_id: step.id, pid: container.pid }, "container started");
     // A cancel that arrived while the step was being reported must still stop it.
     if (this.cancelling || this.timedOut) void container.stop(this.opts.graceMs);
     const exit = await container.exited;
+    this.opts.registry.remove(container.pid);
     this.container = null;
     const ending = this.endingOf(exit);
     if (this.cancelling) this.opts.log.info({ job_id: this.id, pid: container.pid, signal: exit.signal, at: exit.at }, "container stopped");

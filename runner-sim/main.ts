@@ -1,4 +1,5 @@
 import os from "node:os";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { commonEnv, parseConfig } from "../core/config.ts";
@@ -6,6 +7,7 @@ import { createLogger } from "../core/logger.ts";
 import { onShutdown } from "../core/shutdown.ts";
 import { RunnerClient } from "./client.ts";
 import { Fleet } from "./fleet.ts";
+import { ContainerRegistry } from "./orphans.ts";
 import type { RunnerSpec } from "./runner.ts";
 
 // `npm run start:runner-sim [-- --runners 4 --labels ubuntu-latest,linux --capacity 2 …]`:
@@ -26,6 +28,9 @@ const simEnv = commonEnv.extend({
   RUNNER_TOKENS: csv.optional(),
   // … or the shared secret with which the fleet registers itself.
   RUNNER_REGISTRATION_TOKEN: z.string().min(20).optional(),
+  // Where live containers are recorded, so a restarted fleet can kill what its previous
+  // life left behind. Default: a folder per name prefix under the system temp dir.
+  RUNNER_STATE_DIR: z.string().min(1).optional(),
 });
 
 const FLAGS = {
@@ -69,6 +74,7 @@ try {
     graceMs: cfg.CANCEL_GRACE_MS,
     pollMs: cfg.CANCEL_POLL_MS,
     log,
+    registry: new ContainerRegistry(cfg.RUNNER_STATE_DIR ?? path.join(os.tmpdir(), "actions-runner-sim", cfg.RUNNER_NAME_PREFIX)),
   });
   await fleet.start();
   onShutdown(log, [["stop runners and their containers", () => fleet.stop()]]);

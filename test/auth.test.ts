@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ops from "../admin/ops.ts";
+import { expectInvariants } from "./setup/invariants.ts";
 import { createTestDb, type TestDb } from "./setup/db.ts";
 import { fingerprint } from "./setup/fingerprint.ts";
 import { startStack, type Stack } from "./setup/stack.ts";
@@ -29,6 +30,8 @@ beforeAll(async () => {
   otherRepoJob = pubJob;
 });
 afterAll(async () => {
+  // Whatever the tests did, the database must still satisfy every invariant.
+  if (db) await expectInvariants(db);
   await stack?.stop();
   await db?.drop();
 });

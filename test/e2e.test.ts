@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { isAlive } from "../runner-sim/container/driver.ts";
 import { connectRedis } from "../core/redis.ts";
+import { expectInvariants } from "./setup/invariants.ts";
 import { createTestDb, waitFor, type TestDb } from "./setup/db.ts";
 import { spawnService, type Service } from "./setup/stack.ts";
 import { buildWorld, call, pushAndRun, TWO_JOBS } from "./setup/world.ts";
@@ -43,6 +44,8 @@ beforeAll(async () => {
   await sim.waitForLine(/fleet ready/);
 });
 afterAll(async () => {
+  // Whatever the tests did, the database must still satisfy every invariant.
+  if (db) await expectInvariants(db);
   for (const s of services.reverse()) await s.kill("SIGTERM");
   await db?.drop();
 });

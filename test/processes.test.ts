@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
+import { expectInvariants } from "./setup/invariants.ts";
 import { createTestDb, waitFor, type TestDb } from "./setup/db.ts";
 import { fingerprint } from "./setup/fingerprint.ts";
 import { spawnService, startStack, type Service, type Stack } from "./setup/stack.ts";
@@ -34,6 +35,8 @@ beforeAll(async () => {
   world = await buildWorld(db.prisma);
 });
 afterAll(async () => {
+  // Whatever the tests did, the database must still satisfy every invariant.
+  if (db) await expectInvariants(db);
   for (const s of services) await s.kill("SIGKILL");
   await db?.drop();
 });

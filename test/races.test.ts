@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectInvariants } from "./setup/invariants.ts";
 import { createTestDb, type TestDb } from "./setup/db.ts";
 import { startStack, type Stack } from "./setup/stack.ts";
 import { buildWorld, call, claim, claimJob, ONE_JOB, pushAndRun, registerTestRunner } from "./setup/world.ts";
@@ -13,6 +14,8 @@ beforeAll(async () => {
   world = await buildWorld(db.prisma);
 });
 afterAll(async () => {
+  // Whatever the tests did, the database must still satisfy every invariant.
+  if (db) await expectInvariants(db);
   await stack?.stop();
   await db?.drop();
 });

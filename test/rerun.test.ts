@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ops from "../admin/ops.ts";
+import { expectInvariants } from "./setup/invariants.ts";
 import { createTestDb, type TestDb } from "./setup/db.ts";
 import { startStack, type Stack } from "./setup/stack.ts";
 import { buildWorld, call, ONE_JOB, pushAndRun, TWO_JOBS } from "./setup/world.ts";
@@ -14,6 +15,8 @@ beforeAll(async () => {
   world = await buildWorld(db.prisma);
 });
 afterAll(async () => {
+  // Whatever the tests did, the database must still satisfy every invariant.
+  if (db) await expectInvariants(db);
   await stack?.stop();
   await db?.drop();
 });

@@ -1,0 +1,62 @@
+import { inTx, type PrismaClient, type Tx } from "../db.ts";
+import { decideReap, type ReapPolicy, type ReapView } from "../lifecycle/reap.ts";
+import { lockJob, reportJobTx } from "./jobs.ts";
+
+const REAPER_LOCK = 7_270_001; // pg advisory lock key: one reaper pass at a time, cluster-wide
+
+export interface Reaped {
+  jobId: bigint;
+  runId: bigint;
+  runnerId: bigint | null;
+  reason: string;
+  status: string;
+}
+
+async function view(tx: Tx, jobId: bigint): Promise<ReapView | null> {
+  const j = await tx.workflowJob.findUnique({
+    where: { id: jobId },
+    select: {
+      status: true, cancelRequested: true, cancelRequestedAt: true, startedAt: true, timeoutMinutes: true,
+      runner: { select: { lastHeartbeatAt: true, revokedAt: true } },
+    },
+  });
+  if (!j) return null;
+  return {
+    status: j.status, cancelRequested: j.cancelRequested, cancelRequestedAt: j.cancelRequestedAt,
+    startedAt: j.startedAt, timeoutMinutes: j.timeoutMinutes,
+    runnerHeartbeatAt: j.runner?.lastHeartbeatAt ?? null, runnerRevoked: j.runner?.revokedAt != null,
+  };
+}
+
+/**
+ * One reaper pass. Candidates come from a cheap query; each is then decided again on its
+ * locked row, so a runner report that lands in between wins and nothing is ended twice.
+ */
+export async function reap(prisma: PrismaClient, policy: ReapPolicy, now = new Date(), limit = 50): Promise<Reaped[] | null> {
+  const candidates = await prisma.$queryRaw<{ id: bigint }[]>`
+    SELECT j.id FROM workflow_jobs j LEFT JOIN runners r ON r.id = j.runner_id
+    WHERE j.status = 'running' AND (
+      r.id IS NULL OR r.revoked_at IS NOT NULL OR r.last_heartbeat_at IS NULL
+      OR r.last_heartbeat_at < ${new Date(now.getTime() - policy.heartbeatWindowMs)}
+      OR j.started_at + make_interval(mins => j.timeout_minutes) < ${new Date(now.getTime() - policy.timeoutSlackMs)}
+      OR (j.cancel_requested AND j.cancel_requested_at < ${new Date(now.getTime() - policy.cancelDeadlineMs)}))
+    ORDER BY j.id LIMIT ${limit}`;
+  if (candidates.length === 0) return [];
+  return inTx(prisma, async (tx) => {
+    const [lock] = await tx.$queryRaw<{ ok: boolean }[]>`SELECT pg_try_advisory_xact_lock(${REAPER_LOCK}) AS ok`;
+    if (!lock?.ok) return null;
+    const ended: Reaped[] = [];
+    for (const { id } of candidates) {
+      const locked = await lockJob(tx, id);
+      if (!locked) continue;
+      const v = await view(tx, id);
+      const d = v ? decideReap(v, now, policy) : { outcome: "keep" as const };
+      if (d.outcome === "keep") continue;
+      const r = await reportJobTx(tx, id, d.report, now);
+      if (r.kind === "ok" && r.changed) {
+        ended.push({ jobId: id, runId: locked.run.id, runnerId: locked.job.runner_id, reason: d.reason, status: d.report.status });
+      }
+    }
+    return ended;
+  }, 60_000);
+}

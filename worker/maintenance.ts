@@ -1,0 +1,63 @@
+import { Queue, Worker } from "bullmq";
+import { cancelChannel, type CancelSignal } from "../core/contracts.ts";
+import { reap } from "../core/data/reaper.ts";
+import type { PrismaClient } from "../core/db.ts";
+import type { ReapPolicy } from "../core/lifecycle/reap.ts";
+import type { Logger } from "../core/logger.ts";
+import type { Redis } from "../core/redis.ts";
+
+export const MAINTENANCE_QUEUE = "maintenance";
+
+export interface MaintenanceDeps {
+  prisma: PrismaClient;
+  publish: (channel: string, message: string) => Promise<unknown>;
+  log: Logger;
+  queuePrefix: string;
+}
+
+/**
+ * The reaper runs in the worker tier as a BullMQ job scheduler: every worker process
+ * declares the same schedule and BullMQ hands each tick to one of them; an advisory lock
+ * in Postgres keeps two passes from overlapping if a tick runs long.
+ */
+export async function startMaintenance(
+  deps: MaintenanceDeps,
+  conns: { queue: Redis; worker: Redis },
+  opts: { intervalMs: number; policy: ReapPolicy },
+): Promise<{ close(): Promise<void> }> {
+  const queue = new Queue(MAINTENANCE_QUEUE, { connection: conns.queue, prefix: deps.queuePrefix });
+  await queue.upsertJobScheduler("reaper", { every: opts.intervalMs }, {
+    name: "reap",
+    opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+  });
+  const worker = new Worker(MAINTENANCE_QUEUE, () => reapAll(deps, opts.policy), {
+    connection: conns.worker,
+    prefix: deps.queuePrefix,
+    concurrency: 1,
+  });
+  worker.on("error", (err) => deps.log.warn({ err: err.message }, "maintenance connection error"));
+  return {
+    async close() {
+      await worker.close();
+      await queue.close();
+    },
+  };
+}
+
+export async function reapAll(deps: MaintenanceDeps, policy: ReapPolicy): Promise<{ ended: number }> {
+  let ended = 0;
+  for (;;) {
+    const batch = await reap(deps.prisma, policy);
+    if (batch === null || batch.length === 0) return { ended };
+    ended += batch.length;
+    for (const r of batch) {
+      deps.log.warn({ job_id: Number(r.jobId), reason: r.reason, status: r.status }, "reaper ended job");
+      // A runner that is still alive (timed out, or deaf to the cancel) must stop its container.
+      const signal: CancelSignal = {
+        job_id: Number(r.jobId), run_id: Number(r.runId), runner_id: r.runnerId === null ? null : Number(r.runnerId), requested_at: new Date().toISOString(),
+      };
+      await deps.publish(cancelChannel(deps.queuePrefix), JSON.stringify(signal)).catch(() => {});
+    }
+    if (batch.length < 50) return { ended };
+  }
+}
