@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import express, { type Express, type RequestHandler } from "express";
+import express, { type Express, type RequestHandler, type Router } from "express";
 import type { PrismaClient } from "../core/db.ts";
 import type { Logger } from "../core/logger.ts";
 import { errorMiddleware, notFound } from "./errors.ts";
@@ -20,6 +20,10 @@ export interface AppDeps {
   readiness: () => Promise<string | null>;
   registrationTokenHash?: string | null;
   trustProxy?: boolean;
+  /** Middleware that sees every request first (metrics, for instance). */
+  before?: RequestHandler[];
+  /** Further routers (docs, dashboards, metrics), mounted before the 404. */
+  routers?: Router[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,200}$/;
@@ -48,11 +52,13 @@ export function createApp(deps: AppDeps): Express {
   app.set("trust proxy", deps.trustProxy ?? false);
   app.set("etag", false);
   app.use(requestContext(deps.log));
+  for (const mw of deps.before ?? []) app.use(mw);
   app.use(express.json({ limit: "256kb", type: ["application/json", "application/*+json"] }));
   app.use(healthRoutes(deps.readiness));
   app.use(runnerRoutes({ prisma: deps.prisma, registrationTokenHash: deps.registrationTokenHash ?? null }));
   app.use(lifecycleRoutes(deps));
   app.use(readRoutes(deps));
+  for (const r of deps.routers ?? []) app.use(r);
   app.use(() => {
     throw notFound("route");
   });
