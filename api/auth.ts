@@ -15,7 +15,7 @@ export interface AuthDeps {
 
 const LAST_USED_RESOLUTION_MS = 60_000;
 
-async function resolveToken(deps: AuthDeps, header: string | undefined): Promise<AuthedToken> {
+export async function resolveToken(deps: AuthDeps, header: string | undefined): Promise<AuthedToken> {
   const cred = credentialsFrom(header);
   if (cred.kind === "none") throw unauthenticated();
   if (cred.kind === "malformed" || !isWellFormedPat(cred.token)) throw invalidToken("invalid token");

@@ -36,7 +36,7 @@ export class IntentClient {
   private readonly waiters = new Map<string, Set<Waiter>>();
 
   constructor(
-    private readonly queue: Queue,
+    readonly queue: Queue,
     private readonly events: QueueEvents,
     private readonly timeoutMs: number,
   ) {

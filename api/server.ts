@@ -5,7 +5,10 @@ import { connectRedis } from "../core/redis.ts";
 import { onShutdown } from "../core/shutdown.ts";
 import { readinessCheck } from "../core/readiness.ts";
 import { sha256 } from "../core/tokens.ts";
+import { Queue } from "bullmq";
+import { MAINTENANCE_QUEUE } from "../core/contracts.ts";
 import { createApp } from "./app.ts";
+import { dashboardRouter } from "./dashboard.ts";
 import { IntentClient } from "./intents.ts";
 import { createLimiter } from "./ratelimit.ts";
 
@@ -16,6 +19,7 @@ const producer = connectRedis(cfg.REDIS_URL, "producer", "api-producer");
 const eventsConn = connectRedis(cfg.REDIS_URL, "subscriber", "api-events");
 const intents = IntentClient.create(producer, eventsConn, cfg.QUEUE_PREFIX, cfg.RESULT_TIMEOUT_MS);
 await intents.ready();
+const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: producer, prefix: cfg.QUEUE_PREFIX });
 
 const app = createApp({
   prisma,
@@ -26,6 +30,7 @@ const app = createApp({
   readiness: readinessCheck(prisma, producer),
   registrationTokenHash: cfg.RUNNER_REGISTRATION_TOKEN ? sha256(cfg.RUNNER_REGISTRATION_TOKEN) : null,
   trustProxy: cfg.TRUST_PROXY,
+  routers: [dashboardRouter({ prisma }, [intents.queue, maintenanceQueue])],
 });
 const server = app.listen(cfg.PORT, cfg.HOST, () => {
   const addr = server.address();
@@ -35,7 +40,7 @@ server.keepAliveTimeout = 65_000;
 
 onShutdown(log, [
   ["stop accepting", () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeIdleConnections(); })],
-  ["close queue", () => intents.close()],
+  ["close queue", async () => { await intents.close(); await maintenanceQueue.close(); }],
   ["close redis", async () => { producer.disconnect(); eventsConn.disconnect(); }],
   ["disconnect database", () => prisma.$disconnect()],
 ]);

@@ -4,6 +4,8 @@ import { z } from "zod";
 // signal. Every receiver parses with these schemas; nothing is trusted by shape alone.
 
 export const QUEUE_NAME = "lifecycle-intents";
+/** Housekeeping (the reaper's schedule), apart from the intents clients wait on. */
+export const MAINTENANCE_QUEUE = "maintenance";
 export const INTENT_NAMES = ["cancel-job", "rerun-run"] as const;
 export type IntentName = (typeof INTENT_NAMES)[number];
 

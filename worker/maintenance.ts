@@ -1,12 +1,12 @@
 import { Queue, Worker } from "bullmq";
-import { cancelChannel, type CancelSignal } from "../core/contracts.ts";
+import { cancelChannel, MAINTENANCE_QUEUE, type CancelSignal } from "../core/contracts.ts";
 import { reap } from "../core/data/reaper.ts";
 import type { PrismaClient } from "../core/db.ts";
 import type { ReapPolicy } from "../core/lifecycle/reap.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Redis } from "../core/redis.ts";
 
-export const MAINTENANCE_QUEUE = "maintenance";
+export { MAINTENANCE_QUEUE };
 
 export interface MaintenanceDeps {
   prisma: PrismaClient;
