@@ -61,6 +61,8 @@ export const cancelSignal = z.object({
   run_id: id,
   runner_id: id.nullable(),
   requested_at: z.iso.datetime({ offset: true }),
+  /** The X-Request-Id of the cancel request, so one cancel can be followed across logs. */
+  request_id: z.string().max(200).nullable().optional(),
 });
 export type CancelSignal = z.infer<typeof cancelSignal>;
 

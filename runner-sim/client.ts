@@ -30,13 +30,17 @@ const RETRYABLE = new Set([429, 500, 502, 503, 504]);
 export class RunnerClient {
   constructor(private readonly apiUrl: string) {}
 
-  private async post(path: string, token: string, body?: unknown, attempts = 6): Promise<{ status: number; json: unknown }> {
+  private async post(path: string, token: string, body?: unknown, attempts = 6, requestId?: string): Promise<{ status: number; json: unknown }> {
     let delay = 100;
     for (let i = 1; ; i++) {
       try {
         const r = await fetch(this.apiUrl + path, {
           method: "POST",
-          headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+          headers: {
+            authorization: `Bearer ${token}`,
+            ...(body === undefined ? {} : { "content-type": "application/json" }),
+            ...(requestId === undefined ? {} : { "x-request-id": requestId }),
+          },
           body: body === undefined ? undefined : JSON.stringify(body),
         });
         const text = await r.text();
@@ -65,8 +69,8 @@ export class RunnerClient {
     return r.status === 204 ? null : claimedJob.parse(r.json);
   }
 
-  jobStatus(jobId: number, token: string, body: StatusBody) {
-    return this.post(`/api/v1/jobs/${jobId}/status`, token, body);
+  jobStatus(jobId: number, token: string, body: StatusBody, requestId?: string) {
+    return this.post(`/api/v1/jobs/${jobId}/status`, token, body, 6, requestId);
   }
 
   stepStatus(jobId: number, stepId: number, token: string, body: StatusBody) {

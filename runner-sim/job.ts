@@ -27,6 +27,8 @@ export class JobRun {
   private container: Container | null = null;
   private finished = false;
   private logChain: Promise<unknown> = Promise.resolve();
+  /** The cancel request's id, carried on the terminal report so logs line up end to end. */
+  private requestId: string | undefined;
 
   constructor(
     private readonly client: RunnerClient,
@@ -38,10 +40,11 @@ export class JobRun {
   }
 
   /** Idempotent: a second cancel (poll after signal) does nothing more. */
-  cancel(via: "signal" | "poll" | "reconnect" | "shutdown"): void {
+  cancel(via: "signal" | "poll" | "reconnect" | "shutdown", requestId?: string): void {
     if (this.cancelling || this.finished) return;
     this.cancelling = true;
-    this.opts.log.info({ job_id: this.id, via, at: now() }, "cancel received");
+    this.requestId = requestId;
+    this.opts.log.info({ job_id: this.id, via, request_id: requestId, at: now() }, "cancel received");
     void this.container?.stop(this.opts.graceMs);
   }
 
@@ -71,8 +74,8 @@ export class JobRun {
       }
       if (this.cancelling) ending = { kind: "cancelled" };
       await this.logChain;
-      await this.client.jobStatus(this.id, this.token, statusOf(ending));
-      this.opts.log.info({ job_id: this.id, conclusion: ending.kind, at: now() }, "job finished");
+      await this.client.jobStatus(this.id, this.token, statusOf(ending), this.requestId);
+      this.opts.log.info({ job_id: this.id, conclusion: ending.kind, request_id: this.requestId, at: now() }, "job finished");
     } catch (e) {
       this.opts.log.error({ job_id: this.id, err: (e as Error).message }, "job could not be reported");
     } finally {

@@ -12,6 +12,8 @@ let db: TestDb;
 let world: Awaited<ReturnType<typeof buildWorld>>;
 let api: string;
 let sim: Service;
+let apiProc: Service;
+let workerProc: Service;
 const services: Service[] = [];
 const prefix = `e${process.pid}${Math.random().toString(36).slice(2, 7)}`;
 const REG = "registration-secret-for-e2e-tests";
@@ -37,6 +39,8 @@ beforeAll(async () => {
   world = await buildWorld(db.prisma);
   const a = start("api/server.ts", { PORT: "0", HOST: "127.0.0.1" });
   const w = start("worker/main.ts");
+  apiProc = a;
+  workerProc = w;
   await a.waitForLine(/api listening/);
   api = `http://127.0.0.1:${/"port":(\d+)/.exec(a.output())![1]}`;
   await w.waitForLine(/worker ready/);
@@ -91,6 +95,24 @@ describe("end to end with api, worker and runner-sim processes", () => {
     expect(done.jobs[0]).toMatchObject({ status: "cancelled", conclusion: "cancelled" });
     expect(done.jobs[0]!.steps.map((s) => s.status)).toEqual(["cancelled", "cancelled"]);
     expect((await event(sim, "cancel received", jobId)).via).toBe("signal");
+  });
+
+  it("lets one cancel be followed by its request id through api, worker and runner-sim logs", async () => {
+    const r = await pushAndRun(db.prisma, "alice/demo", "jobs:\n  traced:\n    steps: [{run: sleep 600}]\n", "e2e00008");
+    const jobId = r.job_ids[0]!;
+    await event(sim, "container started", jobId);
+    const rid = `trace-${jobId}-${Date.now()}`;
+    const res = await call(api, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob, headers: { "X-Request-Id": rid } });
+    expect(res.headers.get("x-request-id")).toBe(rid);
+    await runEnds(r.run_id);
+    await event(sim, "job finished", jobId);
+    const withRid = (s: Service) => events(s).filter((e) => e.request_id === rid).map((e) => e.msg ?? "");
+    await waitFor("the runner's report in the api log", async () => withRid(apiProc).filter((m) => m === "request").length >= 2);
+    expect(withRid(workerProc)).toContain("intent applied");
+    expect(withRid(sim)).toEqual(expect.arrayContaining(["cancel received", "job finished"]));
+    const paths = events(apiProc).filter((e) => e.request_id === rid).map((e) => `${e.method} ${e.path} ${e.status}`);
+    expect(paths).toEqual(expect.arrayContaining([`POST /api/v1/jobs/${jobId}/cancel 202`, `POST /api/v1/jobs/${jobId}/status 200`]));
+    expect((await db.prisma.lifecycleIntent.findFirstOrThrow({ where: { targetId: BigInt(jobId) } })).requestId).toBe(rid);
   });
 
   it("still stops the job when the runner-sim's signal subscription was cut", async () => {

@@ -27,6 +27,7 @@ export function cancelJob(deps: ProcessorDeps, p: IntentPayload): Promise<Intent
               run_id: num(signal.runId),
               runner_id: num(signal.runnerId),
               requested_at: signal.requestedAt.toISOString(),
+              request_id: p.requestId,
             };
             await deps.publish(cancelChannel(deps.queuePrefix), JSON.stringify(msg));
           }
