@@ -105,3 +105,29 @@ describe("a worker killed in the middle of an intent", () => {
     expect(await rescuer.kill("SIGTERM")).toBe(0);
   });
 });
+
+describe("a worker stopped with SIGTERM under load", () => {
+  let stack: Stack;
+  afterAll(async () => stack?.stop());
+
+  it("finishes what it holds, exits 0, and loses no intent", async () => {
+    stack = await startStack(db, { withWorker: false, resultTimeoutMs: 60_000 });
+    const env = { QUEUE_PREFIX: stack.prefix, WORKER_CONCURRENCY: "4" };
+    const first = start("worker/main.ts", env);
+    await first.waitForLine(/worker ready/);
+    const jobs: number[] = [];
+    for (let i = 0; i < 120; i++) jobs.push((await pushAndRun(db.prisma, "alice/demo", ONE_JOB, `5e${String(i).padStart(6, "0")}`)).job_ids[0]!);
+    const answers = Promise.all(jobs.map((id) => call(stack.url, "POST", `/api/v1/jobs/${id}/cancel`, { token: world.tokens.bob })));
+    await first.waitForLine(/"msg":"intent applied"/);
+    expect(await first.kill("SIGTERM")).toBe(0);
+    expect(first.output()).toMatch(/"phase":"drain in-flight intents","msg":"shutdown phase done"/);
+    const second = start("worker/main.ts", env);
+    const results = await answers;
+    expect(results.map((r) => r.status)).toEqual(Array(jobs.length).fill(202));
+    expect(results.every((r) => r.body.changed_jobs === 1)).toBe(true);
+    const applied = await db.prisma.lifecycleIntent.groupBy({ by: ["targetId"], where: { targetId: { in: jobs.map(BigInt) } }, _count: true });
+    expect(applied).toHaveLength(jobs.length);
+    expect(applied.every((a) => a._count === 1)).toBe(true);
+    expect(await second.kill("SIGTERM")).toBe(0);
+  });
+});
