@@ -16,8 +16,8 @@ export interface LifecycleDeps extends AuthDeps {
 
 // Both operations take no body today; unknown fields are refused rather than ignored so a
 // client relying on an option we do not have finds out.
-const emptyBody = z.strictObject({});
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+export const emptyBody = z.strictObject({});
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 function checkBody(req: Request): void {
   if (req.body === undefined) return;

@@ -18,25 +18,25 @@ export interface RunnerDeps {
   registrationTokenHash: string | null;
 }
 
-const registerBody = z.strictObject({
+export const registerBody = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, "1-100 letters, digits, '.', '_' or '-'"),
   labels: z.array(z.string().min(1).max(100).regex(/^[^,\s]+$/)).max(50).default([]),
   capacity: z.number().int().min(1).max(256).default(1),
 });
 
-const heartbeatBody = z.strictObject({
+export const heartbeatBody = z.strictObject({
   labels: z.array(z.string().min(1).max(100).regex(/^[^,\s]+$/)).max(50).optional(),
   capacity: z.number().int().min(1).max(256).optional(),
   host_name: z.string().max(255).optional(),
   version: z.string().max(100).optional(),
 });
 
-const reportBody = z.strictObject({
+export const reportBody = z.strictObject({
   status: z.enum(["running", "completed", "cancelled", "skipped"]),
   conclusion: z.enum(CONCLUSIONS as [Conclusion, ...Conclusion[]]).optional(),
 });
 
-const logBody = z.strictObject({
+export const logBody = z.strictObject({
   step_id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
   seq: z.number().int().min(0).max(2 ** 31 - 1),
   content: z.string().max(64 * 1024),
