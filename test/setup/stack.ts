@@ -2,6 +2,7 @@ import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { inject } from "vitest";
 import type { Worker } from "bullmq";
+import type { Router } from "express";
 import { createApp } from "../../api/app.ts";
 import { IntentClient } from "../../api/intents.ts";
 import { createLimiter } from "../../api/ratelimit.ts";
@@ -31,6 +32,8 @@ export interface StackOptions {
   unauthPerHour?: number;
   /** Enables POST /api/v1/runners/register with this secret. */
   registrationToken?: string;
+  /** Further routers for the app (AppDeps.routers). */
+  routers?: Router[];
 }
 
 /**
@@ -54,6 +57,7 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
     log,
     readiness: readinessCheck(db.prisma, producer),
     registrationTokenHash: opts.registrationToken ? sha256(opts.registrationToken) : null,
+    routers: opts.routers,
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, "127.0.0.1", () => resolve(s));

@@ -1,0 +1,459 @@
+import {
+  OpenAPIRegistry,
+  OpenApiGeneratorV31,
+  type ResponseConfig,
+  type RouteConfig,
+} from "@asteasolutions/zod-to-openapi";
+import { z } from "zod";
+import { IDEMPOTENCY_KEY } from "../routes/lifecycle.ts";
+import { DOCS_ASSETS } from "./assets.ts";
+import * as S from "./schemas.ts";
+
+// The OpenAPI 3.1 document of the HTTP contract (DESIGN.md §4), built from the zod schemas.
+// Status codes and messages follow the code: api/app.ts (body parsing, request id, 404),
+// api/errors.ts, api/auth.ts, api/ratelimit.ts and api/routes/*.ts.
+
+type Headers = Record<string, { $ref: string }>;
+const header = (name: string) => ({ $ref: `#/components/headers/${name}` });
+
+/** On every response (api/app.ts requestContext). */
+const ALWAYS: Headers = { "X-Request-Id": header("X-Request-Id"), "Cache-Control": header("Cache-Control") };
+const RATE: Headers = {
+  "X-RateLimit-Limit": header("X-RateLimit-Limit"),
+  "X-RateLimit-Remaining": header("X-RateLimit-Remaining"),
+  "X-RateLimit-Reset": header("X-RateLimit-Reset"),
+};
+const SCOPES: Headers = { "X-OAuth-Scopes": header("X-OAuth-Scopes"), "X-Accepted-OAuth-Scopes": header("X-Accepted-OAuth-Scopes") };
+const RETRY: Headers = { "Retry-After": header("Retry-After") };
+const CHALLENGE: Headers = { "WWW-Authenticate": header("WWW-Authenticate") };
+
+function json(description: string, schema: z.ZodType, headers: Headers = {}): ResponseConfig {
+  return { description, headers: { ...ALWAYS, ...headers }, content: { "application/json": { schema } } };
+}
+const error = (description: string, headers: Headers = {}) => json(description, S.ErrorBody, headers);
+const empty = (description: string, headers: Headers = {}): ResponseConfig => ({ description, headers: { ...ALWAYS, ...headers } });
+
+// Bodies are parsed (express.json, 256 KiB) before any route or authentication runs.
+const BODY_ERRORS = {
+  413: error("`request body too large`: over 256 KiB. Decided before authentication."),
+  415: error("`unsupported charset` or `unsupported content encoding`. Decided before authentication."),
+};
+const INTERNAL = { 500: error("`internal error`: logged with the request id, never detailed.") };
+
+export function buildRegistry(): OpenAPIRegistry {
+  const registry = new OpenAPIRegistry();
+
+  // ---- Security schemes ----
+  registry.registerComponent("securitySchemes", "pat", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "shithub_pat_ + 32 base62",
+    description:
+      "Personal access token, `Authorization: Bearer <pat>` (or `Authorization: token <pat>`). The scopes an operation needs are listed in its security requirement; `repo:write` implies `repo:read`. A token bound to one repository sees no other.",
+  });
+  registry.registerComponent("securitySchemes", "patBasic", {
+    type: "http",
+    scheme: "basic",
+    description: "The same personal access token as the Basic-auth password (any user name), as git clients send it.",
+  });
+  registry.registerComponent("securitySchemes", "runnerRegistrationToken", {
+    type: "http",
+    scheme: "bearer",
+    description: "The site's runner registration secret (`RUNNER_REGISTRATION_TOKEN`); self-registration is off without it.",
+  });
+  registry.registerComponent("securitySchemes", "runnerToken", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "shithub_runner_ + 40 base62",
+    description: "A runner's own token, from registration (or `npm run admin`); stops working when the runner re-registers or is revoked.",
+  });
+  registry.registerComponent("securitySchemes", "jobToken", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "shithub_job_ + 40 base62",
+    description: "The per-job token from a claim: works for its own job only, until it expires, and not after its runner is revoked.",
+  });
+
+  // ---- Headers ----
+  const hdr = (name: string, description: string, schema: object) => registry.registerComponent("headers", name, { description, schema });
+  hdr("X-Request-Id", "This request's id: the caller's `X-Request-Id` when it is 1-200 of `[A-Za-z0-9._:-]`, a new UUID otherwise. Logged by the API and carried to the worker.", { type: "string" });
+  hdr("Cache-Control", "`no-store` on every API answer.", { type: "string" });
+  hdr("X-RateLimit-Limit", "Requests allowed per hour for this token (or, without valid credentials, this client address).", { type: "integer" });
+  hdr("X-RateLimit-Remaining", "Requests left in the current window.", { type: "integer" });
+  hdr("X-RateLimit-Reset", "When the window resets, in Unix seconds.", { type: "integer" });
+  hdr("Retry-After", "Seconds to wait before retrying.", { type: "integer" });
+  hdr("WWW-Authenticate", '`Bearer realm="shithub"` without credentials; `Bearer realm="shithub", error="invalid_token", error_description="<reason>"` for a bad token.', { type: "string" });
+  hdr("X-OAuth-Scopes", "The scopes the token holds, comma-separated.", { type: "string" });
+  hdr("X-Accepted-OAuth-Scopes", "The scope this operation needs.", { type: "string" });
+
+  // ---- Parameters ----
+  const RequestIdParam = registry.registerParameter(
+    "RequestId",
+    z.string().optional().openapi({
+      param: { name: "X-Request-Id", in: "header", description: "Optional id for this request, echoed back and logged (1-200 of `[A-Za-z0-9._:-]`; anything else is replaced)." },
+    }),
+  );
+  const IdempotencyKeyParam = registry.registerParameter(
+    "IdempotencyKey",
+    z.string().regex(IDEMPOTENCY_KEY).optional().openapi({
+      param: {
+        name: "Idempotency-Key",
+        in: "header",
+        description: "Any visible ASCII, at most 255 characters. The same key from the same user on the same route within 24 h returns the original answer and changes nothing; the same key with another target is a 422.",
+      },
+    }),
+  );
+  const idParam = (name: string, what: string) =>
+    registry.registerParameter(
+      name,
+      z.number().int().positive().max(Number.MAX_SAFE_INTEGER).openapi({
+        param: { name: name === "StepId" ? "step_id" : "id", in: "path", description: `${what} id. Anything but a positive decimal integer is treated as an unknown id (404).` },
+      }),
+    );
+  const JobId = idParam("JobId", "Job");
+  const RunId = idParam("RunId", "Run");
+  const StepId = idParam("StepId", "Step");
+
+  const path = (c: RouteConfig) => {
+    const headers = c.request?.headers;
+    registry.registerPath({
+      ...c,
+      request: { ...c.request, headers: [RequestIdParam, ...(Array.isArray(headers) ? headers : [])] },
+    });
+  };
+
+  // ---- User API ----
+  const pat = (scope: string): Record<string, string[]>[] => [{ pat: [scope] }, { patBasic: [scope] }];
+  const userErrors = (scope: string, what: "job" | "run", write: boolean) => ({
+    401: error(
+      'No credentials: `unauthenticated`. A malformed, unknown, revoked or expired token, or a suspended owner: `invalid token`, `token revoked`, `token expired`, `account suspended` (with `WWW-Authenticate: Bearer realm="shithub", error="invalid_token"`).',
+      { ...CHALLENGE, ...RATE },
+    ),
+    403: error(
+      `\`token lacks required scope: ${scope}\`, decided from the token before anything is looked up` +
+        (write ? "; or `write permission required`: the user can read the repository but has no write role, or it is archived." : "."),
+      { ...SCOPES, ...RATE },
+    ),
+    404: error(
+      `\`${what} not found\`: no such ${what}, or its repository is one the user cannot read, or the token is bound to another repository. The answer never reveals what exists.`,
+      { ...SCOPES, ...RATE },
+    ),
+    429: error("`rate limit exceeded`: the token's hourly budget (or, without valid credentials, the client address's) is spent.", { ...RETRY, ...RATE }),
+  });
+  const lifecycleErrors = (what: "job" | "run") => ({
+    ...userErrors("repo:write", what, true),
+    400: error(
+      "`malformed JSON body` (before authentication); `body must be a JSON object`, `unknown field: <names>`; `Idempotency-Key must be 1 to 255 visible ASCII characters`.",
+      { ...RATE, ...SCOPES },
+    ),
+    ...BODY_ERRORS,
+    503: error(
+      "`the worker tier did not answer in time; the request is queued and will be applied` (with `intent_id`, `Retry-After: 5`), or `queue unavailable; nothing was applied` (`Retry-After: 2`).",
+      { ...RETRY, ...RATE, ...SCOPES },
+    ),
+    500: error("`internal error`; with `intent_id` when the worker failed the intent.", { ...RATE, ...SCOPES }),
+  });
+  const emptyBody = { required: false, content: { "application/json": { schema: S.EmptyBody } } };
+
+  path({
+    method: "post",
+    path: "/api/v1/jobs/{id}/cancel",
+    operationId: "cancelJob",
+    tags: ["Lifecycle"],
+    summary: "Cancel a job",
+    description:
+      "A queued job becomes `cancelled` at once (its open steps too). A running job is marked `cancel_requested` and its runner is signalled after commit; the runner stops the container and reports `cancelled`. A terminal or already cancel-requested job changes nothing (`changed_jobs: 0`), so a retry is safe.",
+    security: pat("repo:write"),
+    request: { params: z.object({ id: JobId }), headers: [IdempotencyKeyParam], body: emptyBody },
+    responses: {
+      202: json("Accepted: applied by the worker tier.", S.CancelJobResult, { ...RATE, ...SCOPES }),
+      ...lifecycleErrors("job"),
+      422: error("`Idempotency-Key already used for a different request`.", { ...RATE, ...SCOPES }),
+    },
+  });
+
+  path({
+    method: "post",
+    path: "/api/v1/runs/{id}/rerun",
+    operationId: "rerunRun",
+    tags: ["Lifecycle"],
+    summary: "Rerun a completed run",
+    description:
+      "Creates a new run from the workflow source at the original run's `head_sha` and workflow file (never the latest version), with the requesting user as actor, `parent_run_id` set to the source run, and the repository's next `run_index`.",
+    security: pat("repo:write"),
+    request: { params: z.object({ id: RunId }), headers: [IdempotencyKeyParam], body: emptyBody },
+    responses: {
+      201: json("Created: the new run.", S.RerunRunResult, { ...RATE, ...SCOPES }),
+      ...lifecycleErrors("run"),
+      409: error("`run is not rerunnable` (only completed runs are), or `workflow source unavailable`.", { ...RATE, ...SCOPES }),
+      422: error("`workflow source invalid` (invalid YAML or workflow, with `detail`), or `Idempotency-Key already used for a different request`.", { ...RATE, ...SCOPES }),
+    },
+  });
+
+  path({
+    method: "get",
+    path: "/api/v1/runs/{id}",
+    operationId: "getRun",
+    tags: ["Read"],
+    summary: "A run and its jobs",
+    security: pat("repo:read"),
+    request: { params: z.object({ id: RunId }) },
+    responses: { 200: json("The run, with its jobs (without steps).", S.Run, { ...RATE, ...SCOPES }), ...userErrors("repo:read", "run", false), ...INTERNAL },
+  });
+
+  path({
+    method: "get",
+    path: "/api/v1/jobs/{id}",
+    operationId: "getJob",
+    tags: ["Read"],
+    summary: "A job and its steps",
+    security: pat("repo:read"),
+    request: { params: z.object({ id: JobId }) },
+    responses: { 200: json("The job, with its steps in order.", S.Job, { ...RATE, ...SCOPES }), ...userErrors("repo:read", "job", false), ...INTERNAL },
+  });
+
+  path({
+    method: "get",
+    path: "/api/v1/jobs/{id}/logs",
+    operationId: "getJobLogs",
+    tags: ["Read"],
+    summary: "A job's logs",
+    security: pat("repo:read"),
+    request: { params: z.object({ id: JobId }) },
+    responses: {
+      200: {
+        description: "Plain text, steps in order, each as `##[group]<step name>` … `##[endgroup]`.",
+        headers: { ...ALWAYS, ...RATE, ...SCOPES },
+        content: { "text/plain": { schema: z.string() } },
+      },
+      ...userErrors("repo:read", "job", false),
+      ...INTERNAL,
+    },
+  });
+
+  // ---- Runner protocol ----
+  const jsonBody = (schema: z.ZodType, required: boolean) => ({ required, content: { "application/json": { schema } } });
+  const invalidBody = (more = "") => error(`\`malformed JSON body\`, or \`invalid body: <field>: <problem>; …\`${more}.`);
+  const runnerUnauthorized = error("`unauthenticated` (no credentials), `invalid token`, or `runner revoked`.", CHALLENGE);
+  const jobUnauthorized = error("`unauthenticated` (no credentials), `invalid token`, `token expired`, or `runner revoked`.", CHALLENGE);
+  const jobNotFound = "`job not found`: the path's job is not the token's job";
+
+  path({
+    method: "post",
+    path: "/api/v1/runners/register",
+    operationId: "registerRunner",
+    tags: ["Runner protocol"],
+    summary: "Register a runner",
+    security: [{ runnerRegistrationToken: [] }],
+    request: { body: jsonBody(S.RunnerRegistration, true) },
+    responses: {
+      201: json("Registered: the runner's token (shown once).", S.RunnerRegistered),
+      400: invalidBody(),
+      401: error("`unauthenticated` (no credentials), `invalid token` (unreadable Authorization header), or `invalid registration token`.", CHALLENGE),
+      403: error("`runner revoked`: a runner of this name was revoked."),
+      404: error("`route not found`: self-registration is disabled (no registration secret configured)."),
+      ...BODY_ERRORS,
+      ...INTERNAL,
+    },
+  });
+
+  path({
+    method: "post",
+    path: "/api/v1/runners/heartbeat",
+    operationId: "runnerHeartbeat",
+    tags: ["Runner protocol"],
+    summary: "Heartbeat, and claim a job",
+    description:
+      "Records the heartbeat and, in the same transaction (`FOR UPDATE SKIP LOCKED`), claims the oldest claimable job: queued, not cancel-requested, `runs_on` empty or one of the runner's labels, every `needs` job completed with success, runner neither draining nor revoked and below its capacity. The job moves to `running`, and so does its run.",
+    security: [{ runnerToken: [] }],
+    request: { body: jsonBody(S.Heartbeat, false) },
+    responses: {
+      200: json("A job was claimed: its per-job token and what to run.", S.ClaimedJob),
+      204: empty("Nothing claimable."),
+      400: invalidBody(),
+      401: runnerUnauthorized,
+      ...BODY_ERRORS,
+      ...INTERNAL,
+    },
+  });
+
+  path({
+    method: "post",
+    path: "/api/v1/jobs/{id}/status",
+    operationId: "reportJobStatus",
+    tags: ["Runner protocol"],
+    summary: "Report a job's status",
+    description: "Job transitions: `queued|running → running|completed|cancelled`; repeats of the same terminal state are no-ops. A runner may report `completed/success` after a cancel request if it finished first.",
+    security: [{ jobToken: [] }],
+    request: { params: z.object({ id: JobId }), body: jsonBody(S.StatusReport, true) },
+    responses: {
+      200: json("Applied (`changed`), and whether it completed the run.", S.JobReported),
+      400: invalidBody(", or `completed needs a conclusion`"),
+      401: jobUnauthorized,
+      404: error(`${jobNotFound}.`),
+      409: error("`job <why>`: the transition is not allowed (a terminal job never changes)."),
+      ...BODY_ERRORS,
+      ...INTERNAL,
+    },
+  });
+
+  path({
+    method: "post",
+    path: "/api/v1/jobs/{id}/steps/{step_id}/status",
+    operationId: "reportStepStatus",
+    tags: ["Runner protocol"],
+    summary: "Report a step's status",
+    security: [{ jobToken: [] }],
+    request: { params: z.object({ id: JobId, step_id: StepId }), body: jsonBody(S.StatusReport, true) },
+    responses: {
+      200: json("Applied, or a repeat (`changed: false`).", S.Changed),
+      400: invalidBody(", or `completed needs a conclusion`"),
+      401: jobUnauthorized,
+      404: error(`${jobNotFound}; or \`step not found\`: no such step in this job.`),
+      409: error("`step <why>`: the transition is not allowed."),
+      ...BODY_ERRORS,
+      ...INTERNAL,
+    },
+  });
+
+  path({
+    method: "post",
+    path: "/api/v1/jobs/{id}/logs",
+    operationId: "appendJobLog",
+    tags: ["Runner protocol"],
+    summary: "Append a log chunk to a step",
+    security: [{ jobToken: [] }],
+    request: { params: z.object({ id: JobId }), body: jsonBody(S.LogChunk, true) },
+    responses: {
+      200: json("Written, or a retry of a written chunk (`changed: false`).", S.Changed),
+      400: invalidBody(),
+      401: jobUnauthorized,
+      404: error(`${jobNotFound}; or \`step not found\`: no such step in this job.`),
+      409: error("`log chunk <seq> already written` with other content."),
+      ...BODY_ERRORS,
+      ...INTERNAL,
+    },
+  });
+
+  path({
+    method: "post",
+    path: "/api/v1/jobs/{id}/cancel-check",
+    operationId: "cancelCheck",
+    tags: ["Runner protocol"],
+    summary: "Has the job been cancelled?",
+    description: "The polling fallback for the cancel signal: true once a cancel was requested or the job is cancelled. The body is ignored.",
+    security: [{ jobToken: [] }],
+    request: { params: z.object({ id: JobId }) },
+    responses: {
+      200: json("Whether the runner should stop the job.", S.CancelCheck),
+      400: error("`malformed JSON body`."),
+      401: jobUnauthorized,
+      404: error(`${jobNotFound}.`),
+      ...BODY_ERRORS,
+      ...INTERNAL,
+    },
+  });
+
+  // ---- Operations ----
+  path({
+    method: "get",
+    path: "/healthz",
+    operationId: "healthz",
+    tags: ["Operations"],
+    summary: "Liveness: the process answers",
+    security: [],
+    responses: { 200: json("Alive.", S.Liveness) },
+  });
+  path({
+    method: "get",
+    path: "/readyz",
+    operationId: "readyz",
+    tags: ["Operations"],
+    summary: "Readiness: Postgres and Redis reachable, migrations applied",
+    security: [],
+    responses: { 200: json("Ready.", S.Readiness), 503: error("`not ready`, with the `reason`.") },
+  });
+  path({
+    method: "get",
+    path: "/metrics",
+    operationId: "metrics",
+    tags: ["Operations"],
+    summary: "Prometheus metrics",
+    description: "Prometheus text exposition format (`actions_…` metrics). Not authenticated: keep it on a network only the scraper reaches.",
+    security: [],
+    responses: {
+      200: { description: "Metrics.", headers: ALWAYS, content: { "text/plain": { schema: z.string() } } },
+      ...INTERNAL,
+    },
+  });
+
+  // ---- This document ----
+  path({
+    method: "get",
+    path: "/openapi.json",
+    operationId: "openapi",
+    tags: ["Documentation"],
+    summary: "This OpenAPI 3.1 document",
+    security: [],
+    responses: { 200: json("The document.", S.OpenApiDocument) },
+  });
+  path({
+    method: "get",
+    path: "/docs",
+    operationId: "docs",
+    tags: ["Documentation"],
+    summary: "The API reference (Swagger UI, served from this service; no external requests)",
+    security: [],
+    responses: { 200: { description: "An HTML page rendering `/openapi.json`.", headers: ALWAYS, content: { "text/html": { schema: z.string() } } } },
+  });
+  path({
+    method: "get",
+    path: "/docs/assets/{file}",
+    operationId: "docsAsset",
+    tags: ["Documentation"],
+    summary: "Scripts, styles and icons of the reference page",
+    security: [],
+    request: { params: z.object({ file: z.enum(Object.keys(DOCS_ASSETS) as [string, ...string[]]) }) },
+    responses: {
+      200: {
+        description: "The file.",
+        headers: ALWAYS,
+        content: {
+          "text/css": { schema: z.string() },
+          "text/javascript": { schema: z.string() },
+          "image/png": { schema: { type: "string", contentMediaType: "image/png" } },
+        },
+      },
+      404: error("`route not found`: not one of the page's files."),
+    },
+  });
+
+  return registry;
+}
+
+const INFO_DESCRIPTION = `PAT-authenticated cancel and rerun of workflow jobs, the read views they need, and the protocol runners use to claim and report jobs.
+
+- All API bodies are JSON (\`application/json; charset=utf-8\`), with \`Cache-Control: no-store\`.
+- Errors are \`{"error": "<short message>"}\`; more fields may be added, never fewer.
+- Path ids are positive decimal integers; anything else is treated as an unknown id (404).
+- Every answer carries \`X-Request-Id\` (the caller's, when well-formed, or a new one).
+- JSON request bodies (any route) are parsed before routing and authentication: malformed → 400, over 256 KiB → 413.
+- A path or method not listed here → 404 \`route not found\`.`;
+
+let cached: object | undefined;
+
+/** The document (built once; it does not change while the process runs). */
+export function openapiDocument(): object {
+  cached ??= new OpenApiGeneratorV31(buildRegistry().definitions).generateDocument({
+    openapi: "3.1.0",
+    info: { title: "actions-lifecycle", version: "1", description: INFO_DESCRIPTION },
+    tags: [
+      { name: "Lifecycle", description: "Cancel and rerun (PAT, scope `repo:write`), applied by the worker tier." },
+      { name: "Read", description: "Runs, jobs and logs (PAT, scope `repo:read`)." },
+      { name: "Runner protocol", description: "For runners: registration, heartbeat and claim, job and step reports, logs, cancel polling." },
+      { name: "Operations", description: "Health and metrics." },
+      { name: "Documentation", description: "This document and its reference page." },
+    ],
+  });
+  return cached;
+}

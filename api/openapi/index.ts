@@ -1,0 +1,2 @@
+export { openapiRouter } from "./router.ts";
+export { openapiDocument } from "./document.ts";

@@ -1,0 +1,163 @@
+import { extendZodWithOpenApi } from "@asteasolutions/zod-to-openapi";
+import { z } from "zod";
+import { cancelJobBody, rerunRunBody } from "../../core/contracts.ts";
+import { CONCLUSIONS, type Conclusion } from "../../core/lifecycle/types.ts";
+import { emptyBody } from "../routes/lifecycle.ts";
+import { heartbeatBody, logBody, registerBody, reportBody } from "../routes/runner.ts";
+
+// The schemas of the HTTP contract (DESIGN.md §4). Request bodies and the two intent
+// results are the zod schemas the routes and the worker already parse with; the read views
+// (api/views.ts) and the small runner-protocol answers have no zod schema in the routes, so
+// they are written here, next to the document that publishes them, and test/openapi.test.ts
+// checks real responses against them.
+
+extendZodWithOpenApi(z);
+
+/**
+ * zod 4 gives each instance its methods when it is built, so schemas made before
+ * `extendZodWithOpenApi` ran (the routes' own) lack `.openapi`: a clone made now has it.
+ */
+function named<T extends z.ZodType>(name: string, schema: T, meta: { description?: string } = {}): T {
+  return (schema.clone() as T & { openapi: (n: string, m: object) => T }).openapi(name, meta);
+}
+
+const MAX_ID = Number.MAX_SAFE_INTEGER;
+const id = z.number().int().positive().max(MAX_ID);
+const timestamp = z.iso.datetime().openapi({ description: "RFC 3339, UTC" });
+const maybeTimestamp = timestamp.nullable();
+/**
+ * `.nullable()` on a named schema would carry its name over and make the named component
+ * itself nullable; a union keeps the component as it is and says "or null" where it is used.
+ */
+const orNull = <T extends z.ZodType>(schema: T) => z.union([schema, z.null()]);
+
+export const RunStatus = z.enum(["queued", "running", "completed"]).openapi("RunStatus");
+export const JobStatus = z.enum(["queued", "running", "completed", "cancelled", "skipped"]).openapi("JobStatus");
+export const ConclusionSchema = z.enum(CONCLUSIONS as [Conclusion, ...Conclusion[]]).openapi("Conclusion");
+
+/** Every error: a short message, and for some answers one of the optional fields below. */
+export const ErrorBody = z
+  .object({
+    error: z.string().openapi({ description: "Short message, e.g. `job not found`" }),
+    reason: z.string().optional().openapi({ description: "GET /readyz: why the service is not ready" }),
+    detail: z.string().optional().openapi({ description: "422 `workflow source invalid`: what is wrong with the source" }),
+    intent_id: z.string().optional().openapi({
+      description: "503 after a worker timeout, and 500 after a failed intent: the queued intent, for support",
+    }),
+  })
+  .openapi("Error", { description: 'Every error is `{"error": "<short message>"}`; fields may be added, never removed.' });
+
+// ---- User API ----
+
+export const CancelJobResult = named("CancelJobResult", cancelJobBody, {
+  description:
+    "`run_completed` / `run_conclusion` say whether *this request* completed the run, and with which conclusion (`\"\"` when it did not). `changed_jobs` is 0 when nothing changed (terminal job, or already cancel-requested).",
+});
+export const RerunRunResult = named("RerunRunResult", rerunRunBody, { description: "The new run, created from the source run's workflow file at its head_sha." });
+export const EmptyBody = named("EmptyBody", emptyBody, { description: "These operations take no options: no body, or `{}`. Unknown fields are refused (400)." });
+
+const actor = z.object({ id, login: z.string() }).openapi("Actor");
+
+export const JobSummary = z
+  .object({
+    id,
+    run_id: id,
+    job_key: z.string(),
+    name: z.string(),
+    runs_on: z.string().openapi({ description: "Runner label the job needs; empty for any runner" }),
+    needs: z.array(z.string()),
+    status: JobStatus,
+    conclusion: orNull(ConclusionSchema),
+    cancel_requested: z.boolean(),
+    cancel_requested_at: maybeTimestamp,
+    runner_id: id.nullable(),
+    started_at: maybeTimestamp,
+    completed_at: maybeTimestamp,
+  })
+  .openapi("JobSummary", { description: "A job as listed in its run (no steps)." });
+
+export const Step = z
+  .object({
+    id,
+    index: z.number().int().min(0),
+    name: z.string(),
+    status: JobStatus,
+    conclusion: orNull(ConclusionSchema),
+    started_at: maybeTimestamp,
+    completed_at: maybeTimestamp,
+  })
+  .openapi("Step");
+
+// Spelled out rather than `.extend`ed, so the document has one flat object, not an allOf.
+export const Job = z.object({ ...JobSummary.shape, steps: z.array(Step) }).openapi("Job");
+
+export const Run = z
+  .object({
+    id,
+    repo_id: id,
+    run_index: z.number().int().positive(),
+    workflow_file: z.string(),
+    workflow_name: z.string(),
+    head_sha: z.string(),
+    head_ref: z.string(),
+    event: z.string(),
+    status: RunStatus,
+    conclusion: orNull(ConclusionSchema),
+    actor: orNull(actor),
+    parent_run_id: id.nullable(),
+    created_at: timestamp,
+    started_at: maybeTimestamp,
+    completed_at: maybeTimestamp,
+    jobs: z.array(JobSummary),
+  })
+  .openapi("Run");
+
+// ---- Runner protocol ----
+
+export const RunnerRegistration = named("RunnerRegistration", registerBody, {
+  description: "Registers a runner by name, or starts a new life for an existing one (its old tokens stop working, jobs it still held are ended).",
+});
+export const RunnerRegistered = z
+  .object({
+    id,
+    name: z.string(),
+    token: z.string().openapi({ description: "The runner token (`shithub_runner_…`) for heartbeats; shown once" }),
+    ended_jobs: z.array(id).openapi({ description: "Jobs the runner's previous life held, now ended" }),
+  })
+  .openapi("RunnerRegistered");
+
+export const Heartbeat = named("Heartbeat", heartbeatBody, { description: "Optional updates of the runner's labels, capacity and identity." });
+export const ClaimedJob = z
+  .object({
+    token: z.string().openapi({ description: "Per-job token (`shithub_job_…`) for the job endpoints" }),
+    expires_at: timestamp,
+    job: z.object({
+      id,
+      run_id: id,
+      job_key: z.string(),
+      name: z.string(),
+      runs_on: z.string(),
+      timeout_minutes: z.number().int().positive(),
+      steps: z.array(z.object({ id, index: z.number().int().min(0), name: z.string(), run: z.string() })),
+    }),
+  })
+  .openapi("ClaimedJob");
+
+export const StatusReport = named("StatusReport", reportBody, {
+  description:
+    "`completed` needs a `conclusion` (`completed`/`cancelled` means `cancelled`). Repeats of the same terminal state are no-ops; terminal states never change.",
+});
+export const LogChunk = named("LogChunk", logBody, {
+  description: "One chunk of a step's log. A retried chunk (same `seq`, same content) is accepted once; different content under a written `seq` is a 409.",
+});
+export const JobReported = z.object({ changed: z.boolean(), run_completed: z.boolean() }).openapi("JobReported");
+export const Changed = z.object({ changed: z.boolean() }).openapi("Changed");
+export const CancelCheck = z.object({ cancelled: z.boolean() }).openapi("CancelCheck");
+
+// ---- Operations ----
+
+export const Liveness = z.object({ status: z.literal("ok") }).openapi("Liveness");
+export const Readiness = z.object({ status: z.literal("ready") }).openapi("Readiness");
+export const OpenApiDocument = z
+  .looseObject({ openapi: z.string(), info: z.looseObject({ title: z.string(), version: z.string() }), paths: z.record(z.string(), z.unknown()) })
+  .openapi("OpenApiDocument", { description: "This document." });
