@@ -9,6 +9,7 @@ import { Queue } from "bullmq";
 import { MAINTENANCE_QUEUE } from "../core/contracts.ts";
 import { createApp } from "./app.ts";
 import { dashboardRouter } from "./dashboard.ts";
+import { openapiRouter } from "./openapi/index.ts";
 import { IntentClient } from "./intents.ts";
 import { createLimiter } from "./ratelimit.ts";
 
@@ -30,7 +31,7 @@ const app = createApp({
   readiness: readinessCheck(prisma, producer),
   registrationTokenHash: cfg.RUNNER_REGISTRATION_TOKEN ? sha256(cfg.RUNNER_REGISTRATION_TOKEN) : null,
   trustProxy: cfg.TRUST_PROXY,
-  routers: [dashboardRouter({ prisma }, [intents.queue, maintenanceQueue])],
+  routers: [openapiRouter(), dashboardRouter({ prisma }, [intents.queue, maintenanceQueue])],
 });
 const server = app.listen(cfg.PORT, cfg.HOST, () => {
   const addr = server.address();
