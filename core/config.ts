@@ -42,6 +42,9 @@ export const workerEnv = commonEnv.extend({
   RUNNER_HEARTBEAT_WINDOW_MS: z.coerce.number().int().min(100).default(60_000),
   JOB_TIMEOUT_SLACK_MS: z.coerce.number().int().min(0).default(60_000),
   CANCEL_DEADLINE_MS: z.coerce.number().int().min(100).default(300_000),
+  // HTTP port for /metrics, /healthz and /readyz. Unset: 9464, or a random port (logged)
+  // when 9464 is taken by another worker on the host. 0: a random port.
+  WORKER_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   // Fault injection for tests: hold each intent's transaction open this long before commit.
   FAULT_HOLD_TX_MS: z.coerce.number().int().min(0).default(0),
 });

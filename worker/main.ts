@@ -3,14 +3,32 @@ import { createLogger } from "../core/logger.ts";
 import { createPrisma } from "../core/db.ts";
 import { connectRedis } from "../core/redis.ts";
 import { onShutdown } from "../core/shutdown.ts";
+import { Queue } from "bullmq";
+import { QUEUE_NAME } from "../core/contracts.ts";
+import { createWorkerMetrics, registerQueueMetrics } from "../core/metrics.ts";
+import { readinessCheck } from "../core/readiness.ts";
 import { createIntentWorker } from "./worker.ts";
 import { startMaintenance } from "./maintenance.ts";
+import { startWorkerHttp } from "./http.ts";
 
 const cfg = parseConfig(workerEnv);
 const log = createLogger("worker", { level: cfg.LOG_LEVEL, pretty: cfg.LOG_PRETTY });
 const prisma = createPrisma(cfg.DATABASE_URL, cfg.DB_POOL_SIZE);
 const blocking = connectRedis(cfg.REDIS_URL, "worker", "worker-blocking");
 const publisher = connectRedis(cfg.REDIS_URL, "publisher", "worker-publisher");
+// Fails fast (no offline queue): readiness and the queue gauges must never hang a probe.
+const probe = connectRedis(cfg.REDIS_URL, "producer", "worker-probe");
+const metrics = createWorkerMetrics();
+const intentQueue = new Queue(QUEUE_NAME, { connection: probe, prefix: cfg.QUEUE_PREFIX });
+registerQueueMetrics(metrics.registry, intentQueue);
+const ready = readinessCheck(prisma, probe);
+let started = false;
+const http = await startWorkerHttp({
+  port: cfg.WORKER_PORT,
+  registry: metrics.registry,
+  readiness: async () => (started ? ready() : "starting"),
+  log,
+});
 
 const worker = createIntentWorker(
   { prisma, publish: (c, m) => publisher.publish(c, m), queuePrefix: cfg.QUEUE_PREFIX, log, holdTxMs: cfg.FAULT_HOLD_TX_MS },
@@ -21,24 +39,28 @@ const worker = createIntentWorker(
     lockDurationMs: cfg.WORKER_LOCK_DURATION_MS,
     stalledIntervalMs: cfg.WORKER_STALLED_INTERVAL_MS,
   },
+  metrics.observeIntent,
 );
 worker.on("failed", (job, err) => log.error({ intent: job?.id, err: err.message }, "intent attempt failed"));
 worker.on("error", (err) => log.warn({ err: err.message }, "worker connection error"));
 await worker.waitUntilReady();
 const maintenance = await startMaintenance(
-  { prisma, publish: (c, m) => publisher.publish(c, m), log, queuePrefix: cfg.QUEUE_PREFIX },
+  { prisma, publish: (c, m) => publisher.publish(c, m), log, queuePrefix: cfg.QUEUE_PREFIX, reaperEnded: metrics.reaperEnded },
   { queue: connectRedis(cfg.REDIS_URL, "worker", "maintenance-queue"), worker: connectRedis(cfg.REDIS_URL, "worker", "maintenance-worker") },
   {
     intervalMs: cfg.REAPER_INTERVAL_MS,
     policy: { heartbeatWindowMs: cfg.RUNNER_HEARTBEAT_WINDOW_MS, timeoutSlackMs: cfg.JOB_TIMEOUT_SLACK_MS, cancelDeadlineMs: cfg.CANCEL_DEADLINE_MS },
   },
 );
-log.info({ concurrency: cfg.WORKER_CONCURRENCY, prefix: cfg.QUEUE_PREFIX }, "worker ready");
+started = true;
+log.info({ concurrency: cfg.WORKER_CONCURRENCY, prefix: cfg.QUEUE_PREFIX, http_port: http.port }, "worker ready");
 
 onShutdown(log, [
+  ["stop reporting ready", async () => http.stopReporting()],
   // Finish the intents in hand; new ones stay in the queue for the next worker.
   ["drain in-flight intents", () => worker.close()],
   ["stop the reaper", () => maintenance.close()],
-  ["close redis", async () => { publisher.disconnect(); blocking.disconnect(); }],
+  ["close http server", () => http.close()],
+  ["close redis", async () => { await intentQueue.close(); publisher.disconnect(); blocking.disconnect(); probe.disconnect(); }],
   ["disconnect database", () => prisma.$disconnect()],
 ]);

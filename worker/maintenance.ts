@@ -5,6 +5,7 @@ import type { PrismaClient } from "../core/db.ts";
 import type { ReapPolicy } from "../core/lifecycle/reap.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Redis } from "../core/redis.ts";
+import type { Counter } from "prom-client";
 
 export { MAINTENANCE_QUEUE };
 
@@ -13,6 +14,8 @@ export interface MaintenanceDeps {
   publish: (channel: string, message: string) => Promise<unknown>;
   log: Logger;
   queuePrefix: string;
+  /** `actions_reaper_ended_jobs_total{reason}` (core/metrics.ts), when metrics are on. */
+  reaperEnded?: Counter<"reason">;
 }
 
 /**
@@ -52,6 +55,7 @@ export async function reapAll(deps: MaintenanceDeps, policy: ReapPolicy): Promis
     ended += batch.length;
     for (const r of batch) {
       deps.log.warn({ job_id: Number(r.jobId), reason: r.reason, status: r.status }, "reaper ended job");
+      deps.reaperEnded?.inc({ reason: r.reason });
       // A runner that is still alive (timed out, or deaf to the cancel) must stop its container.
       const signal: CancelSignal = {
         job_id: Number(r.jobId), run_id: Number(r.runId), runner_id: r.runnerId === null ? null : Number(r.runnerId), requested_at: new Date().toISOString(),

@@ -2,6 +2,7 @@ import { Worker, UnrecoverableError, type Job } from "bullmq";
 import { QUEUE_NAME, intentPayload, type IntentName, type IntentResult } from "../core/contracts.ts";
 import type { Redis } from "../core/redis.ts";
 import { assertNever } from "../core/assert.ts";
+import { resultLabel, type IntentResultLabel } from "../core/metrics.ts";
 import type { ProcessorDeps } from "./intent.ts";
 import { cancelJob } from "./processors/cancel-job.ts";
 import { rerunRun } from "./processors/rerun-run.ts";
@@ -37,8 +38,26 @@ function route(deps: ProcessorDeps) {
   };
 }
 
-export function createIntentWorker(deps: ProcessorDeps, opts: WorkerOptions): Worker {
-  return new Worker(QUEUE_NAME, route(deps), {
+/** Told about every intent attempt: its result (`error` when it threw) and how long it took. */
+export type IntentObserver = (kind: string, result: IntentResultLabel, seconds: number) => void;
+
+function observed(processor: (job: Job) => Promise<IntentResult>, observe: IntentObserver) {
+  return async (job: Job): Promise<IntentResult> => {
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    try {
+      const result = await processor(job);
+      observe(job.name, resultLabel(result), seconds());
+      return result;
+    } catch (e) {
+      observe(job.name, "error", seconds());
+      throw e;
+    }
+  };
+}
+
+export function createIntentWorker(deps: ProcessorDeps, opts: WorkerOptions, observe?: IntentObserver): Worker {
+  return new Worker(QUEUE_NAME, observe ? observed(route(deps), observe) : route(deps), {
     connection: opts.connection,
     prefix: opts.prefix,
     concurrency: opts.concurrency,

@@ -17,6 +17,7 @@ export interface LockedJob {
   status: JobStatus;
   conclusion: Conclusion | null;
   cancel_requested: boolean;
+  cancel_requested_at: Date | null;
   runner_id: bigint | null;
 }
 
@@ -32,7 +33,7 @@ export async function lockJob(tx: Tx, jobId: bigint): Promise<{ run: LockedRun; 
   const run = runs[0];
   if (!run) return null;
   const jobs = await tx.$queryRaw<LockedJob[]>`
-    SELECT id, run_id, status::text AS status, conclusion::text AS conclusion, cancel_requested, runner_id
+    SELECT id, run_id, status::text AS status, conclusion::text AS conclusion, cancel_requested, cancel_requested_at, runner_id
     FROM workflow_jobs WHERE id = ${jobId} FOR UPDATE`;
   const job = jobs[0];
   return job ? { run, job } : null;
@@ -151,7 +152,8 @@ export async function cancelJobTx(tx: Tx, jobId: bigint, actorUserId: bigint, no
 }
 
 export type ReportApplied =
-  | { kind: "ok"; changed: boolean; runCompleted: boolean }
+  /** `cancelRequestedAt`: on a report that ended the job, when a cancel had been requested (null if none). */
+  | { kind: "ok"; changed: boolean; runCompleted: boolean; cancelRequestedAt?: Date | null }
   | { kind: "conflict"; message: string }
   | { kind: "not_found" };
 
@@ -177,7 +179,7 @@ export async function reportJobTx(tx: Tx, jobId: bigint, report: Report, now: Da
       });
       await closeOpenSteps(tx, [jobId], d.status, now, d.conclusion);
       const settled = await settleRun(tx, run, now);
-      return { kind: "ok", changed: true, runCompleted: settled.completed };
+      return { kind: "ok", changed: true, runCompleted: settled.completed, cancelRequestedAt: job.cancel_requested_at };
     }
     default:
       return assertNever(d, "report decision");

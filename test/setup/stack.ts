@@ -2,7 +2,7 @@ import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { inject } from "vitest";
 import type { Worker } from "bullmq";
-import type { Router } from "express";
+import type { RequestHandler, Router } from "express";
 import { createApp } from "../../api/app.ts";
 import { IntentClient } from "../../api/intents.ts";
 import { createLimiter } from "../../api/ratelimit.ts";
@@ -32,8 +32,12 @@ export interface StackOptions {
   unauthPerHour?: number;
   /** Enables POST /api/v1/runners/register with this secret. */
   registrationToken?: string;
+  /** Middleware that sees every request first (AppDeps.before). */
+  before?: RequestHandler[];
   /** Further routers for the app (AppDeps.routers). */
   routers?: Router[];
+  /** Wraps the API's intent client (metrics instrumentation, for instance). */
+  wrapIntents?: (intents: IntentClient) => IntentClient;
 }
 
 /**
@@ -47,7 +51,8 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
   const producer = connectRedis(redisUrl, "producer");
   const eventsConn = connectRedis(redisUrl, "subscriber");
   const redis = connectRedis(redisUrl, "worker", "test-assert");
-  const intents = IntentClient.create(producer, eventsConn, prefix, opts.resultTimeoutMs ?? 10_000);
+  const created = IntentClient.create(producer, eventsConn, prefix, opts.resultTimeoutMs ?? 10_000);
+  const intents = opts.wrapIntents ? opts.wrapIntents(created) : created;
   await intents.ready();
   const app = createApp({
     prisma: db.prisma,
@@ -57,6 +62,7 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
     log,
     readiness: readinessCheck(db.prisma, producer),
     registrationTokenHash: opts.registrationToken ? sha256(opts.registrationToken) : null,
+    before: opts.before,
     routers: opts.routers,
   });
   const server: Server = await new Promise((resolve) => {
