@@ -20,6 +20,8 @@ const publisher = connectRedis(cfg.REDIS_URL, "publisher", "worker-publisher");
 const probe = connectRedis(cfg.REDIS_URL, "producer", "worker-probe");
 const metrics = createWorkerMetrics();
 const intentQueue = new Queue(QUEUE_NAME, { connection: probe, prefix: cfg.QUEUE_PREFIX });
+// Redis errors here surface in /readyz and actions_metrics_collector_up, not as console noise.
+intentQueue.on("error", () => {});
 registerQueueMetrics(metrics.registry, intentQueue);
 const ready = readinessCheck(prisma, probe);
 let started = false;
