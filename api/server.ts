@@ -10,6 +10,7 @@ import { MAINTENANCE_QUEUE } from "../core/contracts.ts";
 import { createApp } from "./app.ts";
 import { dashboardRouter } from "./dashboard.ts";
 import { openapiRouter } from "./openapi/index.ts";
+import { createApiMetrics, httpMetrics, instrumentIntents, metricsRouter } from "./metrics.ts";
 import { IntentClient } from "./intents.ts";
 import { createLimiter } from "./ratelimit.ts";
 
@@ -20,6 +21,8 @@ const producer = connectRedis(cfg.REDIS_URL, "producer", "api-producer");
 const eventsConn = connectRedis(cfg.REDIS_URL, "subscriber", "api-events");
 const intents = IntentClient.create(producer, eventsConn, cfg.QUEUE_PREFIX, cfg.RESULT_TIMEOUT_MS);
 await intents.ready();
+const metrics = createApiMetrics({ prisma, queue: intents.queue });
+instrumentIntents(intents, metrics);
 const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: producer, prefix: cfg.QUEUE_PREFIX });
 
 const app = createApp({
@@ -31,7 +34,8 @@ const app = createApp({
   readiness: readinessCheck(prisma, producer),
   registrationTokenHash: cfg.RUNNER_REGISTRATION_TOKEN ? sha256(cfg.RUNNER_REGISTRATION_TOKEN) : null,
   trustProxy: cfg.TRUST_PROXY,
-  routers: [openapiRouter(), dashboardRouter({ prisma }, [intents.queue, maintenanceQueue])],
+  before: [httpMetrics(metrics)],
+  routers: [metricsRouter(metrics.registry), openapiRouter(), dashboardRouter({ prisma }, [intents.queue, maintenanceQueue])],
 });
 const server = app.listen(cfg.PORT, cfg.HOST, () => {
   const addr = server.address();

@@ -9,8 +9,15 @@ import { CONCLUSIONS, type Conclusion } from "../../core/lifecycle/types.ts";
 import type { Report } from "../../core/lifecycle/report.ts";
 import { credentialsFrom, newOpaqueToken, sha256 } from "../../core/tokens.ts";
 import { registerOrRotate } from "../../core/data/runners.ts";
+import { observeCancelPropagation } from "../metrics.ts";
 import { timingSafeEqual } from "node:crypto";
 import { badRequest, conflict, HttpError, invalidToken, notFound, unauthenticated } from "../errors.ts";
+
+// Postgres text cannot hold U+0000: a string that carries one is refused here (400),
+// before the database would refuse it with an error (a 500).
+const noNul = (s: string) => !s.includes("\u0000");
+const NUL_MESSAGE = "must not contain NUL characters";
+const runnerLabel = z.string().min(1).max(100).regex(/^[^,\s]+$/).refine(noNul, NUL_MESSAGE);
 
 export interface RunnerDeps {
   prisma: PrismaClient;
@@ -20,15 +27,15 @@ export interface RunnerDeps {
 
 export const registerBody = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, "1-100 letters, digits, '.', '_' or '-'"),
-  labels: z.array(z.string().min(1).max(100).regex(/^[^,\s]+$/)).max(50).default([]),
+  labels: z.array(runnerLabel).max(50).default([]),
   capacity: z.number().int().min(1).max(256).default(1),
 });
 
 export const heartbeatBody = z.strictObject({
-  labels: z.array(z.string().min(1).max(100).regex(/^[^,\s]+$/)).max(50).optional(),
+  labels: z.array(runnerLabel).max(50).optional(),
   capacity: z.number().int().min(1).max(256).optional(),
-  host_name: z.string().max(255).optional(),
-  version: z.string().max(100).optional(),
+  host_name: z.string().max(255).refine(noNul, NUL_MESSAGE).optional(),
+  version: z.string().max(100).refine(noNul, NUL_MESSAGE).optional(),
 });
 
 export const reportBody = z.strictObject({
@@ -141,6 +148,7 @@ export function runnerRoutes(deps: RunnerDeps): Router {
   r.post("/api/v1/jobs/:id/status", job, async (req, res) => {
     const report = toReport(parse(reportBody, req.body));
     const out = await inTx(deps.prisma, (tx) => reportJobTx(tx, jobOf(res).jobId, report, new Date()));
+    observeCancelPropagation(res, out);
     if (out.kind === "ok") {
       res.json({ changed: out.changed, run_completed: out.runCompleted });
       return;
@@ -157,7 +165,10 @@ export function runnerRoutes(deps: RunnerDeps): Router {
 
   r.post("/api/v1/jobs/:id/logs", job, async (req, res) => {
     const b = parse(logBody, req.body);
-    settleOutcome(await inTx(deps.prisma, (tx) => appendLog(tx, jobOf(res).jobId, BigInt(b.step_id), b.seq, b.content)), "step", res);
+    // Output is text for people to read: a NUL the process printed becomes U+FFFD, as an
+    // unpaired surrogate already does on its way to UTF-8 (a retried chunk still matches).
+    const content = b.content.replaceAll("\u0000", "\uFFFD");
+    settleOutcome(await inTx(deps.prisma, (tx) => appendLog(tx, jobOf(res).jobId, BigInt(b.step_id), b.seq, content)), "step", res);
   });
 
   r.post("/api/v1/jobs/:id/cancel-check", job, async (_req, res) => {
