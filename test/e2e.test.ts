@@ -113,6 +113,9 @@ describe("end to end with api, worker and runner-sim processes", () => {
     const paths = events(apiProc).filter((e) => e.request_id === rid).map((e) => `${e.method} ${e.path} ${e.status}`);
     expect(paths).toEqual(expect.arrayContaining([`POST /api/v1/jobs/${jobId}/cancel 202`, `POST /api/v1/jobs/${jobId}/status 200`]));
     expect((await db.prisma.lifecycleIntent.findFirstOrThrow({ where: { targetId: BigInt(jobId) } })).requestId).toBe(rid);
+    // The runner's terminal report was timed against the cancel request.
+    const metrics = String((await call(api, "GET", "/metrics")).body);
+    expect(Number(/^actions_cancel_propagation_seconds_count (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
   });
 
   it("still stops the job when the runner-sim's signal subscription was cut", async () => {
