@@ -3,6 +3,9 @@ import type { Queue } from "bullmq";
 import { INTENT_NAMES, type IntentName, type IntentResult } from "./contracts.ts";
 import type { ReapDecision } from "./lifecycle/reap.ts";
 import type { PrismaClient } from "./db.ts";
+import { withTimeout } from "./timeout.ts";
+
+export { withTimeout };
 
 // Prometheus metrics shared by the processes. Every process builds one Registry of its
 // own (never prom-client's global one), so tests can run several in one process and
@@ -24,17 +27,6 @@ export async function exposition(registry: Registry): Promise<{ contentType: str
   return { contentType: registry.contentType, body: await registry.metrics() };
 }
 
-export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * Several gauges read one snapshot per scrape: prom-client calls every metric's collect

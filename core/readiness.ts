@@ -2,6 +2,7 @@ import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { PrismaClient } from "./db.ts";
 import type { Redis } from "./redis.ts";
+import { withTimeout } from "./timeout.ts";
 
 const MIGRATIONS = fileURLToPath(new URL("../prisma/migrations", import.meta.url));
 
@@ -11,17 +12,6 @@ function expectedMigration(): string {
   return dirs[dirs.length - 1] ?? "";
 }
 
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Null when Postgres and Redis answer and the migrations are applied; else the reason. */
 export function readinessCheck(prisma: PrismaClient, redis: Redis): () => Promise<string | null> {

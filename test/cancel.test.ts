@@ -1,37 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { cancelChannel, cancelSignal } from "../core/contracts.ts";
-import { expectInvariants } from "./setup/invariants.ts";
-import { createTestDb, waitFor, type TestDb } from "./setup/db.ts";
-import { startStack, type Stack } from "./setup/stack.ts";
-import { buildWorld, call, claimJob, ONE_JOB, pushAndRun, registerTestRunner, TWO_JOBS } from "./setup/world.ts";
+import { waitFor } from "./setup/db.ts";
+import { worldSuite } from "./setup/suite.ts";
+import { call, claimJob, ONE_JOB, pushAndRun, registerTestRunner, TWO_JOBS } from "./setup/world.ts";
 
-let db: TestDb;
-let stack: Stack;
-let world: Awaited<ReturnType<typeof buildWorld>>;
+const s = worldSuite("cancel");
 
-beforeAll(async () => {
-  db = await createTestDb("cancel");
-  stack = await startStack(db);
-  world = await buildWorld(db.prisma);
-});
-afterAll(async () => {
-  // Whatever the tests did, the database must still satisfy every invariant.
-  if (db) await expectInvariants(db);
-  await stack?.stop();
-  await db?.drop();
-});
-
-const job = (id: number) => db.prisma.workflowJob.findUniqueOrThrow({ where: { id: BigInt(id) }, include: { steps: true } });
-const run = (id: number) => db.prisma.workflowRun.findUniqueOrThrow({ where: { id: BigInt(id) } });
+const job = (id: number) => s.db.prisma.workflowJob.findUniqueOrThrow({ where: { id: BigInt(id) }, include: { steps: true } });
+const run = (id: number) => s.db.prisma.workflowRun.findUniqueOrThrow({ where: { id: BigInt(id) } });
 
 describe("cancel a queued job", () => {
   it("ends it at once, closes its steps and completes a single-job run", async () => {
-    const r = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, "a1a1a1a1");
+    const r = await pushAndRun(s.db.prisma, "alice/demo", ONE_JOB, "a1a1a1a1");
     const jobId = r.job_ids[0]!;
-    const res = await call(stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob });
+    const res = await call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: s.world.tokens.bob });
     expect(res.status).toBe(202);
     expect(res.body).toEqual({
-      job_id: jobId, run_id: r.run_id, repo_id: world.repos.pub.id,
+      job_id: jobId, run_id: r.run_id, repo_id: s.world.repos.pub.id,
       changed_jobs: 1, run_completed: true, run_conclusion: "cancelled",
     });
     expect(res.headers.get("content-type")).toBe("application/json; charset=utf-8");
@@ -42,45 +27,45 @@ describe("cancel a queued job", () => {
     expect(j.cancelRequestedBy).not.toBeNull();
     expect(j.steps.every((s) => s.status === "cancelled" && s.conclusion === "cancelled")).toBe(true);
     expect(await run(r.run_id)).toMatchObject({ status: "completed", conclusion: "cancelled" });
-    const intents = await db.prisma.lifecycleIntent.findMany({ where: { kind: "cancel_job", targetId: BigInt(jobId) } });
+    const intents = await s.db.prisma.lifecycleIntent.findMany({ where: { kind: "cancel_job", targetId: BigInt(jobId) } });
     expect(intents).toHaveLength(1);
     expect(intents[0]!.state).toBe("applied");
   });
 
   it("skips the jobs that need it and completes the run", async () => {
-    const r = await pushAndRun(db.prisma, "alice/demo", TWO_JOBS, "a2a2a2a2");
-    const res = await call(stack.url, "POST", `/api/v1/jobs/${r.job_ids[0]}/cancel`, { token: world.tokens.alice });
+    const r = await pushAndRun(s.db.prisma, "alice/demo", TWO_JOBS, "a2a2a2a2");
+    const res = await call(s.stack.url, "POST", `/api/v1/jobs/${r.job_ids[0]}/cancel`, { token: s.world.tokens.alice });
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ changed_jobs: 1, run_completed: true, run_conclusion: "cancelled" });
     expect(await job(r.job_ids[1]!)).toMatchObject({ status: "skipped", conclusion: "skipped" });
   });
 
   it("is a safe no-op when repeated, and on a terminal job", async () => {
-    const r = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, "a3a3a3a3");
+    const r = await pushAndRun(s.db.prisma, "alice/demo", ONE_JOB, "a3a3a3a3");
     const jobId = r.job_ids[0]!;
-    await call(stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob });
+    await call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: s.world.tokens.bob });
     const before = await job(jobId);
-    const again = await call(stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob });
+    const again = await call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: s.world.tokens.bob });
     expect(again.status).toBe(202);
-    expect(again.body).toEqual({ job_id: jobId, run_id: r.run_id, repo_id: world.repos.pub.id, changed_jobs: 0, run_completed: false, run_conclusion: "" });
+    expect(again.body).toEqual({ job_id: jobId, run_id: r.run_id, repo_id: s.world.repos.pub.id, changed_jobs: 0, run_completed: false, run_conclusion: "" });
     expect(await job(jobId)).toEqual(before);
   });
 });
 
 describe("cancel a running job", () => {
   it("flags it, signals the runner after commit, and the runner's report ends it", async () => {
-    const r = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, "b1b1b1b1");
+    const r = await pushAndRun(s.db.prisma, "alice/demo", ONE_JOB, "b1b1b1b1");
     const jobId = r.job_ids[0]!;
-    const runner = await registerTestRunner(db.prisma, "runner-cancel");
-    const claimed = await claimJob(stack.url, runner.token, jobId);
+    const runner = await registerTestRunner(s.db.prisma, "runner-cancel");
+    const claimed = await claimJob(s.stack.url, runner.token, jobId);
     expect(await run(r.run_id)).toMatchObject({ status: "running" });
 
-    const sub = stack.redis.duplicate();
+    const sub = s.stack.redis.duplicate();
     const messages: string[] = [];
-    await sub.subscribe(cancelChannel(stack.prefix));
+    await sub.subscribe(cancelChannel(s.stack.prefix));
     sub.on("message", (_c, m) => messages.push(m));
 
-    const res = await call(stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob });
+    const res = await call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: s.world.tokens.bob });
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ changed_jobs: 1, run_completed: false, run_conclusion: "" });
     expect(await job(jobId)).toMatchObject({ status: "running", cancelRequested: true, conclusion: null });
@@ -90,13 +75,13 @@ describe("cancel a running job", () => {
     sub.disconnect();
 
     const auth = { token: claimed.token };
-    const check = await call(stack.url, "POST", `/api/v1/jobs/${jobId}/cancel-check`, auth);
+    const check = await call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/cancel-check`, auth);
     expect(check).toMatchObject({ status: 200, body: { cancelled: true } });
 
-    const again = await call(stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob });
+    const again = await call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: s.world.tokens.bob });
     expect(again.body).toMatchObject({ changed_jobs: 0 });
 
-    const done = await call(stack.url, "POST", `/api/v1/jobs/${jobId}/status`, { ...auth, body: { status: "cancelled" } });
+    const done = await call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/status`, { ...auth, body: { status: "cancelled" } });
     expect(done.status).toBe(200);
     const j = await job(jobId);
     expect(j).toMatchObject({ status: "cancelled", conclusion: "cancelled" });
@@ -104,19 +89,19 @@ describe("cancel a running job", () => {
     expect(await run(r.run_id)).toMatchObject({ status: "completed", conclusion: "cancelled" });
 
     // A repeat of the same terminal report is accepted; a different one is refused.
-    expect((await call(stack.url, "POST", `/api/v1/jobs/${jobId}/status`, { ...auth, body: { status: "cancelled" } })).status).toBe(200);
-    const late = await call(stack.url, "POST", `/api/v1/jobs/${jobId}/status`, { ...auth, body: { status: "completed", conclusion: "success" } });
+    expect((await call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/status`, { ...auth, body: { status: "cancelled" } })).status).toBe(200);
+    const late = await call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/status`, { ...auth, body: { status: "completed", conclusion: "success" } });
     expect(late.status).toBe(409);
     expect(await job(jobId)).toMatchObject({ status: "cancelled" });
   });
 
   it("lets a runner that finished first report success", async () => {
-    const r = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, "b2b2b2b2");
+    const r = await pushAndRun(s.db.prisma, "alice/demo", ONE_JOB, "b2b2b2b2");
     const jobId = r.job_ids[0]!;
-    const runner = await registerTestRunner(db.prisma, "runner-finish");
-    const claimed = await claimJob(stack.url, runner.token, jobId);
-    await call(stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob });
-    const done = await call(stack.url, "POST", `/api/v1/jobs/${jobId}/status`, { token: claimed.token, body: { status: "completed", conclusion: "success" } });
+    const runner = await registerTestRunner(s.db.prisma, "runner-finish");
+    const claimed = await claimJob(s.stack.url, runner.token, jobId);
+    await call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: s.world.tokens.bob });
+    const done = await call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/status`, { token: claimed.token, body: { status: "completed", conclusion: "success" } });
     expect(done.status).toBe(200);
     expect(await job(jobId)).toMatchObject({ status: "completed", conclusion: "success", cancelRequested: true });
     expect(await run(r.run_id)).toMatchObject({ status: "completed", conclusion: "success" });

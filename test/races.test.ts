@@ -1,43 +1,27 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectInvariants } from "./setup/invariants.ts";
-import { createTestDb, type TestDb } from "./setup/db.ts";
-import { startStack, type Stack } from "./setup/stack.ts";
-import { buildWorld, call, claim, claimJob, ONE_JOB, pushAndRun, registerTestRunner } from "./setup/world.ts";
+import { describe, expect, it } from "vitest";
+import { worldSuite } from "./setup/suite.ts";
+import { call, claim, claimJob, ONE_JOB, pushAndRun, registerTestRunner } from "./setup/world.ts";
 
-let db: TestDb;
-let stack: Stack;
-let world: Awaited<ReturnType<typeof buildWorld>>;
-
-beforeAll(async () => {
-  db = await createTestDb("races");
-  stack = await startStack(db);
-  world = await buildWorld(db.prisma);
-});
-afterAll(async () => {
-  // Whatever the tests did, the database must still satisfy every invariant.
-  if (db) await expectInvariants(db);
-  await stack?.stop();
-  await db?.drop();
-});
+const s = worldSuite("races");
 
 const ROUNDS = 25;
 
 describe("two actors on one job", () => {
   it("cancel racing the runner's success report always ends in one consistent state", async () => {
-    const runner = await registerTestRunner(db.prisma, "racer", ["ubuntu-latest"], 64);
+    const runner = await registerTestRunner(s.db.prisma, "racer", ["ubuntu-latest"], 64);
     const outcomes = new Map<string, number>();
     for (let i = 0; i < ROUNDS; i++) {
-      const r = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, `beef${String(i).padStart(4, "0")}`);
+      const r = await pushAndRun(s.db.prisma, "alice/demo", ONE_JOB, `beef${String(i).padStart(4, "0")}`);
       const jobId = r.job_ids[0]!;
-      const claimed = await claimJob(stack.url, runner.token, jobId);
+      const claimed = await claimJob(s.stack.url, runner.token, jobId);
       const [cancel, report] = await Promise.all([
-        call(stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob }),
-        call(stack.url, "POST", `/api/v1/jobs/${jobId}/status`, { token: claimed.token, body: { status: "completed", conclusion: "success" } }),
+        call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: s.world.tokens.bob }),
+        call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/status`, { token: claimed.token, body: { status: "completed", conclusion: "success" } }),
       ]);
       expect(cancel.status).toBe(202);
       expect(report.status).toBe(200);
-      const job = await db.prisma.workflowJob.findUniqueOrThrow({ where: { id: BigInt(jobId) } });
-      const run = await db.prisma.workflowRun.findUniqueOrThrow({ where: { id: BigInt(r.run_id) } });
+      const job = await s.db.prisma.workflowJob.findUniqueOrThrow({ where: { id: BigInt(jobId) } });
+      const run = await s.db.prisma.workflowRun.findUniqueOrThrow({ where: { id: BigInt(r.run_id) } });
       // The runner finished: success stands whichever came first, and never turns cancelled.
       expect(job).toMatchObject({ status: "completed", conclusion: "success" });
       expect(run).toMatchObject({ status: "completed", conclusion: "success" });
@@ -50,24 +34,24 @@ describe("two actors on one job", () => {
   });
 
   it("cancel racing a claim never leaves a cancelled job held by a runner", async () => {
-    const runner = await registerTestRunner(db.prisma, "claimer", ["ubuntu-latest"], 64);
+    const runner = await registerTestRunner(s.db.prisma, "claimer", ["ubuntu-latest"], 64);
     for (let i = 0; i < ROUNDS; i++) {
-      const r = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, `cafe${String(i).padStart(4, "0")}`);
+      const r = await pushAndRun(s.db.prisma, "alice/demo", ONE_JOB, `cafe${String(i).padStart(4, "0")}`);
       const jobId = r.job_ids[0]!;
       const [cancel, hb] = await Promise.all([
-        call(stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob }),
-        claim(stack.url, runner.token),
+        call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: s.world.tokens.bob }),
+        claim(s.stack.url, runner.token),
       ]);
       expect(cancel.status).toBe(202);
       expect([200, 204]).toContain(hb.status);
-      const job = await db.prisma.workflowJob.findUniqueOrThrow({ where: { id: BigInt(jobId) } });
+      const job = await s.db.prisma.workflowJob.findUniqueOrThrow({ where: { id: BigInt(jobId) } });
       const claimedIt = hb.status === 200 && hb.body.job.id === jobId;
       if (claimedIt) {
         // Claimed first: still running, flagged, and the runner learns of it.
         expect(job).toMatchObject({ status: "running", cancelRequested: true });
-        const check = await call(stack.url, "POST", `/api/v1/jobs/${jobId}/cancel-check`, { token: hb.body.token });
+        const check = await call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/cancel-check`, { token: hb.body.token });
         expect(check.body).toEqual({ cancelled: true });
-        await call(stack.url, "POST", `/api/v1/jobs/${jobId}/status`, { token: hb.body.token, body: { status: "cancelled" } });
+        await call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/status`, { token: hb.body.token, body: { status: "cancelled" } });
       } else {
         expect(job).toMatchObject({ status: "cancelled", conclusion: "cancelled", runnerId: null });
       }
@@ -75,13 +59,13 @@ describe("two actors on one job", () => {
   });
 
   it("many cancels of one running job: one changes it, the rest are no-ops", async () => {
-    const runner = await registerTestRunner(db.prisma, "crowd", ["ubuntu-latest"], 64);
-    const r = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, "d0d0d0d0");
+    const runner = await registerTestRunner(s.db.prisma, "crowd", ["ubuntu-latest"], 64);
+    const r = await pushAndRun(s.db.prisma, "alice/demo", ONE_JOB, "d0d0d0d0");
     const jobId = r.job_ids[0]!;
-    await claimJob(stack.url, runner.token, jobId);
-    const answers = await Promise.all(Array.from({ length: 20 }, () => call(stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob })));
+    await claimJob(s.stack.url, runner.token, jobId);
+    const answers = await Promise.all(Array.from({ length: 20 }, () => call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: s.world.tokens.bob })));
     expect(answers.map((a) => a.status)).toEqual(Array(20).fill(202));
     expect(answers.filter((a) => a.body.changed_jobs === 1)).toHaveLength(1);
-    expect(await db.prisma.lifecycleIntent.count({ where: { targetId: BigInt(jobId), kind: "cancel_job" } })).toBe(20);
+    expect(await s.db.prisma.lifecycleIntent.count({ where: { targetId: BigInt(jobId), kind: "cancel_job" } })).toBe(20);
   });
 });
