@@ -6,7 +6,7 @@ import { z } from "zod";
 export const QUEUE_NAME = "lifecycle-intents";
 /** Housekeeping (the reaper's schedule), apart from the intents clients wait on. */
 export const MAINTENANCE_QUEUE = "maintenance";
-export const INTENT_NAMES = ["cancel-job", "rerun-run"] as const;
+export const INTENT_NAMES = ["cancel-job", "rerun-run", "cancel-run", "force-cancel-run", "rerun-failed-jobs", "rerun-job", "bulk-cancel"] as const;
 export type IntentName = (typeof INTENT_NAMES)[number];
 
 const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
@@ -18,8 +18,12 @@ export const intentPayload = z.object({
   tokenId: id.nullable(),
   idempotencyKey: z.string().max(255).nullable(),
   requestId: z.string().max(200).nullable(),
+  /** The optional `{"reason"}` of a cancel route, stored on the jobs it cancels. */
+  reason: z.string().max(500).nullable().default(null),
+  /** Route-specific parameters (the filters of a bulk cancel). */
+  params: z.record(z.string(), z.unknown()).nullable().default(null),
 });
-export type IntentPayload = z.infer<typeof intentPayload>;
+export type IntentPayload = z.input<typeof intentPayload>;
 
 export const cancelJobBody = z.object({
   job_id: id,
@@ -47,11 +51,30 @@ export const INTENT_ERRORS = [
   "source_unavailable",
   "source_invalid",
   "idempotency_conflict",
+  "no_failed_jobs",
+  "rerun_limit",
 ] as const;
 export type IntentErrorCode = (typeof INTENT_ERRORS)[number];
 
+export const cancelRunBody = z.object({
+  run_id: id,
+  repo_id: id,
+  changed_jobs: z.number().int().min(0),
+  run_completed: z.boolean(),
+  run_conclusion: z.string(),
+});
+export type CancelRunBody = z.infer<typeof cancelRunBody>;
+
+export const bulkCancelBody = z.object({
+  repo_id: id,
+  dry_run: z.boolean(),
+  matched_runs: z.array(z.object({ id, run_index: z.number().int(), status: z.string(), workflow_file: z.string(), head_ref: z.string() })),
+  changed_jobs: z.number().int().min(0),
+});
+export type BulkCancelBody = z.infer<typeof bulkCancelBody>;
+
 export const intentResult = z.discriminatedUnion("ok", [
-  z.object({ ok: z.literal(true), body: z.union([cancelJobBody, rerunRunBody]) }),
+  z.object({ ok: z.literal(true), body: z.union([cancelJobBody, rerunRunBody, cancelRunBody, bulkCancelBody]) }),
   z.object({ ok: z.literal(false), error: z.enum(INTENT_ERRORS), message: z.string() }),
 ]);
 export type IntentResult = z.infer<typeof intentResult>;

@@ -4,7 +4,7 @@ import type { IntentPayload, IntentResult } from "../core/contracts.ts";
 import { intentResult } from "../core/contracts.ts";
 import type { Logger } from "../core/logger.ts";
 
-export type IntentKind = "cancel_job" | "rerun_run";
+export type IntentKind = "cancel_job" | "rerun_run" | "cancel_run" | "force_cancel_run" | "rerun_failed_jobs" | "rerun_job" | "bulk_cancel";
 
 export interface ProcessorDeps {
   prisma: PrismaClient;

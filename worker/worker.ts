@@ -1,11 +1,9 @@
 import { Worker, UnrecoverableError, type Job } from "bullmq";
 import { QUEUE_NAME, intentPayload, type IntentName, type IntentResult } from "../core/contracts.ts";
 import type { Redis } from "../core/redis.ts";
-import { assertNever } from "../core/assert.ts";
 import { resultLabel, type IntentResultLabel } from "../core/metrics.ts";
 import type { ProcessorDeps } from "./intent.ts";
-import { cancelJob } from "./processors/cancel-job.ts";
-import { rerunRun } from "./processors/rerun-run.ts";
+import { PROCESSORS } from "./processors/index.ts";
 
 export interface WorkerOptions {
   connection: Redis;
@@ -22,17 +20,9 @@ function route(deps: ProcessorDeps) {
     const name = job.name as IntentName;
     const log = deps.log.child({ intent: parsed.data.intentUid, kind: name, request_id: parsed.data.requestId, attempt: job.attemptsMade + 1 });
     const started = performance.now();
-    let result: IntentResult;
-    switch (name) {
-      case "cancel-job":
-        result = await cancelJob({ ...deps, log }, parsed.data);
-        break;
-      case "rerun-run":
-        result = await rerunRun({ ...deps, log }, parsed.data);
-        break;
-      default:
-        return assertNever(name, "intent name");
-    }
+    const processor = PROCESSORS[name];
+    if (!processor) throw new UnrecoverableError(`unknown intent ${job.name}`);
+    const result = await processor({ ...deps, log }, parsed.data);
     log.info({ ok: result.ok, error: result.ok ? undefined : result.error, ms: +(performance.now() - started).toFixed(2) }, "intent applied");
     return result;
   };

@@ -1,0 +1,112 @@
+import type { Request, Response } from "express";
+import { z } from "zod";
+import type { PrismaClient } from "../core/db.ts";
+import { repoAccess } from "../core/data/access.ts";
+import { assertNever } from "../core/assert.ts";
+import type { IntentName, IntentResult } from "../core/contracts.ts";
+import { tokenOf, type AuthDeps } from "./auth.ts";
+import { badRequest, conflict, HttpError, notFound, unavailable, unprocessable } from "./errors.ts";
+import { intentUid, type IntentClient, type Outcome } from "./intents.ts";
+
+// What every mutating route shares: body and Idempotency-Key checks, the 404/403
+// permission rule, enqueueing the intent, and mapping its outcome to HTTP.
+
+export interface IntentRouteDeps extends AuthDeps {
+  prisma: PrismaClient;
+  intents: IntentClient;
+}
+
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** No fields: unknown ones are refused so a client relying on an option we lack finds out. */
+export const emptyBody = z.strictObject({});
+/** Every cancel route takes an optional reason, stored on the jobs it cancels. */
+export const cancelBody = z.strictObject({ reason: z.string().max(500).refine((s) => !s.includes("\u0000"), "must not contain NUL characters").optional() });
+
+export function parseBody<S extends z.ZodType>(schema: S, req: Request): z.infer<S> {
+  const parsed = schema.safeParse(req.body ?? {});
+  if (parsed.success) return parsed.data;
+  const unknown = parsed.error.issues.flatMap((i) => (i.code === "unrecognized_keys" ? i.keys : []));
+  if (unknown.length > 0) throw badRequest(`unknown field: ${unknown.join(", ")}`);
+  if (typeof req.body !== "object" || req.body === null || Array.isArray(req.body)) throw badRequest("body must be a JSON object");
+  throw badRequest(`invalid body: ${parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ")}`);
+}
+
+export function idempotencyKey(req: Request): string | null {
+  const k = req.get("Idempotency-Key");
+  if (k === undefined) return null;
+  if (!IDEMPOTENCY_KEY.test(k)) throw badRequest("Idempotency-Key must be 1 to 255 visible ASCII characters");
+  return k;
+}
+
+/** 404 for what the caller may not see, 403 for what it may see but not change. */
+export async function authorizeWrite(deps: IntentRouteDeps, res: Response, repoId: bigint | undefined, what: string) {
+  if (repoId === undefined) throw notFound(what);
+  const access = await repoAccess(deps.prisma, tokenOf(res), repoId);
+  if (access === "none") throw notFound(what);
+  if (access === "read") throw new HttpError(403, "write permission required");
+}
+
+function answer(outcome: Outcome, what: string, okStatus: number): { status: number; body: unknown } {
+  switch (outcome.kind) {
+    case "result":
+      return fromResult(outcome.result, what, okStatus);
+    case "timeout":
+      throw unavailable("the worker tier did not answer in time; the request is queued and will be applied", 5, { intent_id: outcome.intentUid });
+    case "unavailable":
+      throw unavailable("queue unavailable; nothing was applied", 2);
+    case "failed":
+      throw new HttpError(500, "internal error", {}, { intent_id: outcome.intentUid });
+    case "idempotency_conflict":
+      throw unprocessable("Idempotency-Key already used for a different request");
+    default:
+      return assertNever(outcome, "outcome");
+  }
+}
+
+function fromResult(r: IntentResult, what: string, okStatus: number): { status: number; body: unknown } {
+  if (r.ok) return { status: okStatus, body: r.body };
+  switch (r.error) {
+    case "not_found":
+      throw notFound(what);
+    case "not_rerunnable":
+    case "source_unavailable":
+    case "no_failed_jobs":
+    case "rerun_limit":
+      throw conflict(r.message);
+    case "source_invalid":
+      throw unprocessable("workflow source invalid", { detail: r.message });
+    case "idempotency_conflict":
+      throw unprocessable("Idempotency-Key already used for a different request");
+    default:
+      return assertNever(r.error, "intent error");
+  }
+}
+
+export interface Submission {
+  name: IntentName;
+  targetId: bigint;
+  /** "job", "run" or "repository": names the 404. */
+  what: string;
+  okStatus: 201 | 202 | 200;
+  reason?: string | null;
+  params?: Record<string, unknown> | null;
+}
+
+export async function submitIntent(deps: IntentRouteDeps, req: Request, res: Response, s: Submission): Promise<void> {
+  const token = tokenOf(res);
+  const key = idempotencyKey(req);
+  const actor = Number(token.userId);
+  const outcome = await deps.intents.submit(s.name, {
+    intentUid: intentUid(s.name, actor, key),
+    targetId: Number(s.targetId),
+    actorUserId: actor,
+    tokenId: Number(token.id),
+    idempotencyKey: key,
+    requestId: (res.locals.requestId as string | undefined) ?? null,
+    reason: s.reason ?? null,
+    params: s.params ?? null,
+  });
+  const { status, body } = answer(outcome, s.what, s.okStatus);
+  res.status(status).json(body);
+}

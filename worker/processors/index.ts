@@ -1,0 +1,12 @@
+import type { IntentName, IntentPayload, IntentResult } from "../../core/contracts.ts";
+import type { ProcessorDeps } from "../intent.ts";
+import { cancelJob } from "./cancel-job.ts";
+import { rerunRun } from "./rerun-run.ts";
+
+export type Processor = (deps: ProcessorDeps, p: IntentPayload) => Promise<IntentResult>;
+
+/** One processor module per intent; an intent without one fails permanently. */
+export const PROCESSORS: Partial<Record<IntentName, Processor>> = {
+  "cancel-job": cancelJob,
+  "rerun-run": rerunRun,
+};
