@@ -7,6 +7,7 @@ import type { IntentClient } from "./intents.ts";
 import type { Limiter } from "./ratelimit.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { lifecycleRoutes } from "./routes/lifecycle.ts";
+import { runRoutes } from "./routes/runs.ts";
 import { readRoutes } from "./routes/read.ts";
 import { runnerRoutes } from "./routes/runner.ts";
 
@@ -57,6 +58,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(healthRoutes(deps.readiness));
   app.use(runnerRoutes({ prisma: deps.prisma, registrationTokenHash: deps.registrationTokenHash ?? null }));
   app.use(lifecycleRoutes(deps));
+  app.use(runRoutes(deps));
   app.use(readRoutes(deps));
   for (const r of deps.routers ?? []) app.use(r);
   app.use(() => {

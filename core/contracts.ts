@@ -86,6 +86,8 @@ export const cancelSignal = z.object({
   requested_at: z.iso.datetime({ offset: true }),
   /** The X-Request-Id of the cancel request, so one cancel can be followed across logs. */
   request_id: z.string().max(200).nullable().optional(),
+  /** Force-cancel: kill the container at once, without the grace period. */
+  force: z.boolean().optional(),
 });
 export type CancelSignal = z.infer<typeof cancelSignal>;
 

@@ -60,7 +60,7 @@ export class Fleet {
       this.opts.log.warn("malformed cancel signal ignored");
       return;
     }
-    this.jobs.get(parsed.data.job_id)?.cancel("signal", parsed.data.request_id ?? undefined);
+    this.jobs.get(parsed.data.job_id)?.cancel("signal", parsed.data.request_id ?? undefined, parsed.data.force ?? false);
   }
 
   /** The pids of running containers, by job (for tests and benchmarks). */

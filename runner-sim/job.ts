@@ -29,6 +29,7 @@ export class JobRun {
   private logChain: Promise<unknown> = Promise.resolve();
   /** The cancel request's id, carried on the terminal report so logs line up end to end. */
   private requestId: string | undefined;
+  private forced = false;
 
   constructor(
     private readonly client: RunnerClient,
@@ -40,12 +41,18 @@ export class JobRun {
   }
 
   /** Idempotent: a second cancel (poll after signal) does nothing more. */
-  cancel(via: "signal" | "poll" | "reconnect" | "shutdown", requestId?: string): void {
-    if (this.cancelling || this.finished) return;
+  cancel(via: "signal" | "poll" | "reconnect" | "shutdown", requestId?: string, force = false): void {
+    if (this.finished) return;
+    // A force-cancel after a plain one still cuts the grace period short.
+    if (force) this.forced = true;
+    if (this.cancelling) {
+      if (force) void this.container?.kill();
+      return;
+    }
     this.cancelling = true;
     this.requestId = requestId;
-    this.opts.log.info({ job_id: this.id, via, request_id: requestId, at: now() }, "cancel received");
-    void this.container?.stop(this.opts.graceMs);
+    this.opts.log.info({ job_id: this.id, via, force, request_id: requestId, at: now() }, "cancel received");
+    void (force ? this.container?.kill() : this.container?.stop(this.opts.graceMs));
   }
 
   /** Asks the API whether this job was cancelled (the safety net for a lost signal). */
@@ -98,7 +105,8 @@ export class JobRun {
     this.opts.registry.add(container.pid, this.id);
     this.opts.log.info({ job_id: this.id, step_id: step.id, pid: container.pid }, "container started");
     // A cancel that arrived while the step was being reported must still stop it.
-    if (this.cancelling || this.timedOut) void container.stop(this.opts.graceMs);
+    if (this.forced) void container.kill();
+    else if (this.cancelling || this.timedOut) void container.stop(this.opts.graceMs);
     const exit = await container.exited;
     this.opts.registry.remove(container.pid);
     this.container = null;

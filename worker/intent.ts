@@ -80,6 +80,7 @@ export async function applyIntent(
           tokenId: p.tokenId === null ? null : BigInt(p.tokenId),
           idempotencyKey: p.idempotencyKey,
           requestId: p.requestId,
+          reason: p.reason ?? null,
           state: applied.result.ok ? "applied" : "rejected",
           result: applied.result as Prisma.InputJsonValue,
           createdAt: now,
@@ -101,6 +102,10 @@ export async function applyIntent(
     await out.afterCommit().catch((e: unknown) => deps.log.warn({ err: e, intent: p.intentUid }, "post-commit effect failed"));
   }
   return out.result;
+}
+
+export function actorOf(p: IntentPayload): { userId: bigint; tokenId: bigint | null; reason: string | null } {
+  return { userId: BigInt(p.actorUserId), tokenId: p.tokenId === null ? null : BigInt(p.tokenId), reason: p.reason ?? null };
 }
 
 export function rejected(error: Exclude<IntentResult, { ok: true }>["error"], message: string): Applied {

@@ -1,5 +1,4 @@
 import type { Tx } from "../db.ts";
-import { decideCancel } from "../lifecycle/cancel.ts";
 import { decideReport, type Report } from "../lifecycle/report.ts";
 import { settle } from "../lifecycle/settle.ts";
 import type { Conclusion, JobStatus, RunStatus } from "../lifecycle/types.ts";
@@ -18,6 +17,7 @@ export interface LockedJob {
   conclusion: Conclusion | null;
   cancel_requested: boolean;
   cancel_requested_at: Date | null;
+  force_cancelled: boolean;
   runner_id: bigint | null;
 }
 
@@ -33,7 +33,7 @@ export async function lockJob(tx: Tx, jobId: bigint): Promise<{ run: LockedRun; 
   const run = runs[0];
   if (!run) return null;
   const jobs = await tx.$queryRaw<LockedJob[]>`
-    SELECT id, run_id, status::text AS status, conclusion::text AS conclusion, cancel_requested, cancel_requested_at, runner_id
+    SELECT id, run_id, status::text AS status, conclusion::text AS conclusion, cancel_requested, cancel_requested_at, force_cancelled, runner_id
     FROM workflow_jobs WHERE id = ${jobId} FOR UPDATE`;
   const job = jobs[0];
   return job ? { run, job } : null;
@@ -108,49 +108,6 @@ export async function closeOpenSteps(tx: Tx, jobIds: bigint[], jobStatus: "compl
   });
 }
 
-export interface CancelApplied {
-  jobId: bigint;
-  runId: bigint;
-  repoId: bigint;
-  changedJobs: 0 | 1;
-  runCompleted: boolean;
-  runConclusion: Conclusion | null;
-  /** Set when a runner must be told to stop the job's container. */
-  signal: { jobId: bigint; runId: bigint; runnerId: bigint | null; requestedAt: Date } | null;
-}
-
-export async function cancelJobTx(tx: Tx, jobId: bigint, actorUserId: bigint, now: Date): Promise<CancelApplied | null> {
-  const locked = await lockJob(tx, jobId);
-  if (!locked) return null;
-  const { run, job } = locked;
-  const base = { jobId, runId: run.id, repoId: run.repo_id, changedJobs: 0 as const, runCompleted: false, runConclusion: null, signal: null };
-  const d = decideCancel({ status: job.status, cancelRequested: job.cancel_requested });
-  switch (d.outcome) {
-    case "noop":
-      return base;
-    case "cancel_now": {
-      await tx.workflowJob.update({
-        where: { id: jobId },
-        data: {
-          status: "cancelled", conclusion: "cancelled", completedAt: now,
-          cancelRequested: true, cancelRequestedAt: now, cancelRequestedBy: actorUserId,
-        },
-      });
-      await closeOpenSteps(tx, [jobId], "cancelled", now);
-      const settled = await settleRun(tx, run, now);
-      return { ...base, changedJobs: 1, runCompleted: settled.completed, runConclusion: settled.conclusion };
-    }
-    case "request_cancel":
-      await tx.workflowJob.update({
-        where: { id: jobId },
-        data: { cancelRequested: true, cancelRequestedAt: now, cancelRequestedBy: actorUserId },
-      });
-      return { ...base, changedJobs: 1, signal: { jobId, runId: run.id, runnerId: job.runner_id, requestedAt: now } };
-    default:
-      return assertNever(d, "cancel decision");
-  }
-}
-
 export type ReportApplied =
   /** `cancelRequestedAt`: on a report that ended the job, when a cancel had been requested (null if none). */
   | { kind: "ok"; changed: boolean; runCompleted: boolean; cancelRequestedAt?: Date | null }
@@ -162,7 +119,8 @@ export async function reportJobTx(tx: Tx, jobId: bigint, report: Report, now: Da
   const locked = await lockJob(tx, jobId);
   if (!locked) return { kind: "not_found" };
   const { run, job } = locked;
-  const d = decideReport(job, report);
+  // Force-cancelled: whatever the runner says afterwards is accepted and changes nothing.
+  const d = job.force_cancelled ? { outcome: "noop" as const } : decideReport(job, report);
   switch (d.outcome) {
     case "noop":
       return { kind: "ok", changed: false, runCompleted: false };

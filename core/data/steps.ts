@@ -7,12 +7,13 @@ export type StepApplied = { kind: "ok"; changed: boolean } | { kind: "conflict";
 
 /** A runner's report for one step of a job it holds. */
 export async function reportStepTx(tx: Tx, jobId: bigint, stepId: bigint, report: Report, now: Date): Promise<StepApplied> {
-  const rows = await tx.$queryRaw<{ status: JobStatus; conclusion: Conclusion | null }[]>`
-    SELECT status::text AS status, conclusion::text AS conclusion FROM workflow_steps
-    WHERE id = ${stepId} AND job_id = ${jobId} FOR UPDATE`;
+  const rows = await tx.$queryRaw<{ status: JobStatus; conclusion: Conclusion | null; force_cancelled: boolean }[]>`
+    SELECT s.status::text AS status, s.conclusion::text AS conclusion, j.force_cancelled
+    FROM workflow_steps s JOIN workflow_jobs j ON j.id = s.job_id
+    WHERE s.id = ${stepId} AND s.job_id = ${jobId} FOR UPDATE OF s`;
   const step = rows[0];
   if (!step) return { kind: "not_found" };
-  const d = decideReport(step, report);
+  const d = step.force_cancelled ? { outcome: "noop" as const } : decideReport(step, report);
   switch (d.outcome) {
     case "noop":
       return { kind: "ok", changed: false };

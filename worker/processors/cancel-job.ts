@@ -1,37 +1,26 @@
-import { cancelChannel, type CancelSignal, type IntentPayload, type IntentResult } from "../../core/contracts.ts";
-import { cancelJobTx } from "../../core/data/jobs.ts";
+import type { IntentPayload, IntentResult } from "../../core/contracts.ts";
+import { cancelJobTx } from "../../core/data/cancel.ts";
 import { num } from "../../core/ids.ts";
-import { applyIntent, rejected, type ProcessorDeps } from "../intent.ts";
+import { actorOf, applyIntent, rejected, type ProcessorDeps } from "../intent.ts";
+import { publishSignals } from "./signals.ts";
 
 export function cancelJob(deps: ProcessorDeps, p: IntentPayload): Promise<IntentResult> {
   return applyIntent(deps, "cancel_job", p, async (tx, now) => {
-    const applied = await cancelJobTx(tx, BigInt(p.targetId), BigInt(p.actorUserId), now);
-    if (!applied) return rejected("not_found", "job not found");
-    const { signal } = applied;
+    const c = await cancelJobTx(tx, BigInt(p.targetId), actorOf(p), now);
+    if (!c) return rejected("not_found", "job not found");
     return {
       result: {
         ok: true,
         body: {
-          job_id: num(applied.jobId),
-          run_id: num(applied.runId),
-          repo_id: num(applied.repoId),
-          changed_jobs: applied.changedJobs,
-          run_completed: applied.runCompleted,
-          run_conclusion: applied.runConclusion ?? "",
+          job_id: num(c.jobId),
+          run_id: num(c.runId),
+          repo_id: num(c.repoId),
+          changed_jobs: c.changedJobs,
+          run_completed: c.runCompleted,
+          run_conclusion: c.runConclusion ?? "",
         },
       },
-      afterCommit: signal
-        ? async () => {
-            const msg: CancelSignal = {
-              job_id: num(signal.jobId),
-              run_id: num(signal.runId),
-              runner_id: num(signal.runnerId),
-              requested_at: signal.requestedAt.toISOString(),
-              request_id: p.requestId,
-            };
-            await deps.publish(cancelChannel(deps.queuePrefix), JSON.stringify(msg));
-          }
-        : undefined,
+      afterCommit: publishSignals(deps, c.signals, p.requestId),
     };
   });
 }

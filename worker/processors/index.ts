@@ -2,6 +2,7 @@ import type { IntentName, IntentPayload, IntentResult } from "../../core/contrac
 import type { ProcessorDeps } from "../intent.ts";
 import { cancelJob } from "./cancel-job.ts";
 import { rerunRun } from "./rerun-run.ts";
+import { cancelRun, forceCancelRun } from "./cancel-run.ts";
 
 export type Processor = (deps: ProcessorDeps, p: IntentPayload) => Promise<IntentResult>;
 
@@ -9,4 +10,6 @@ export type Processor = (deps: ProcessorDeps, p: IntentPayload) => Promise<Inten
 export const PROCESSORS: Partial<Record<IntentName, Processor>> = {
   "cancel-job": cancelJob,
   "rerun-run": rerunRun,
+  "cancel-run": cancelRun,
+  "force-cancel-run": forceCancelRun,
 };

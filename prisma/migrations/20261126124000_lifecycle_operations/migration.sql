@@ -19,6 +19,9 @@ ADD COLUMN "reused" BOOLEAN NOT NULL DEFAULT false,
 ADD COLUMN "concurrency_group" TEXT,
 ADD COLUMN "cancel_in_progress" BOOLEAN NOT NULL DEFAULT false;
 
+-- AlterTable
+ALTER TABLE "lifecycle_intents" ADD COLUMN "reason" TEXT;
+
 -- CreateIndex
 CREATE INDEX "workflow_runs_original_run_id_idx" ON "workflow_runs"("original_run_id");
 

@@ -1,0 +1,29 @@
+import type { IntentPayload, IntentResult } from "../../core/contracts.ts";
+import { cancelRunTx } from "../../core/data/cancel.ts";
+import { num } from "../../core/ids.ts";
+import { actorOf, applyIntent, rejected, type ProcessorDeps } from "../intent.ts";
+import { publishSignals } from "./signals.ts";
+
+function cancelRunWith(force: boolean) {
+  return (deps: ProcessorDeps, p: IntentPayload): Promise<IntentResult> =>
+    applyIntent(deps, force ? "force_cancel_run" : "cancel_run", p, async (tx, now) => {
+      const c = await cancelRunTx(tx, BigInt(p.targetId), actorOf(p), now, force);
+      if (!c) return rejected("not_found", "run not found");
+      return {
+        result: {
+          ok: true,
+          body: {
+            run_id: num(c.runId),
+            repo_id: num(c.repoId),
+            changed_jobs: c.changedJobs,
+            run_completed: c.runCompleted,
+            run_conclusion: c.runConclusion ?? "",
+          },
+        },
+        afterCommit: publishSignals(deps, c.signals, p.requestId),
+      };
+    });
+}
+
+export const cancelRun = cancelRunWith(false);
+export const forceCancelRun = cancelRunWith(true);
