@@ -30,13 +30,13 @@ export async function resolveToken(deps: AuthDeps, header: string | undefined): 
 /** PAT authentication: sets res.locals.token, or answers 401/429. */
 export function authenticate(deps: AuthDeps): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
-    const ip = req.ip ?? "unknown";
-    await deps.ipLimiter.check(ip, res);
     let token: AuthedToken;
     try {
       token = await resolveToken(deps, req.headers.authorization);
     } catch (e) {
-      if (e instanceof HttpError) await deps.ipLimiter.consume(ip, res);
+      // Only refused credentials spend the address's budget: a guesser behind a NAT or a
+      // proxy is slowed down (429 once it is spent) without locking out valid tokens.
+      if (e instanceof HttpError) await deps.ipLimiter.consume(req.ip ?? "unknown", res);
       throw e;
     }
     await deps.tokenLimiter.consume(`t${token.id}`, res);
