@@ -8,6 +8,7 @@ import type { Limiter } from "./ratelimit.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { lifecycleRoutes } from "./routes/lifecycle.ts";
 import { runRoutes } from "./routes/runs.ts";
+import { bulkRoutes } from "./routes/bulk.ts";
 import { readRoutes } from "./routes/read.ts";
 import { runnerRoutes } from "./routes/runner.ts";
 
@@ -59,6 +60,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(runnerRoutes({ prisma: deps.prisma, registrationTokenHash: deps.registrationTokenHash ?? null }));
   app.use(lifecycleRoutes(deps));
   app.use(runRoutes(deps));
+  app.use(bulkRoutes(deps));
   app.use(readRoutes(deps));
   for (const r of deps.routers ?? []) app.use(r);
   app.use(() => {

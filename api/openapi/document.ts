@@ -124,7 +124,7 @@ export function buildRegistry(): OpenAPIRegistry {
 
   // ---- User API ----
   const pat = (scope: string): Record<string, string[]>[] => [{ pat: [scope] }, { patBasic: [scope] }];
-  const userErrors = (scope: string, what: "job" | "run", write: boolean) => ({
+  const userErrors = (scope: string, what: "job" | "run" | "repository", write: boolean) => ({
     401: error(
       'No credentials: `unauthenticated`. A malformed, unknown, revoked or expired token, or a suspended owner: `invalid token`, `token revoked`, `token expired`, `account suspended` (with `WWW-Authenticate: Bearer realm="shithub", error="invalid_token"`).',
       { ...CHALLENGE, ...RATE },
@@ -140,7 +140,7 @@ export function buildRegistry(): OpenAPIRegistry {
     ),
     429: error("`rate limit exceeded`: the token's hourly budget (or, without valid credentials, the client address's) is spent.", { ...RETRY, ...RATE }),
   });
-  const lifecycleErrors = (what: "job" | "run") => ({
+  const lifecycleErrors = (what: "job" | "run" | "repository") => ({
     ...userErrors("repo:write", what, true),
     400: error(
       "`malformed JSON body` (before authentication); `body must be a JSON object`, `unknown field: <names>`; `Idempotency-Key must be 1 to 255 visible ASCII characters`.",
@@ -228,6 +228,36 @@ export function buildRegistry(): OpenAPIRegistry {
       },
       ...userErrors("repo:read", "job", false),
       ...INTERNAL,
+    },
+  });
+
+  const repoParams = z.object({
+    owner: z.string().openapi({ param: { name: "owner", in: "path", description: "The repository owner's login." } }),
+    repo: z.string().openapi({ param: { name: "repo", in: "path", description: "The repository name." } }),
+  });
+  path({
+    method: "post",
+    path: "/api/v1/repos/{owner}/{repo}/actions/runs/cancel",
+    operationId: "bulkCancelRuns",
+    tags: ["Lifecycle"],
+    summary: "Cancel the open runs of a repository that match filters",
+    description:
+      "Cancels, as `POST /runs/{id}/cancel` does, every open run of the repository that the filters match (at most `limit`, oldest first): queued jobs end at once, running ones are flagged and their runners signalled after commit. Matching and cancelling happen in the worker, in one transaction with the intent record. `dry_run` is answered by the API from a read: 200, nothing changes, no intent is recorded. Repeats are safe: jobs already ended or flagged change nothing.",
+    security: pat("repo:write"),
+    request: {
+      params: repoParams,
+      headers: [IdempotencyKeyParam],
+      body: { required: false, content: { "application/json": { schema: S.BulkCancelRequest } } },
+    },
+    responses: {
+      200: json("Dry run: the runs that match; nothing changed.", S.BulkCancelResult, { ...RATE, ...SCOPES }),
+      202: json("Accepted: applied by the worker tier.", S.BulkCancelResult, { ...RATE, ...SCOPES }),
+      ...lifecycleErrors("repository"),
+      400: error(
+        "`malformed JSON body` (before authentication); `body must be a JSON object`, `unknown field: <names>`, `invalid body: <field>: <problem>; …`; `Idempotency-Key must be 1 to 255 visible ASCII characters`.",
+        { ...RATE, ...SCOPES },
+      ),
+      422: error("`Idempotency-Key already used for a different request` (the same key for another repository).", { ...RATE, ...SCOPES }),
     },
   });
 

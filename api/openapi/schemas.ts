@@ -4,6 +4,8 @@ import { cancelJobBody, rerunRunBody } from "../../core/contracts.ts";
 import { CONCLUSIONS, type Conclusion } from "../../core/lifecycle/types.ts";
 import { emptyBody } from "../routes/lifecycle.ts";
 import { heartbeatBody, logBody, registerBody, reportBody } from "../routes/runner.ts";
+import { bulkCancelRequest } from "../routes/bulk.ts";
+import { bulkCancelBody } from "../../core/contracts.ts";
 
 // The schemas of the HTTP contract (DESIGN.md §4). Request bodies and the two intent
 // results are the zod schemas the routes and the worker already parse with; the read views
@@ -161,3 +163,14 @@ export const Readiness = z.object({ status: z.literal("ready") }).openapi("Readi
 export const OpenApiDocument = z
   .looseObject({ openapi: z.string(), info: z.looseObject({ title: z.string(), version: z.string() }), paths: z.record(z.string(), z.unknown()) })
   .openapi("OpenApiDocument", { description: "This document." });
+
+// ---- Bulk cancel (POST /api/v1/repos/{owner}/{repo}/actions/runs/cancel) ----
+
+export const BulkCancelRequest = named("BulkCancelRequest", bulkCancelRequest, {
+  description:
+    "Optional; every field is optional. Filters combine with AND over the repository's open runs (`queued` or `running`): `workflow_file` is the stored path or the file name under `.shithub/workflows/`; `head_ref` the stored ref or a branch name under `refs/heads/`; `status` one of `queued`, `running` (completed runs cannot be cancelled); `created_before` RFC 3339 with offset; `limit` 1-500 (default 100), oldest runs first. `dry_run: true` only lists the matches. `reason` (at most 500 characters) is stored on every job the cancel changes. Unknown fields are refused (400).",
+});
+export const BulkCancelResult = named("BulkCancelResult", bulkCancelBody, {
+  description:
+    "`matched_runs`: the runs the filters matched, oldest first, with the status they had when matched. `changed_jobs`: jobs this request changed (queued ones ended, running ones flagged); 0 for a dry run.",
+});

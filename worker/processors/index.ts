@@ -3,6 +3,7 @@ import type { ProcessorDeps } from "../intent.ts";
 import { cancelJob } from "./cancel-job.ts";
 import { rerunRun } from "./rerun-run.ts";
 import { cancelRun, forceCancelRun } from "./cancel-run.ts";
+import { bulkCancel } from "./bulk-cancel.ts";
 
 export type Processor = (deps: ProcessorDeps, p: IntentPayload) => Promise<IntentResult>;
 
@@ -12,4 +13,5 @@ export const PROCESSORS: Partial<Record<IntentName, Processor>> = {
   "rerun-run": rerunRun,
   "cancel-run": cancelRun,
   "force-cancel-run": forceCancelRun,
+  "bulk-cancel": bulkCancel,
 };
