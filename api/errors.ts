@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler } from "express";
+import { isTransientDbError } from "../core/db.ts";
 import type { Logger } from "../core/logger.ts";
 
 /** An error that is an answer: it carries its status, message and headers. */
@@ -59,6 +60,12 @@ export function errorMiddleware(log: Logger): ErrorRequestHandler {
     const status = (err as { status?: unknown }).status;
     if (typeof status === "number" && status >= 400 && status < 500) {
       res.status(status).json({ error: "bad request" });
+      return;
+    }
+    // The database is away (restart, failover): the request did nothing, and a retry will do.
+    if (isTransientDbError(err)) {
+      log.warn({ err: (err as Error).message?.split("\n").pop(), path: req.path, request_id: res.locals.requestId }, "database unavailable");
+      res.set("Retry-After", "2").status(503).json({ error: "database unavailable; retry later" });
       return;
     }
     log.error({ err, method: req.method, path: req.path, request_id: res.locals.requestId }, "unhandled error");

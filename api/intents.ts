@@ -80,8 +80,13 @@ export class IntentClient {
     if (!job) return;
     if ((job.data as IntentPayload).targetId !== payload.targetId) {
       this.settle(uid, { kind: "idempotency_conflict" });
+    } else if (job.finishedOn !== undefined && job.failedReason && !job.returnvalue) {
+      // A failed intent committed nothing (the transaction rolled back); without this the
+      // key would answer 500 for as long as the failed job is kept. The client asked again:
+      // try again. Postgres' idempotency record still keeps it to one application.
+      await job.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
     } else if (job.finishedOn !== undefined) {
-      this.settle(uid, job.failedReason && !job.returnvalue ? { kind: "failed", intentUid: uid } : toOutcome(job.returnvalue, uid));
+      this.settle(uid, toOutcome(job.returnvalue, uid));
     }
   }
 

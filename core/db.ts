@@ -1,11 +1,17 @@
 import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
 import { Prisma, PrismaClient } from "./generated/prisma/client.ts";
 
 export { Prisma, PrismaClient };
 export type Tx = Prisma.TransactionClient;
 
 export function createPrisma(databaseUrl: string, poolSize = 10): PrismaClient {
-  const adapter = new PrismaPg({ connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: 5_000 });
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: 5_000 });
+  // When the server drops connections (restart, failover), pg can emit 'error' on a client
+  // at a moment nobody listens, and an unhandled 'error' event kills the process. The
+  // queries on that client still fail (and are retried); the event itself needs no action.
+  pool.on("connect", (client) => client.on("error", () => {}));
+  const adapter = new PrismaPg(pool, { disposeExternalPool: true });
   return new PrismaClient({ adapter });
 }
 
@@ -36,10 +42,15 @@ const TRANSIENT_PRISMA = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "
 /** Errors worth retrying: the database was away or a concurrent transaction won a race. */
 export function isTransientDbError(e: unknown): boolean {
   if (typeof e !== "object" || e === null) return false;
-  const err = e as { code?: unknown; cause?: unknown; meta?: { code?: unknown }; message?: unknown };
+  const err = e as { code?: unknown; cause?: unknown; meta?: { code?: unknown; driverAdapterError?: unknown }; message?: unknown };
   if (typeof err.code === "string" && (TRANSIENT_PRISMA.has(err.code) || TRANSIENT_PG.has(err.code))) return true;
   if (typeof err.meta?.code === "string" && TRANSIENT_PG.has(err.meta.code)) return true;
-  if (typeof err.message === "string" && /ECONNREFUSED|ECONNRESET|Connection terminated|timeout exceeded when trying to connect/i.test(err.message)) {
+  // Prisma 7 reports a driver adapter's failure as P2039 with the Postgres error inside
+  // (57P01 terminating connection, 57P03 shutting down / starting up).
+  if (err.meta?.driverAdapterError !== undefined && isTransientDbError(err.meta.driverAdapterError)) return true;
+  // "Client has encountered a connection error and is not queryable": pg's answer on a pooled
+  // connection the server dropped (a Postgres restart), which carries no code.
+  if (typeof err.message === "string" && /ECONNREFUSED|ECONNRESET|Connection terminated|timeout exceeded when trying to connect|is not queryable/i.test(err.message)) {
     return true;
   }
   return err.cause !== undefined && err.cause !== e && isTransientDbError(err.cause);

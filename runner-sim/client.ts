@@ -26,6 +26,10 @@ export class ProtocolError extends Error {
 }
 
 const RETRYABLE = new Set([429, 500, 502, 503, 504]);
+// A status report must outlast an API or database outage: given up, it leaves the job
+// `running` on a live runner until its timeout (found by the postgres-restart chaos
+// scenario). At the 3 s backoff cap this is about ten minutes.
+const REPORT_ATTEMPTS = 200;
 
 export class RunnerClient {
   constructor(private readonly apiUrl: string) {}
@@ -70,11 +74,11 @@ export class RunnerClient {
   }
 
   jobStatus(jobId: number, token: string, body: StatusBody, requestId?: string) {
-    return this.post(`/api/v1/jobs/${jobId}/status`, token, body, 6, requestId);
+    return this.post(`/api/v1/jobs/${jobId}/status`, token, body, REPORT_ATTEMPTS, requestId);
   }
 
   stepStatus(jobId: number, stepId: number, token: string, body: StatusBody) {
-    return this.post(`/api/v1/jobs/${jobId}/steps/${stepId}/status`, token, body);
+    return this.post(`/api/v1/jobs/${jobId}/steps/${stepId}/status`, token, body, REPORT_ATTEMPTS);
   }
 
   log(jobId: number, token: string, chunk: { step_id: number; seq: number; content: string }) {
