@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_SOURCE_BYTES, parseWorkflow, type ParseResult, type WorkflowSpec } from "./workflow.ts";
+import { MAX_SOURCE_BYTES, parseWorkflow, resolveGroup, type ParseResult, type WorkflowSpec } from "./workflow.ts";
 
 const DESIGN_EXAMPLE = `name: CI
 on: push
@@ -210,5 +210,48 @@ describe("parseWorkflow: validation errors", () => {
       parseWorkflow("jobs:\n  a:\n    needs: [x]\n    steps: [{run: x}]\n  b:\n    needs: [y]\n    steps: [{run: x}]\n"),
     );
     expect(errs).toEqual(['jobs.a.needs: unknown job "x"', 'jobs.b.needs: unknown job "y"']);
+  });
+});
+
+describe("concurrency", () => {
+  const wf = (top: string, job = "") => `${top}jobs:\n  a:\n${job}    steps: [{run: x}]\n`;
+  const ctx = { ref: "refs/heads/main", workflow: "CI", sha: "abc123", event: "push" };
+
+  it("is absent unless written", () => {
+    const w = ok(parseWorkflow(wf("")));
+    expect(w.concurrency).toBeUndefined();
+    expect(w.jobs[0]!.concurrency).toBeUndefined();
+  });
+
+  it("takes a string or {group, cancel-in-progress}, at workflow and job level", () => {
+    expect(ok(parseWorkflow(wf("concurrency: deploy\n"))).concurrency).toEqual({ group: "deploy", cancelInProgress: false });
+    expect(ok(parseWorkflow(wf("concurrency:\n  group: ci\n  cancel-in-progress: true\n"))).concurrency).toEqual({ group: "ci", cancelInProgress: true });
+    expect(ok(parseWorkflow(wf("concurrency: {group: ci}\n"))).concurrency).toEqual({ group: "ci", cancelInProgress: false });
+    const job = ok(parseWorkflow(wf("", "    concurrency: {group: db, cancel-in-progress: true}\n"))).jobs[0]!;
+    expect(job.concurrency).toEqual({ group: "db", cancelInProgress: true });
+    expect(ok(parseWorkflow(wf("", "    concurrency: db\n"))).jobs[0]!.concurrency).toEqual({ group: "db", cancelInProgress: false });
+  });
+
+  it("keeps the expressions for creation time, and substitutes the run's values then", () => {
+    const w = ok(parseWorkflow(wf("concurrency: ${{ github.workflow }}-${{github.ref}}\n")));
+    expect(w.concurrency!.group).toBe("${{ github.workflow }}-${{github.ref}}");
+    expect(resolveGroup(w.concurrency!.group, ctx)).toBe("CI-refs/heads/main");
+    expect(resolveGroup("${{ github.sha }}/${{ github.event_name }}/${{ github.sha }}", ctx)).toBe("abc123/push/abc123");
+    expect(resolveGroup("plain", ctx)).toBe("plain");
+    // A value that looks like an expression is not expanded again.
+    expect(resolveGroup("${{ github.ref }}", { ...ctx, ref: "${{ github.sha }}" })).toBe("${{ github.sha }}");
+  });
+
+  it("refuses other expressions, bad shapes and empty groups with clear messages", () => {
+    expect(errors(parseWorkflow(wf("concurrency: ${{ github.actor }}\n")))).toEqual([
+      'concurrency: unsupported expression "${{ github.actor }}" (only github.ref, github.workflow, github.sha and github.event_name)',
+    ]);
+    expect(errors(parseWorkflow(wf("", "    concurrency: x-${{ toString }}\n")))[0]).toMatch(/^jobs\.a\.concurrency: unsupported expression/);
+    expect(errors(parseWorkflow(wf("concurrency: x-${{ github.ref\n")))).toEqual(['concurrency: unterminated expression "${{"']);
+    expect(errors(parseWorkflow(wf("concurrency:\n  group: ci\n  cancel-in-progress: ${{ true }}\n"))).join()).toMatch(/cancel-in-progress/);
+    expect(errors(parseWorkflow(wf("concurrency: {cancel-in-progress: true}\n"))).join()).toMatch(/group/);
+    expect(errors(parseWorkflow(wf("concurrency: {group: ci, queue: max}\n"))).join()).toMatch(/concurrency/);
+    expect(errors(parseWorkflow(wf("concurrency: '  '\n"))).join()).toMatch(/concurrency/);
+    expect(errors(parseWorkflow(wf("concurrency: 42\n"))).join()).toMatch(/concurrency/);
   });
 });

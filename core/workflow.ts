@@ -9,6 +9,23 @@ const JOB_KEY = /^[A-Za-z_][A-Za-z0-9_-]{0,99}$/;
 
 const label = z.string().trim().min(1).max(100).regex(/^[^,\s]+$/, "labels cannot contain commas or spaces");
 
+/**
+ * `concurrency:` (workflow or job): a group name, or `{group, cancel-in-progress}`. The
+ * group may use `${{ github.ref }}`, `${{ github.workflow }}`, `${{ github.sha }}` and
+ * `${{ github.event_name }}`, substituted when the run is created; nothing else.
+ */
+const concurrencySchema = z.preprocess(
+  // The string form is the group alone; one object schema then gives precise messages.
+  (v) => (typeof v === "string" ? { group: v } : v),
+  z.strictObject(
+    {
+      group: z.string({ error: "needs `group` (a string)" }).trim().min(1, "the group is empty").max(400),
+      "cancel-in-progress": z.boolean({ error: "`cancel-in-progress` must be true or false" }).optional(),
+    },
+    { error: (i) => (i.code === "invalid_type" ? "must be a group name or {group, cancel-in-progress}" : undefined) },
+  ),
+);
+
 const stepSchema = z.looseObject({
   name: z.string().trim().min(1).max(500).optional(),
   run: z.string({ error: "a step needs `run`" }).refine((r) => r.trim() !== "", "`run` is empty"),
@@ -20,10 +37,12 @@ const jobSchema = z.looseObject({
   needs: z.union([z.string(), z.array(z.string()).max(256)]).optional(),
   "timeout-minutes": z.number().int().min(1).max(4320).optional(),
   steps: z.array(stepSchema).min(1, "a job needs at least one step").max(1000),
+  concurrency: concurrencySchema.optional(),
 });
 
 const workflowSchema = z.looseObject({
   name: z.string().trim().min(1).max(500).optional(),
+  concurrency: concurrencySchema.optional(),
   jobs: z
     .record(z.string(), jobSchema)
     .refine((jobs) => Object.keys(jobs).length > 0, "no jobs")
@@ -35,6 +54,12 @@ export interface StepSpec {
   run: string;
 }
 
+/** A `concurrency:` as written: `group` still holds its `${{ … }}` expressions. */
+export interface ConcurrencySpec {
+  group: string;
+  cancelInProgress: boolean;
+}
+
 export interface JobSpec {
   key: string;
   name: string;
@@ -42,11 +67,15 @@ export interface JobSpec {
   needs: string[];
   timeoutMinutes: number;
   steps: StepSpec[];
+  /** Only present when the job has `concurrency:`. */
+  concurrency?: ConcurrencySpec;
 }
 
 export interface WorkflowSpec {
   name: string | null;
   jobs: JobSpec[];
+  /** Only present when the workflow has `concurrency:`. */
+  concurrency?: ConcurrencySpec;
 }
 
 export type ParseResult = { ok: true; workflow: WorkflowSpec } | { ok: false; errors: string[] };
@@ -75,10 +104,58 @@ export function parseWorkflow(text: string): ParseResult {
     needs: typeof j.needs === "string" ? [j.needs] : [...new Set(j.needs ?? [])],
     timeoutMinutes: j["timeout-minutes"] ?? 360,
     steps: j.steps.map((s) => ({ name: s.name ?? `Run ${firstLine(s.run)}`, run: s.run })),
+    ...(j.concurrency !== undefined ? { concurrency: concurrencyOf(j.concurrency) } : {}),
   }));
-  const errors = graphErrors(jobs);
+  const errors = [
+    ...graphErrors(jobs),
+    ...(parsed.data.concurrency !== undefined ? expressionErrors("concurrency", concurrencyOf(parsed.data.concurrency).group) : []),
+    ...jobs.flatMap((j) => (j.concurrency ? expressionErrors(`jobs.${j.key}.concurrency`, j.concurrency.group) : [])),
+  ];
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, workflow: { name: parsed.data.name ?? null, jobs } };
+  const workflow: WorkflowSpec = { name: parsed.data.name ?? null, jobs };
+  if (parsed.data.concurrency !== undefined) workflow.concurrency = concurrencyOf(parsed.data.concurrency);
+  return { ok: true, workflow };
+}
+
+function concurrencyOf(c: z.infer<typeof concurrencySchema>): ConcurrencySpec {
+  return { group: c.group, cancelInProgress: c["cancel-in-progress"] ?? false };
+}
+
+/** What a concurrency group may refer to, and where each value comes from on the run. */
+export interface GroupContext {
+  /** github.ref: the run's head_ref. */
+  ref: string;
+  /** github.workflow: the run's workflow_name. */
+  workflow: string;
+  /** github.sha: the run's head_sha. */
+  sha: string;
+  /** github.event_name: the run's event. */
+  event: string;
+}
+
+const EXPRESSION = /\$\{\{(.*?)\}\}/gs;
+const GROUP_VARIABLES: Record<string, keyof GroupContext> = {
+  "github.ref": "ref",
+  "github.workflow": "workflow",
+  "github.sha": "sha",
+  "github.event_name": "event",
+};
+
+function expressionErrors(where: string, group: string): string[] {
+  const errors: string[] = [];
+  for (const m of group.matchAll(EXPRESSION)) {
+    if (!Object.hasOwn(GROUP_VARIABLES, m[1]!.trim())) {
+      errors.push(`${where}: unsupported expression "${m[0]}" (only github.ref, github.workflow, github.sha and github.event_name)`);
+    }
+  }
+  const rest = group.replace(EXPRESSION, "");
+  if (rest.includes("${{")) errors.push(`${where}: unterminated expression "\${{"`);
+  return errors;
+}
+
+/** The group a run or job is in: its expressions replaced by the run's values. */
+export function resolveGroup(group: string, ctx: GroupContext): string {
+  return group.replace(EXPRESSION, (_m, expr: string) => ctx[GROUP_VARIABLES[expr.trim()]!]);
 }
 
 function firstLine(run: string): string {

@@ -6,7 +6,8 @@ import { closeOpenSteps, lockJob, settleRun, type LockedRun } from "./jobs.ts";
 
 /** Who cancels, with which token, and why: stored on every job the cancel changes. */
 export interface CancelActor {
-  userId: bigint;
+  /** Null for the service itself (a run superseded by `concurrency: cancel-in-progress` created without an actor). */
+  userId: bigint | null;
   tokenId: bigint | null;
   reason: string | null;
 }

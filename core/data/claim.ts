@@ -1,4 +1,5 @@
 import type { Tx } from "../db.ts";
+import { Prisma } from "../db.ts";
 import { sha256 } from "../tokens.ts";
 
 export interface RunnerRow {
@@ -65,8 +66,8 @@ export async function heartbeatAndClaim(tx: Tx, runnerId: bigint, info: Heartbea
  * row someone else is deciding on, it takes the next one.
  */
 async function pickJob(tx: Tx, labels: string[]): Promise<{ id: bigint; run_id: bigint } | null> {
-  const rows = await tx.$queryRaw<{ id: bigint; run_id: bigint }[]>`
-    SELECT j.id, j.run_id FROM workflow_jobs j
+  const rows = await tx.$queryRaw<{ id: bigint; run_id: bigint; repo_id: bigint; concurrency_group: string | null }[]>`
+    SELECT j.id, j.run_id, r.repo_id, j.concurrency_group FROM workflow_jobs j
     JOIN workflow_runs r ON r.id = j.run_id
     WHERE j.status = 'queued' AND NOT j.cancel_requested
       AND (j.runs_on = '' OR string_to_array(j.runs_on, ',') <@ ${labels}::text[])
@@ -74,10 +75,31 @@ async function pickJob(tx: Tx, labels: string[]): Promise<{ id: bigint; run_id: 
         SELECT 1 FROM workflow_jobs d
         WHERE d.run_id = j.run_id AND d.job_key = ANY(j.needs)
           AND (d.status <> 'completed' OR d.conclusion IS DISTINCT FROM 'success'))
+      -- concurrency: (run level) no older run of the group still open in the repository;
+      AND (r.concurrency_group IS NULL OR NOT EXISTS (
+        SELECT 1 FROM workflow_runs o
+        WHERE o.repo_id = r.repo_id AND o.concurrency_group = r.concurrency_group
+          AND o.id < r.id AND o.status <> 'completed'))
+      -- (job level) no job of the group running in the repository.
+      AND (j.concurrency_group IS NULL OR NOT ${jobGroupBusy(Prisma.sql`j.concurrency_group`, Prisma.sql`r.repo_id`)})
     ORDER BY j.id
     LIMIT 1
     FOR UPDATE OF j, r SKIP LOCKED`;
-  return rows[0] ?? null;
+  const pick = rows[0];
+  if (!pick?.concurrency_group) return pick ?? null;
+  // Two claimers could each pick a job of the same group before either commits: the
+  // group's advisory lock (held to commit) serialises them, and the check is made again
+  // with a fresh snapshot; the loser gets nothing this heartbeat.
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`concurrency:${pick.repo_id}:${pick.concurrency_group}`}, 0))`;
+  const busy = await tx.$queryRaw<{ busy: boolean }[]>`SELECT ${jobGroupBusy(Prisma.sql`${pick.concurrency_group}`, Prisma.sql`${pick.repo_id}`)} AS busy`;
+  return busy[0]?.busy ? null : pick;
+}
+
+/** Is a job of this group running in this repository? */
+function jobGroupBusy(group: Prisma.Sql, repoId: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`EXISTS (
+    SELECT 1 FROM workflow_jobs oj JOIN workflow_runs orr ON orr.id = oj.run_id
+    WHERE oj.status = 'running' AND oj.concurrency_group = ${group} AND orr.repo_id = ${repoId})`;
 }
 
 async function startJob(tx: Tx, pick: { id: bigint; run_id: bigint }, runnerId: bigint, now: Date, newToken: () => { token: string; hash: string }): Promise<ClaimedJob> {

@@ -3,6 +3,8 @@ import type { Tx } from "../db.ts";
 import { Prisma } from "../db.ts";
 import type { WorkflowSpec } from "../workflow.ts";
 import { parseWorkflow } from "../workflow.ts";
+import type { Signal } from "./cancel.ts";
+import { groupColumns, groupContext, supersedeOlder } from "./concurrency.ts";
 
 export interface RunSeed {
   repoId: bigint;
@@ -20,6 +22,8 @@ export interface CreatedRun {
   id: bigint;
   runIndex: number;
   jobIds: bigint[];
+  /** Runners to tell after commit: older runs/jobs cancelled by `concurrency: cancel-in-progress`. */
+  signals: Signal[];
 }
 
 export type SourceLookup =
@@ -54,12 +58,14 @@ async function allocateRunIndex(tx: Tx, repoId: bigint): Promise<number> {
 
 export async function createRun(tx: Tx, seed: RunSeed, workflow: WorkflowSpec): Promise<CreatedRun> {
   const runIndex = await allocateRunIndex(tx, seed.repoId);
+  const group = groupContext(seed, workflow);
   const run = await tx.workflowRun.create({
     data: {
       ...seed,
       runIndex,
       workflowName: workflow.name ?? seed.workflowFile.split("/").pop() ?? seed.workflowFile,
       status: "queued",
+      ...groupColumns(workflow.concurrency, group),
     },
     select: { id: true },
   });
@@ -72,6 +78,7 @@ export async function createRun(tx: Tx, seed: RunSeed, workflow: WorkflowSpec): 
       runsOn: j.runsOn,
       needs: j.needs,
       timeoutMinutes: j.timeoutMinutes,
+      ...groupColumns(j.concurrency, group),
     })),
     select: { id: true, jobKey: true },
   });
@@ -81,7 +88,8 @@ export async function createRun(tx: Tx, seed: RunSeed, workflow: WorkflowSpec): 
       j.steps.map((s, i) => ({ jobId: idByKey.get(j.key)!, stepIndex: i, name: s.name, run: s.run })),
     ),
   });
-  return { id: run.id, runIndex, jobIds: workflow.jobs.map((j) => idByKey.get(j.key)!) };
+  const signals = await supersedeOlder(tx, run.id, seed.actorUserId, workflow);
+  return { id: run.id, runIndex, jobIds: workflow.jobs.map((j) => idByKey.get(j.key)!), signals };
 }
 
 export function rerunTriggerId(sourceRunId: bigint): string {
