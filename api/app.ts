@@ -7,6 +7,7 @@ import type { IntentClient } from "./intents.ts";
 import type { Limiter } from "./ratelimit.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { lifecycleRoutes } from "./routes/lifecycle.ts";
+import { rerunRoutes } from "./routes/reruns.ts";
 import { runRoutes } from "./routes/runs.ts";
 import { bulkRoutes } from "./routes/bulk.ts";
 import { readRoutes } from "./routes/read.ts";
@@ -59,6 +60,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(healthRoutes(deps.readiness));
   app.use(runnerRoutes({ prisma: deps.prisma, registrationTokenHash: deps.registrationTokenHash ?? null }));
   app.use(lifecycleRoutes(deps));
+  app.use(rerunRoutes(deps));
   app.use(runRoutes(deps));
   app.use(bulkRoutes(deps));
   app.use(readRoutes(deps));

@@ -8,6 +8,7 @@ interface JobRow {
   id: bigint; runId: bigint; jobKey: string; name: string; runsOn: string; needs: string[];
   status: string; conclusion: string | null; cancelRequested: boolean; cancelRequestedAt: Date | null;
   runnerId: bigint | null; startedAt: Date | null; completedAt: Date | null;
+  reused: boolean;
 }
 
 interface StepRow {
@@ -20,6 +21,7 @@ interface RunRow {
   headRef: string; event: string; status: string; conclusion: string | null; parentRunId: bigint | null;
   createdAt: Date; startedAt: Date | null; completedAt: Date | null;
   actor: { id: bigint; login: string } | null;
+  attempt: number; originalRunId: bigint | null;
 }
 
 export function jobView(j: JobRow) {
@@ -37,6 +39,7 @@ export function jobView(j: JobRow) {
     runner_id: num(j.runnerId),
     started_at: iso(j.startedAt),
     completed_at: iso(j.completedAt),
+    reused: j.reused,
   };
 }
 
@@ -66,6 +69,9 @@ export function runView(r: RunRow, jobs: JobRow[]) {
     conclusion: r.conclusion,
     actor: r.actor ? { id: num(r.actor.id), login: r.actor.login } : null,
     parent_run_id: num(r.parentRunId),
+    // The rerun chain: attempt 1 is the original run, which is its own original.
+    attempt: r.attempt,
+    original_run_id: num(r.originalRunId ?? r.id),
     created_at: r.createdAt.toISOString(),
     started_at: iso(r.startedAt),
     completed_at: iso(r.completedAt),

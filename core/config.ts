@@ -45,6 +45,8 @@ export const workerEnv = commonEnv.extend({
   // HTTP port for /metrics, /healthz and /readyz. Unset: 9464, or a random port (logged)
   // when 9464 is taken by another worker on the host. 0: a random port.
   WORKER_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  // Reruns (of any kind) allowed descending from one original run; one more is a 409.
+  RERUN_LIMIT: z.coerce.number().int().min(1).default(50),
   // Fault injection for tests: hold each intent's transaction open this long before commit.
   FAULT_HOLD_TX_MS: z.coerce.number().int().min(0).default(0),
 });

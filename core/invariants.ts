@@ -10,6 +10,8 @@ export interface Violation {
 
 const OPEN = "('queued','running')";
 const TERMINAL = "('completed','cancelled','skipped')";
+/** Intents that create a run whose parent is the target (rerun_job: the target job's run). */
+const RERUNS = "('rerun_run','rerun_failed_jobs','rerun_job')";
 
 export const CHECKS: Record<string, string> = {
   "a completed run has a conclusion, a completion time and no open job": `
@@ -39,14 +41,20 @@ export const CHECKS: Record<string, string> = {
     SELECT r.id FROM workflow_runs r WHERE NOT EXISTS (SELECT 1 FROM workflow_jobs j WHERE j.run_id = r.id)
       AND (r.status <> 'completed' OR r.conclusion IS DISTINCT FROM 'failure')`,
   "every applied rerun intent created exactly one run, which exists": `
-    SELECT i.id FROM lifecycle_intents i WHERE i.kind = 'rerun_run' AND i.state = 'applied'
-      AND NOT EXISTS (SELECT 1 FROM workflow_runs r WHERE r.id = (i.result->'body'->>'run_id')::bigint AND r.parent_run_id = i.target_id)
+    SELECT i.id FROM lifecycle_intents i WHERE i.kind IN ${RERUNS} AND i.state = 'applied'
+      AND NOT EXISTS (SELECT 1 FROM workflow_runs r WHERE r.id = (i.result->'body'->>'run_id')::bigint AND r.parent_run_id =
+        CASE WHEN i.kind = 'rerun_job' THEN (SELECT j.run_id FROM workflow_jobs j WHERE j.id = i.target_id) ELSE i.target_id END)
     UNION ALL
-    SELECT min(i.id) FROM lifecycle_intents i WHERE i.kind = 'rerun_run' AND i.state = 'applied'
+    SELECT min(i.id) FROM lifecycle_intents i WHERE i.kind IN ${RERUNS} AND i.state = 'applied'
       GROUP BY i.result->'body'->>'run_id' HAVING count(*) > 1`,
   "every rerun run was created by exactly one recorded intent": `
     SELECT r.id FROM workflow_runs r WHERE r.trigger_event_id LIKE 'rerun:%' AND NOT EXISTS (
-      SELECT 1 FROM lifecycle_intents i WHERE i.kind = 'rerun_run' AND i.state = 'applied' AND (i.result->'body'->>'run_id')::bigint = r.id)`,
+      SELECT 1 FROM lifecycle_intents i WHERE i.kind IN ${RERUNS} AND i.state = 'applied' AND (i.result->'body'->>'run_id')::bigint = r.id)`,
+  "a rerun continues its parent's chain: attempt + 1, the same original run": `
+    SELECT r.id FROM workflow_runs r JOIN workflow_runs p ON p.id = r.parent_run_id
+    WHERE r.original_run_id IS NOT NULL AND (r.attempt <> p.attempt + 1 OR r.original_run_id <> coalesce(p.original_run_id, p.id))`,
+  "a reused job is terminal and never ran in its run": `
+    SELECT id FROM workflow_jobs WHERE reused AND (status NOT IN ${TERMINAL} OR runner_id IS NOT NULL)`,
   "a cancel intent that changed its job left it cancel-requested": `
     SELECT i.id FROM lifecycle_intents i JOIN workflow_jobs j ON j.id = i.target_id
     WHERE i.kind = 'cancel_job' AND i.state = 'applied' AND (i.result->'body'->>'changed_jobs')::int = 1 AND NOT j.cancel_requested`,

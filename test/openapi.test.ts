@@ -433,6 +433,32 @@ describe("user API answers match the document", () => {
     expect((await api("POST", RERUN, { params: { id: done.run_id }, token: world.tokens.bob, body: { ref: "main" } })).status).toBe(400);
   });
 
+  it("partial reruns: 201, the chain and reused jobs in the read views, and their errors", async () => {
+    const RERUN_FAILED = "/api/v1/runs/{id}/rerun-failed-jobs";
+    const RERUN_JOB = "/api/v1/jobs/{id}/rerun";
+    const wf = "jobs:\n  a:\n    runs-on: nowhere\n    steps: [{run: echo a}]\n  b:\n    runs-on: nowhere\n    steps: [{run: echo b}]\n";
+    const src = await pushAndRun(db.prisma, "alice/demo", wf, "0d0d0001");
+    for (const id of src.job_ids) await api("POST", CANCEL, { params: { id }, token: world.tokens.alice });
+    const one = await api("POST", RERUN_JOB, { params: { id: src.job_ids[0]! }, token: world.tokens.bob, body: {} });
+    expect(one).toMatchObject({ status: 201, body: { parent_run_id: src.run_id, head_sha: "0d0d0001" } });
+    const view = await api("GET", RUN, { params: { id: one.body.run_id }, token: tok.aliceRead });
+    expect(view.body).toMatchObject({ attempt: 2, original_run_id: src.run_id, jobs: [{ reused: false, status: "queued" }, { reused: true, status: "cancelled" }] });
+    expect((await api("GET", JOB, { params: { id: view.body.jobs[1].id }, token: tok.aliceRead })).body).toMatchObject({ reused: true });
+    const all = await api("POST", RERUN_FAILED, { params: { id: src.run_id }, token: world.tokens.bob, headers: { "Idempotency-Key": "openapi-rf-1" } });
+    expect(all).toMatchObject({ status: 201, body: { parent_run_id: src.run_id } });
+
+    const priv = await pushAndRun(db.prisma, "alice/secret", wf, "0d0d0002");
+    for (const [path, id, what] of [[RERUN_FAILED, one.body.run_id, "run"], [RERUN_JOB, view.body.jobs[0].id, "job"]] as const) {
+      expect((await api("POST", path, { params: { id }, token: world.tokens.bob })).body).toEqual({ error: "run is not rerunnable" });
+      expect((await api("POST", path, { params: { id: what === "run" ? priv.run_id : priv.job_ids[0]! }, token: world.tokens.dave })).body).toEqual({ error: `${what} not found` });
+      expect((await api("POST", path, { params: { id }, token: world.tokens.carol })).status).toBe(403);
+      expect((await api("POST", path, { params: { id }, token: world.tokens.bob, body: { only: "a" } })).status).toBe(400);
+      expect((await api("POST", path, { params: { id } })).status).toBe(401);
+    }
+    const reused = await api("POST", RERUN_FAILED, { params: { id: one.body.run_id }, token: world.tokens.bob, headers: { "Idempotency-Key": "openapi-rf-1" } });
+    expect(reused.status).toBe(422);
+  });
+
   it("bulk cancel: 200 dry run, 202, and its errors", async () => {
     const BULK = "/api/v1/repos/{owner}/{repo}/actions/runs/cancel";
     const r = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, "0c0c0001", ".shithub/workflows/bulk.yml");

@@ -13,7 +13,11 @@ export interface ProcessorDeps {
   log: Logger;
   /** Fault injection for tests: keep the transaction open before commit. */
   holdTxMs: number;
+  /** Reruns allowed per chain from one original run (RERUN_LIMIT); default DEFAULT_RERUN_LIMIT. */
+  rerunLimit?: number;
 }
+
+export const DEFAULT_RERUN_LIMIT = 50;
 
 export interface Applied {
   result: IntentResult;

@@ -33,7 +33,7 @@ const http = await startWorkerHttp({
 });
 
 const worker = createIntentWorker(
-  { prisma, publish: (c, m) => publisher.publish(c, m), queuePrefix: cfg.QUEUE_PREFIX, log, holdTxMs: cfg.FAULT_HOLD_TX_MS },
+  { prisma, publish: (c, m) => publisher.publish(c, m), queuePrefix: cfg.QUEUE_PREFIX, log, holdTxMs: cfg.FAULT_HOLD_TX_MS, rerunLimit: cfg.RERUN_LIMIT },
   {
     connection: blocking,
     prefix: cfg.QUEUE_PREFIX,

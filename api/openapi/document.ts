@@ -179,14 +179,52 @@ export function buildRegistry(): OpenAPIRegistry {
     tags: ["Lifecycle"],
     summary: "Rerun a completed run",
     description:
-      "Creates a new run from the workflow source at the original run's `head_sha` and workflow file (never the latest version), with the requesting user as actor, `parent_run_id` set to the source run, and the repository's next `run_index`.",
+      "Creates a new run from the workflow source at the original run's `head_sha` and workflow file (never the latest version), with the requesting user as actor, `parent_run_id` set to the source run, the chain's next `attempt`, and the repository's next `run_index`.",
     security: pat("repo:write"),
     request: { params: z.object({ id: RunId }), headers: [IdempotencyKeyParam], body: emptyBody },
     responses: {
       201: json("Created: the new run.", S.RerunRunResult, { ...RATE, ...SCOPES }),
       ...lifecycleErrors("run"),
-      409: error("`run is not rerunnable` (only completed runs are), or `workflow source unavailable`.", { ...RATE, ...SCOPES }),
+      409: error("`run is not rerunnable` (only completed runs are), `rerun limit reached` (the chain from the original run already has `RERUN_LIMIT` reruns, default 50), or `workflow source unavailable`.", { ...RATE, ...SCOPES }),
       422: error("`workflow source invalid` (invalid YAML or workflow, with `detail`), or `Idempotency-Key already used for a different request`.", { ...RATE, ...SCOPES }),
+    },
+  });
+
+  const partialRerunConflicts =
+    "`run is not rerunnable` (only completed runs are), `rerun limit reached` (the chain from the original run already has `RERUN_LIMIT` reruns, default 50), or `workflow source unavailable`";
+  path({
+    method: "post",
+    path: "/api/v1/runs/{id}/rerun-failed-jobs",
+    operationId: "rerunFailedJobs",
+    tags: ["Lifecycle"],
+    summary: "Rerun the failed jobs of a completed run",
+    description:
+      "Creates a new run (`parent_run_id` = the source, next `attempt` of the chain) from the workflow source at the source's `head_sha`. Jobs that ended `completed/success` in the source are carried over as they ended there (`reused: true`, never executed again); every other job (failed, timed out, cancelled, skipped, or missing in the source), and every job that needs one of them, is queued.",
+    security: pat("repo:write"),
+    request: { params: z.object({ id: RunId }), headers: [IdempotencyKeyParam], body: emptyBody },
+    responses: {
+      201: json("Created: the new run.", S.RerunRunResult, { ...RATE, ...SCOPES }),
+      ...lifecycleErrors("run"),
+      409: error(`${partialRerunConflicts}, or \`run has no failed jobs\` (every job succeeded).`, { ...RATE, ...SCOPES }),
+      422: error("`workflow source invalid` (invalid YAML or workflow, with `detail`), or `Idempotency-Key already used for a different request`.", { ...RATE, ...SCOPES }),
+    },
+  });
+
+  path({
+    method: "post",
+    path: "/api/v1/jobs/{id}/rerun",
+    operationId: "rerunJob",
+    tags: ["Lifecycle"],
+    summary: "Rerun one job of a completed run",
+    description:
+      "Creates a new run of the job's run in which that job is queued, with every job that needs it (transitively) and the jobs it needs that did not succeed in the source; every other job is carried over with the status and conclusion it had (`reused: true`), failures included. A queued job that needs a carried-over job that did not succeed is skipped at once, as the run would skip it.",
+    security: pat("repo:write"),
+    request: { params: z.object({ id: JobId }), headers: [IdempotencyKeyParam], body: emptyBody },
+    responses: {
+      201: json("Created: the new run.", S.RerunRunResult, { ...RATE, ...SCOPES }),
+      ...lifecycleErrors("job"),
+      409: error(`${partialRerunConflicts}.`, { ...RATE, ...SCOPES }),
+      422: error("`workflow source invalid` (invalid YAML or workflow, or the job is not in it; with `detail`), or `Idempotency-Key already used for a different request`.", { ...RATE, ...SCOPES }),
     },
   });
 

@@ -75,6 +75,7 @@ export const JobSummary = z
     runner_id: id.nullable(),
     started_at: maybeTimestamp,
     completed_at: maybeTimestamp,
+    reused: z.boolean().openapi({ description: "Carried over from the source run by a partial rerun, as it ended there; not executed in this run" }),
   })
   .openapi("JobSummary", { description: "A job as listed in its run (no steps)." });
 
@@ -107,6 +108,8 @@ export const Run = z
     conclusion: orNull(ConclusionSchema),
     actor: orNull(actor),
     parent_run_id: id.nullable(),
+    attempt: z.number().int().positive().openapi({ description: "1 for an original run; a rerun's is its source's + 1" }),
+    original_run_id: id.openapi({ description: "The first run of the rerun chain; an original run's own id" }),
     created_at: timestamp,
     started_at: maybeTimestamp,
     completed_at: maybeTimestamp,

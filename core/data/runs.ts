@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Tx } from "../db.ts";
 import { Prisma } from "../db.ts";
 import type { WorkflowSpec } from "../workflow.ts";
+import type { Conclusion } from "../lifecycle/types.ts";
 import { parseWorkflow } from "../workflow.ts";
 import type { Signal } from "./cancel.ts";
 import { groupColumns, groupContext, supersedeOlder } from "./concurrency.ts";
@@ -16,6 +17,23 @@ export interface RunSeed {
   actorUserId: bigint | null;
   parentRunId: bigint | null;
   triggerEventId: string | null;
+  /** Rerun chain (docs/decisions.md): attempt 1 and no original for an original run. */
+  attempt?: number;
+  originalRunId?: bigint | null;
+}
+
+/**
+ * A job's state at creation when it does not start queued: a partial rerun carries jobs
+ * over from its source run (`reused`), or skips at once one that could never run.
+ */
+export interface JobInit {
+  status: "completed" | "cancelled" | "skipped";
+  conclusion: Conclusion;
+  startedAt: Date | null;
+  completedAt: Date;
+  reused: boolean;
+  /** By step index; a step without an entry is skipped. */
+  steps: { status: "completed" | "cancelled" | "skipped"; conclusion: Conclusion; startedAt: Date | null; completedAt: Date }[];
 }
 
 export interface CreatedRun {
@@ -56,7 +74,7 @@ async function allocateRunIndex(tx: Tx, repoId: bigint): Promise<number> {
   return Number(row.run_index);
 }
 
-export async function createRun(tx: Tx, seed: RunSeed, workflow: WorkflowSpec): Promise<CreatedRun> {
+export async function createRun(tx: Tx, seed: RunSeed, workflow: WorkflowSpec, initial?: ReadonlyMap<string, JobInit>): Promise<CreatedRun> {
   const runIndex = await allocateRunIndex(tx, seed.repoId);
   const group = groupContext(seed, workflow);
   const run = await tx.workflowRun.create({
@@ -79,17 +97,29 @@ export async function createRun(tx: Tx, seed: RunSeed, workflow: WorkflowSpec): 
       needs: j.needs,
       timeoutMinutes: j.timeoutMinutes,
       ...groupColumns(j.concurrency, group),
+      ...jobInit(initial?.get(j.key)),
     })),
     select: { id: true, jobKey: true },
   });
   const idByKey = new Map(jobs.map((j) => [j.jobKey, j.id]));
   await tx.workflowStep.createMany({
     data: workflow.jobs.flatMap((j) =>
-      j.steps.map((s, i) => ({ jobId: idByKey.get(j.key)!, stepIndex: i, name: s.name, run: s.run })),
+      j.steps.map((s, i) => ({ jobId: idByKey.get(j.key)!, stepIndex: i, name: s.name, run: s.run, ...stepInit(initial?.get(j.key), i) })),
     ),
   });
   const signals = await supersedeOlder(tx, run.id, seed.actorUserId, workflow);
   return { id: run.id, runIndex, jobIds: workflow.jobs.map((j) => idByKey.get(j.key)!), signals };
+}
+
+function jobInit(init: JobInit | undefined) {
+  if (!init) return {};
+  const { status, conclusion, startedAt, completedAt, reused } = init;
+  return { status, conclusion, startedAt, completedAt, reused };
+}
+
+function stepInit(init: JobInit | undefined, index: number) {
+  if (!init) return {};
+  return init.steps[index] ?? { status: "skipped" as const, conclusion: "skipped" as const, startedAt: null, completedAt: init.completedAt };
 }
 
 export function rerunTriggerId(sourceRunId: bigint): string {

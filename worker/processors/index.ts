@@ -2,6 +2,8 @@ import type { IntentName, IntentPayload, IntentResult } from "../../core/contrac
 import type { ProcessorDeps } from "../intent.ts";
 import { cancelJob } from "./cancel-job.ts";
 import { rerunRun } from "./rerun-run.ts";
+import { rerunFailedJobs } from "./rerun-failed-jobs.ts";
+import { rerunJob } from "./rerun-job.ts";
 import { cancelRun, forceCancelRun } from "./cancel-run.ts";
 import { bulkCancel } from "./bulk-cancel.ts";
 
@@ -11,6 +13,8 @@ export type Processor = (deps: ProcessorDeps, p: IntentPayload) => Promise<Inten
 export const PROCESSORS: Partial<Record<IntentName, Processor>> = {
   "cancel-job": cancelJob,
   "rerun-run": rerunRun,
+  "rerun-failed-jobs": rerunFailedJobs,
+  "rerun-job": rerunJob,
   "cancel-run": cancelRun,
   "force-cancel-run": forceCancelRun,
   "bulk-cancel": bulkCancel,

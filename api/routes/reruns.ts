@@ -1,0 +1,32 @@
+import { Router } from "express";
+import { parseId } from "../../core/ids.ts";
+import { authenticate, requireScope } from "../auth.ts";
+import { authorizeWrite, emptyBody, idempotencyKey, parseBody, submitIntent, type IntentRouteDeps } from "../submit.ts";
+
+/**
+ * Partial reruns: only what failed, or one job and what depends on it. Both answer 201
+ * with the body of POST /runs/{id}/rerun; the rest of the new run is carried over.
+ */
+export function rerunRoutes(deps: IntentRouteDeps): Router {
+  const r = Router();
+  const guard = [authenticate(deps), requireScope("repo:write")];
+
+  r.post("/api/v1/runs/:id/rerun-failed-jobs", ...guard, async (req, res) => {
+    const id = parseId(req.params.id);
+    parseBody(emptyBody, req);
+    idempotencyKey(req);
+    const run = id === null ? null : await deps.prisma.workflowRun.findUnique({ where: { id }, select: { repoId: true } });
+    await authorizeWrite(deps, res, run?.repoId, "run");
+    await submitIntent(deps, req, res, { name: "rerun-failed-jobs", targetId: id!, what: "run", okStatus: 201 });
+  });
+
+  r.post("/api/v1/jobs/:id/rerun", ...guard, async (req, res) => {
+    const id = parseId(req.params.id);
+    parseBody(emptyBody, req);
+    idempotencyKey(req);
+    const job = id === null ? null : await deps.prisma.workflowJob.findUnique({ where: { id }, select: { run: { select: { repoId: true } } } });
+    await authorizeWrite(deps, res, job?.run.repoId, "job");
+    await submitIntent(deps, req, res, { name: "rerun-job", targetId: id!, what: "job", okStatus: 201 });
+  });
+  return r;
+}
