@@ -478,6 +478,25 @@ describe("user API answers match the document", () => {
     expect((await api("POST", BULK, { params: { owner: "alice", repo: "secret" }, token: world.tokens.dave })).body).toEqual({ error: "repository not found" });
     expect((await api("POST", BULK, { params })).status).toBe(401);
   });
+
+  it("run cancel, force-cancel and timeline: success and errors", async () => {
+    const a = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, "0e0e0001");
+    const b = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, "0e0e0002");
+    const priv = await pushAndRun(db.prisma, "alice/secret", ONE_JOB, "0e0e0003");
+    for (const [path, run] of [["/api/v1/runs/{id}/cancel", a], ["/api/v1/runs/{id}/force-cancel", b]] as const) {
+      expect(await api("POST", path, { params: { id: run.run_id }, token: world.tokens.bob, body: { reason: "openapi" } })).toMatchObject({ status: 202, body: { changed_jobs: 1, run_completed: true } });
+      expect((await api("POST", path, { params: { id: priv.run_id }, token: world.tokens.dave })).body).toEqual({ error: "run not found" });
+      expect((await api("POST", path, { params: { id: run.run_id }, token: world.tokens.carol })).status).toBe(403);
+      expect((await api("POST", path, { params: { id: run.run_id }, token: world.tokens.bob, body: { reason: 7 } })).status).toBe(400);
+      expect((await api("POST", path, { params: { id: run.run_id } })).status).toBe(401);
+    }
+    const TIMELINE = "/api/v1/runs/{id}/timeline";
+    const t = await api("GET", TIMELINE, { params: { id: a.run_id }, token: world.tokens.dave });
+    expect(t.status).toBe(200);
+    expect(t.body.events.length).toBeGreaterThan(0);
+    expect((await api("GET", TIMELINE, { params: { id: priv.run_id }, token: world.tokens.dave })).status).toBe(404);
+    expect((await api("GET", TIMELINE, { params: { id: a.run_id } })).status).toBe(401);
+  });
 });
 
 describe("runner protocol answers match the document", () => {

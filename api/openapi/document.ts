@@ -154,6 +154,30 @@ export function buildRegistry(): OpenAPIRegistry {
     500: error("`internal error`; with `intent_id` when the worker failed the intent.", { ...RATE, ...SCOPES }),
   });
   const emptyBody = { required: false, content: { "application/json": { schema: S.EmptyBody } } };
+  const cancelBodyRef = { required: false, content: { "application/json": { schema: S.CancelBody } } };
+
+  for (const [suffix, operationId, summary, description] of [
+    ["cancel", "cancelRun", "Cancel every job of a run",
+      "Every queued job ends `cancelled` at once; every running job is marked `cancel_requested` and its runner is signalled after commit. A terminal run answers 202 with `changed_jobs: 0`."],
+    ["force-cancel", "forceCancelRun", "Force-cancel a run",
+      "Every open job becomes `cancelled/cancelled` at once; runners are told to kill their containers without a grace period, and a runner's later report for those jobs is accepted (200, `changed: false`) and changes nothing."],
+  ] as const) {
+    path({
+      method: "post",
+      path: `/api/v1/runs/{id}/${suffix}`,
+      operationId,
+      tags: ["Lifecycle"],
+      summary,
+      description,
+      security: pat("repo:write"),
+      request: { params: z.object({ id: RunId }), headers: [IdempotencyKeyParam], body: cancelBodyRef },
+      responses: {
+        202: json("Accepted: applied by the worker tier.", S.CancelRunResult, { ...RATE, ...SCOPES }),
+        ...lifecycleErrors("run"),
+        422: error("`Idempotency-Key already used for a different request`.", { ...RATE, ...SCOPES }),
+      },
+    });
+  }
 
   path({
     method: "post",
@@ -164,7 +188,7 @@ export function buildRegistry(): OpenAPIRegistry {
     description:
       "A queued job becomes `cancelled` at once (its open steps too). A running job is marked `cancel_requested` and its runner is signalled after commit; the runner stops the container and reports `cancelled`. A terminal or already cancel-requested job changes nothing (`changed_jobs: 0`), so a retry is safe.",
     security: pat("repo:write"),
-    request: { params: z.object({ id: JobId }), headers: [IdempotencyKeyParam], body: emptyBody },
+    request: { params: z.object({ id: JobId }), headers: [IdempotencyKeyParam], body: cancelBodyRef },
     responses: {
       202: json("Accepted: applied by the worker tier.", S.CancelJobResult, { ...RATE, ...SCOPES }),
       ...lifecycleErrors("job"),
@@ -237,6 +261,18 @@ export function buildRegistry(): OpenAPIRegistry {
     security: pat("repo:read"),
     request: { params: z.object({ id: RunId }) },
     responses: { 200: json("The run, with its jobs (without steps).", S.Run, { ...RATE, ...SCOPES }), ...userErrors("repo:read", "run", false), ...INTERNAL },
+  });
+
+  path({
+    method: "get",
+    path: "/api/v1/runs/{id}/timeline",
+    operationId: "getRunTimeline",
+    tags: ["Read"],
+    summary: "Who did what to a run and its jobs",
+    description: "Requests (who, with which token, through which route, with which reason and outcome) and every job transition (runner reports, server decisions), oldest first.",
+    security: pat("repo:read"),
+    request: { params: z.object({ id: RunId }) },
+    responses: { 200: json("The run's timeline.", S.Timeline, { ...RATE, ...SCOPES }), ...userErrors("repo:read", "run", false), ...INTERNAL },
   });
 
   path({

@@ -3,6 +3,8 @@ import { z } from "zod";
 import { cancelJobBody, rerunRunBody } from "../../core/contracts.ts";
 import { CONCLUSIONS, type Conclusion } from "../../core/lifecycle/types.ts";
 import { emptyBody } from "../routes/lifecycle.ts";
+import { cancelBody } from "../submit.ts";
+import { cancelRunBody } from "../../core/contracts.ts";
 import { heartbeatBody, logBody, registerBody, reportBody } from "../routes/runner.ts";
 import { bulkCancelRequest } from "../routes/bulk.ts";
 import { bulkCancelBody } from "../../core/contracts.ts";
@@ -56,6 +58,22 @@ export const CancelJobResult = named("CancelJobResult", cancelJobBody, {
     "`run_completed` / `run_conclusion` say whether *this request* completed the run, and with which conclusion (`\"\"` when it did not). `changed_jobs` is 0 when nothing changed (terminal job, or already cancel-requested).",
 });
 export const RerunRunResult = named("RerunRunResult", rerunRunBody, { description: "The new run, created from the source run's workflow file at its head_sha." });
+export const CancelBody = named("CancelBody", cancelBody, { description: "Optional. `reason` (at most 500 characters) is stored on every job the cancel changes and shown by the read views and the timeline." });
+export const CancelRunResult = named("CancelRunResult", cancelRunBody, {
+  description: "`changed_jobs`: jobs this request changed (queued ones ended, running ones flagged or, with force, ended). `run_completed`/`run_conclusion`: whether this request completed the run.",
+});
+export const TimelineEvent = z
+  .object({
+    at: timestamp,
+    type: z.enum(["request", "job_transition"]),
+    actor: orNull(z.object({ id, login: z.string() })),
+    route: orNull(z.string()),
+    action: z.string(),
+    job_id: orNull(id),
+    detail: z.record(z.string(), z.unknown()),
+  })
+  .openapi("TimelineEvent");
+export const Timeline = z.object({ run_id: id, events: z.array(TimelineEvent) }).openapi("Timeline");
 export const EmptyBody = named("EmptyBody", emptyBody, { description: "These operations take no options: no body, or `{}`. Unknown fields are refused (400)." });
 
 const actor = z.object({ id, login: z.string() }).openapi("Actor");
