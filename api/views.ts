@@ -9,6 +9,8 @@ interface JobRow {
   status: string; conclusion: string | null; cancelRequested: boolean; cancelRequestedAt: Date | null;
   runnerId: bigint | null; startedAt: Date | null; completedAt: Date | null;
   reused: boolean;
+  cancelReason: string | null; cancelRequestedTokenId: bigint | null;
+  cancelRequester: { id: bigint; login: string } | null;
 }
 
 interface StepRow {
@@ -36,6 +38,9 @@ export function jobView(j: JobRow) {
     conclusion: j.conclusion,
     cancel_requested: j.cancelRequested,
     cancel_requested_at: iso(j.cancelRequestedAt),
+    cancel_requested_by: j.cancelRequester ? { id: num(j.cancelRequester.id), login: j.cancelRequester.login } : null,
+    cancel_requested_token_id: num(j.cancelRequestedTokenId),
+    cancel_reason: j.cancelReason,
     runner_id: num(j.runnerId),
     started_at: iso(j.startedAt),
     completed_at: iso(j.completedAt),

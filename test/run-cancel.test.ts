@@ -41,6 +41,11 @@ describe("POST /api/v1/runs/{id}/cancel", () => {
     const bob = await s.db.prisma.user.findUniqueOrThrow({ where: { login: "bob" } });
     expect(a!.cancelRequestedBy).toBe(bob.id);
     expect(a!.cancelRequestedTokenId).not.toBeNull();
+    const shown = await call(s.stack.url, "GET", `/api/v1/jobs/${r.job_ids[0]}`, { token: s.world.tokens.dave });
+    expect(shown.body).toMatchObject({
+      cancel_requested: true, cancel_reason: "superseded by a newer push",
+      cancel_requested_by: { id: Number(bob.id), login: "bob" }, cancel_requested_token_id: Number(a!.cancelRequestedTokenId),
+    });
     await waitFor("the signal", async () => sig.got.find((m) => m.job_id === r.job_ids[0]));
     expect(sig.got.map((m) => m.job_id)).toEqual([r.job_ids[0]]);
     sig.close();

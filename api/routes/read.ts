@@ -13,6 +13,7 @@ export interface ReadDeps extends AuthDeps {
 const JOB_SELECT = {
   id: true, runId: true, jobKey: true, name: true, runsOn: true, needs: true, status: true, conclusion: true,
   cancelRequested: true, cancelRequestedAt: true, runnerId: true, startedAt: true, completedAt: true, reused: true,
+  cancelReason: true, cancelRequestedTokenId: true, cancelRequester: { select: { id: true, login: true } },
 } as const;
 
 async function visible(deps: ReadDeps, res: Response, repoId: bigint | undefined, what: string): Promise<void> {

@@ -27,3 +27,6 @@ CREATE INDEX "workflow_runs_original_run_id_idx" ON "workflow_runs"("original_ru
 
 -- CreateIndex
 CREATE INDEX "workflow_runs_repo_id_concurrency_group_id_idx" ON "workflow_runs"("repo_id", "concurrency_group", "id");
+
+-- AddForeignKey
+ALTER TABLE "workflow_jobs" ADD CONSTRAINT "workflow_jobs_cancel_requested_by_fkey" FOREIGN KEY ("cancel_requested_by") REFERENCES "users"("id") ON DELETE SET NULL ON UPDATE CASCADE;
