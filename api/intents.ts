@@ -12,10 +12,17 @@ export type Outcome =
   | { kind: "timeout"; intentUid: string }
   /** Redis refused the intent: nothing was queued. */
   | { kind: "unavailable" }
+  /** Redis went away after the intent was sent and before it answered: it may be queued. */
+  | { kind: "uncertain"; intentUid: string }
   | { kind: "failed"; intentUid: string }
   | { kind: "idempotency_conflict" };
 
 type Waiter = (o: Outcome) => void;
+
+// ioredis (no offline queue) refuses a command it never sent with this message: only then
+// is it certain that nothing was queued. Any other failure may come after Redis ran the
+// add and before its answer arrived (seen when Redis stops mid-request, chaos suite).
+const NOT_SENT = /Stream isn't writeable/;
 
 /**
  * The BullMQ job id is the fast idempotency filter: a request carrying an
@@ -34,6 +41,8 @@ export function intentUid(name: IntentName, actorUserId: number, idempotencyKey:
  */
 export class IntentClient {
   private readonly waiters = new Map<string, Set<Waiter>>();
+  /** Intents whose add failed after it was sent: if no result comes in time, say "maybe". */
+  private readonly maybeQueued = new Set<string>();
 
   constructor(
     readonly queue: Queue,
@@ -65,8 +74,10 @@ export class IntentClient {
     const settled = this.wait(uid);
     try {
       await this.queue.add(name, payload, { ...INTENT_JOB_OPTIONS, jobId: uid });
-    } catch {
-      this.settle(uid, { kind: "unavailable" });
+    } catch (e) {
+      if (NOT_SENT.test((e as Error).message)) this.settle(uid, { kind: "unavailable" });
+      // Else keep waiting: if the intent was queued, its result may still come within the wait.
+      else this.maybeQueued.add(uid);
       return settled;
     }
     // If this check fails the request still gets its answer from the events listener.
@@ -92,7 +103,7 @@ export class IntentClient {
 
   private wait(uid: string): Promise<Outcome> {
     return new Promise<Outcome>((resolve) => {
-      const timer = setTimeout(() => done({ kind: "timeout", intentUid: uid }), this.timeoutMs);
+      const timer = setTimeout(() => done({ kind: this.maybeQueued.delete(uid) ? "uncertain" : "timeout", intentUid: uid }), this.timeoutMs);
       const done: Waiter = (o) => {
         clearTimeout(timer);
         this.waiters.get(uid)?.delete(done);
@@ -106,6 +117,7 @@ export class IntentClient {
   }
 
   private settle(uid: string, o: Outcome): void {
+    this.maybeQueued.delete(uid);
     for (const w of [...(this.waiters.get(uid) ?? [])]) w(o);
   }
 }

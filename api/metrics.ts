@@ -109,6 +109,7 @@ export function outcomeLabel(o: Outcome): string {
       return o.result.ok ? "applied" : o.result.error;
     case "timeout":
     case "unavailable":
+    case "uncertain":
     case "failed":
     case "idempotency_conflict":
       return o.kind;

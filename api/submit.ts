@@ -55,6 +55,8 @@ function answer(outcome: Outcome, what: string, okStatus: number): { status: num
       throw unavailable("the worker tier did not answer in time; the request is queued and will be applied", 5, { intent_id: outcome.intentUid });
     case "unavailable":
       throw unavailable("queue unavailable; nothing was applied", 2);
+    case "uncertain":
+      throw unavailable("queue unavailable; the request may have been queued, and if so it will be applied", 5, { intent_id: outcome.intentUid });
     case "failed":
       throw new HttpError(500, "internal error", {}, { intent_id: outcome.intentUid });
     case "idempotency_conflict":
