@@ -149,6 +149,33 @@ describe("end to end with api, worker and runner-sim processes", () => {
     expect((await runEnds(r.run_id)).conclusion).toBe("cancelled");
   });
 
+  it("run cancel stops every container of the run", async () => {
+    const r = await pushAndRun(db.prisma, "alice/demo", "jobs:\n  one:\n    steps: [{run: sleep 600}]\n  two:\n    steps: [{run: sleep 600}]\n", "e2e00009");
+    const pids = await Promise.all(r.job_ids.map(async (id) => (await event(sim, "container started", id)).pid as number));
+    expect((await call(api, "POST", `/api/v1/runs/${r.run_id}/cancel`, { token: world.tokens.bob })).body).toMatchObject({ changed_jobs: 2 });
+    await waitFor("every container of the run to be gone", async () => pids.every((p) => !isAlive(p)), 10_000, 5);
+    const done = await runEnds(r.run_id);
+    expect(done.conclusion).toBe("cancelled");
+    expect(done.jobs.map((j) => j.status)).toEqual(["cancelled", "cancelled"]);
+  });
+
+  it("force-cancel kills every container at once, even ones that ignore SIGTERM", async () => {
+    const step = "{run: \"trap '' TERM; echo trapped; sleep 600\"}";
+    const r = await pushAndRun(db.prisma, "alice/demo", `jobs:\n  one:\n    steps: [${step}]\n  two:\n    steps: [${step}]\n`, "e2e0000a");
+    const pids = await Promise.all(r.job_ids.map(async (id) => (await event(sim, "container started", id)).pid as number));
+    await waitFor("both traps to be set", async () => (await db.prisma.stepLogChunk.count({ where: { content: "trapped", step: { job: { runId: BigInt(r.run_id) } } } })) === 2, 10_000);
+    const sent = Date.now();
+    const res = await call(api, "POST", `/api/v1/runs/${r.run_id}/force-cancel`, { token: world.tokens.bob });
+    expect(res.body).toMatchObject({ changed_jobs: 2, run_completed: true, run_conclusion: "cancelled" });
+    await waitFor("every container to be gone", async () => pids.every((p) => !isAlive(p)), 10_000, 5);
+    // Well inside the 1 s grace a plain cancel would have to wait out.
+    expect(Date.now() - sent).toBeLessThan(1000);
+    for (const id of r.job_ids) expect((await event(sim, "container stopped", id)).signal).toBe("SIGKILL");
+    // The runner's own later report was accepted and changed nothing.
+    for (const id of r.job_ids) await event(sim, "job finished", id);
+    expect((await runOf(r.run_id)).jobs.every((j) => j.status === "cancelled" && j.forceCancelled)).toBe(true);
+  });
+
   it("gives jobs only to runners with matching labels, never past their capacity", async () => {
     const gpu = startFleet({ RUNNERS: "1", RUNNER_CAPACITY: "1", RUNNER_LABELS: "gpu", RUNNER_NAME_PREFIX: "e2e-gpu" });
     await gpu.waitForLine(/fleet ready/);
