@@ -39,7 +39,7 @@ async function main() {
     const get = async (path: string) => (await fetch(api + path, { headers: auth })).json() as Promise<Record<string, any>>;
     const post = async (path: string) => {
       const r = await fetch(api + path, { method: "POST", headers: auth });
-      return { status: r.status, body: await r.json(), at: performance.now() };
+      return { status: r.status, body: (await r.json()) as Record<string, any>, at: performance.now() };
     };
 
     const run = await demoRun(prisma);
