@@ -26,11 +26,17 @@ const workerKill9: Scenario = {
     world: { queued: size(env, 80, 710), long: size(env, 4, 10), steppy: 0, sources: size(env, 4, 20) },
     cancelLong: size(env, 4, 10),
     rerunsPerSource: size(env, 8, 14),
-    system: { workers: 2, resultTimeoutMs: 10_000, lockMs: 2_000, reaper: REAPER, sim: { runners: 2, capacity: 5 } },
+    system: {
+      workers: 2, resultTimeoutMs: 10_000, lockMs: 2_000, reaper: REAPER, sim: { runners: 2, capacity: 5 },
+      // A short hold before each commit lets the kill land, for sure, on written but uncommitted intents.
+      workerEnv: (i): Record<string, string> => (i === 0 ? { FAULT_HOLD_TX_MS: "25" } : {}),
+    },
     concurrency: 24,
     async fault(ctx) {
       await ctx.load.reached(0.3);
-      const applied = logLines(ctx.sys.worker(0), "intent applied").length;
+      const w = ctx.sys.worker(0);
+      await until("worker-0 to hold an open intent transaction", async () => holding(w) >= 1, 30_000, 2);
+      const applied = logLines(w, "intent applied").length;
       await ctx.sys.killWorker(0);
       ctx.notes.push(`worker-0 killed with SIGKILL after applying ${applied} intents, at ${ctx.load.answered} answered`);
       await ctx.sys.startWorker(0);
