@@ -33,7 +33,17 @@ export async function startMaintenance(
     name: "reap",
     opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
   });
-  const worker = new Worker(MAINTENANCE_QUEUE, () => reapAll(deps, opts.policy), {
+  // Runner loss is judged only after the database has been reachable for a whole window.
+  let healthySince = Date.now();
+  const pass = async () => {
+    try {
+      return await reapAll(deps, { ...opts.policy, judgeRunnerLoss: Date.now() - healthySince >= opts.policy.heartbeatWindowMs });
+    } catch (e) {
+      healthySince = Date.now();
+      throw e;
+    }
+  };
+  const worker = new Worker(MAINTENANCE_QUEUE, pass, {
     connection: conns.worker,
     prefix: deps.queuePrefix,
     concurrency: 1,

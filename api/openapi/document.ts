@@ -148,7 +148,7 @@ export function buildRegistry(): OpenAPIRegistry {
     ),
     ...BODY_ERRORS,
     503: error(
-      "`the worker tier did not answer in time; the request is queued and will be applied` (with `intent_id`, `Retry-After: 5`), or `queue unavailable; nothing was applied` (`Retry-After: 2`).",
+      "`the worker tier did not answer in time; the request is queued and will be applied` (with `intent_id`, `Retry-After: 5`); `queue unavailable; nothing was applied` (`Retry-After: 2`); `queue unavailable; the request may have been queued, and if so it will be applied` (with `intent_id`, `Retry-After: 5`: retry with the same Idempotency-Key); or `database unavailable; retry later` (`Retry-After: 2`).",
       { ...RETRY, ...RATE, ...SCOPES },
     ),
     500: error("`internal error`; with `intent_id` when the worker failed the intent.", { ...RATE, ...SCOPES }),

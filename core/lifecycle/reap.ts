@@ -12,6 +12,12 @@ export interface ReapView {
 
 export interface ReapPolicy {
   heartbeatWindowMs: number;
+  /**
+   * False while the reaper has not seen the database healthy for a whole heartbeat
+   * window (it just started, or the database was down): silent runners may only have
+   * been unable to write their heartbeats, so nobody is declared lost yet.
+   */
+  judgeRunnerLoss?: boolean;
   timeoutSlackMs: number;
   cancelDeadlineMs: number;
 }
@@ -34,7 +40,8 @@ export function decideReap(j: ReapView, now: Date, p: ReapPolicy): ReapDecision 
     report: j.cancelRequested ? { status: "cancelled" } : fallback,
     reason,
   });
-  const lost = j.runnerRevoked || j.runnerHeartbeatAt === null || t - j.runnerHeartbeatAt.getTime() > p.heartbeatWindowMs;
+  const silent = j.runnerHeartbeatAt === null || t - j.runnerHeartbeatAt.getTime() > p.heartbeatWindowMs;
+  const lost = j.runnerRevoked || (silent && p.judgeRunnerLoss !== false);
   if (lost) return ending({ status: "completed", conclusion: "failure" }, "runner_lost");
   if (j.startedAt && t - j.startedAt.getTime() > j.timeoutMinutes * 60_000 + p.timeoutSlackMs) {
     return ending({ status: "completed", conclusion: "timed_out" }, "timed_out");
