@@ -44,7 +44,9 @@ async function main() {
       const r = await ops.createRunFromSource(prisma, { repo: "bench/repo", workflowFile: ".shithub/workflows/b.yml", headSha: "bbbbbbbb", source: WF });
       jobs.push(r.job_ids[0]!);
     }
-    const env = { DATABASE_URL: dbUrl, REDIS_URL: cfg.REDIS_URL, QUEUE_PREFIX: dbName, PORT: "0", HOST: "127.0.0.1", RATE_LIMIT_PER_HOUR: "10000000", SERVICE_LOG_LEVEL: "warn" };
+    const env = { DATABASE_URL: dbUrl, REDIS_URL: cfg.REDIS_URL, QUEUE_PREFIX: dbName, PORT: "0", HOST: "127.0.0.1", RATE_LIMIT_PER_HOUR: "10000000", SERVICE_LOG_LEVEL: "warn", WORKER_PORT: "0",
+      // Every rerun here descends from one run: lift the chain cap.
+      RERUN_LIMIT: "100000" };
     const api = spawnService("api/server.ts", { ...env, LOG_LEVEL: "info" });
     const worker = spawnService("worker/main.ts", env);
     services.push(api, worker);
