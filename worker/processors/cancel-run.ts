@@ -1,5 +1,5 @@
 import type { IntentPayload, IntentResult } from "../../core/contracts.ts";
-import { cancelRunTx } from "../../core/data/cancel.ts";
+import { cancelRunTx, type Cancelled } from "../../core/data/cancel.ts";
 import { num } from "../../core/ids.ts";
 import { actorOf, applyIntent, rejected, type ProcessorDeps } from "../intent.ts";
 import { publishSignals } from "./signals.ts";
@@ -9,20 +9,19 @@ function cancelRunWith(force: boolean) {
     applyIntent(deps, force ? "force_cancel_run" : "cancel_run", p, async (tx, now) => {
       const c = await cancelRunTx(tx, BigInt(p.targetId), actorOf(p), now, force);
       if (!c) return rejected("not_found", "run not found");
-      return {
-        result: {
-          ok: true,
-          body: {
-            run_id: num(c.runId),
-            repo_id: num(c.repoId),
-            changed_jobs: c.changedJobs,
-            run_completed: c.runCompleted,
-            run_conclusion: c.runConclusion ?? "",
-          },
-        },
-        afterCommit: publishSignals(deps, c.signals, p.requestId),
-      };
+      return { result: { ok: true, body: cancelledBody(c) }, afterCommit: publishSignals(deps, c.signals, p.requestId) };
     });
+}
+
+/** What a cancel route answers about the run it touched. */
+export function cancelledBody(c: Cancelled) {
+  return {
+    run_id: num(c.runId),
+    repo_id: num(c.repoId),
+    changed_jobs: c.changedJobs,
+    run_completed: c.runCompleted,
+    run_conclusion: c.runConclusion ?? "",
+  };
 }
 
 export const cancelRun = cancelRunWith(false);
