@@ -9,8 +9,8 @@ export interface Service {
 }
 
 /** Starts one of the project's entry points as a real process (what `npm run start:*` runs). */
-export function spawnService(entry: string, env: Record<string, string>): Service {
-  const proc = spawn(process.execPath, ["--import", "tsx", entry], {
+export function spawnService(entry: string, env: Record<string, string>, nodeArgs: string[] = []): Service {
+  const proc = spawn(process.execPath, [...nodeArgs, "--import", "tsx", entry], {
     env: { ...process.env, LOG_PRETTY: "false", LOG_LEVEL: process.env.SERVICE_LOG_LEVEL ?? "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
