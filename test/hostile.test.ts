@@ -79,7 +79,7 @@ async function startHostileStack(db: TestDb, log: Logger, opts: { unauthPerHour:
   const blocking = connectRedis(redisUrl, "worker");
   const publisher = connectRedis(redisUrl, "publisher");
   const worker: Worker = createIntentWorker(
-    { prisma: db.prisma, publish: (c, m) => publisher.publish(c, m), queuePrefix: prefix, log, holdTxMs: 0 },
+    { prisma: db.prisma, pool: db.pool, publish: (c, m) => publisher.publish(c, m), queuePrefix: prefix, log, holdTxMs: 0 },
     { connection: blocking, prefix, concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 15_000 },
   );
   await worker.waitUntilReady();

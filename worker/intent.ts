@@ -1,5 +1,7 @@
 import { UnrecoverableError } from "bullmq";
-import { inTx, isTransientDbError, isUniqueViolation, Prisma, type PrismaClient, type Tx } from "../core/db.ts";
+import type pg from "pg";
+import { inTx, isTransientDbError, isUniqueViolation, type PrismaClient, type Tx } from "../core/db.ts";
+import { prismaSql, sqlTx, type Sql } from "../core/sql.ts";
 import type { IntentPayload, IntentResult } from "../core/contracts.ts";
 import { intentResult } from "../core/contracts.ts";
 import type { Logger } from "../core/logger.ts";
@@ -8,6 +10,8 @@ export type IntentKind = "cancel_job" | "rerun_run" | "cancel_run" | "force_canc
 
 export interface ProcessorDeps {
   prisma: PrismaClient;
+  /** Raw connections for the intents that run on plain SQL (every cancel). */
+  pool: pg.Pool;
   publish: (channel: string, message: string) => Promise<unknown>;
   queuePrefix: string;
   log: Logger;
@@ -33,64 +37,58 @@ type Prior = { kind: "new" } | { kind: "replay"; result: IntentResult } | { kind
  * Has this request been applied already? The BullMQ job id filtered most repeats; this is
  * the durable answer: by idempotency key within its window, else by the request's uid.
  */
-async function findPrior(tx: Tx, kind: IntentKind, p: IntentPayload, now: Date): Promise<Prior> {
+async function findPrior(sql: Sql, kind: IntentKind, p: IntentPayload, now: Date): Promise<Prior> {
   if (p.idempotencyKey !== null) {
-    const rows = await tx.$queryRaw<{ id: bigint; target_id: bigint; result: unknown; created_at: Date }[]>`
-      SELECT id, target_id, result, created_at FROM lifecycle_intents
-      WHERE actor_user_id = ${BigInt(p.actorUserId)} AND kind = ${kind}::intent_kind AND idempotency_key = ${p.idempotencyKey}
-      FOR UPDATE`;
-    const row = rows[0];
-    if (row && now.getTime() - row.created_at.getTime() < IDEMPOTENCY_WINDOW_MS) {
+    const [row] = await sql.rows<{ id: string; target_id: string; result: string; created_ms: number }>(`
+      SELECT id::text, target_id::text, result::text, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms FROM lifecycle_intents
+      WHERE actor_user_id = $1::bigint AND kind = $2::text::intent_kind AND idempotency_key = $3::text FOR UPDATE`,
+      [String(p.actorUserId), kind, p.idempotencyKey]);
+    if (row && now.getTime() - row.created_ms < IDEMPOTENCY_WINDOW_MS) {
       if (Number(row.target_id) !== p.targetId) return { kind: "conflict" };
-      return { kind: "replay", result: intentResult.parse(row.result) };
+      return { kind: "replay", result: intentResult.parse(JSON.parse(row.result)) };
     }
     if (row) {
       // The key's window has passed: the old record stays as history, the key is free.
-      await tx.$executeRaw`UPDATE lifecycle_intents SET idempotency_key = NULL, uid = uid || '-expired-' || id::text WHERE id = ${row.id}`;
+      await sql.rows(`UPDATE lifecycle_intents SET idempotency_key = NULL, uid = uid || '-expired-' || id::text WHERE id = $1::bigint RETURNING 1`, [row.id]);
     }
     return { kind: "new" };
   }
-  const prior = await tx.lifecycleIntent.findUnique({ where: { uid: p.intentUid }, select: { result: true } });
-  return prior ? { kind: "replay", result: intentResult.parse(prior.result) } : { kind: "new" };
+  const [prior] = await sql.rows<{ result: string }>(`SELECT result::text FROM lifecycle_intents WHERE uid = $1::text`, [p.intentUid]);
+  return prior ? { kind: "replay", result: intentResult.parse(JSON.parse(prior.result)) } : { kind: "new" };
 }
+
+async function recordIntent(sql: Sql, kind: IntentKind, p: IntentPayload, result: IntentResult, now: Date): Promise<void> {
+  await sql.rows(`
+    INSERT INTO lifecycle_intents (uid, kind, target_id, actor_user_id, token_id, idempotency_key, request_id, reason, state, result, created_at, applied_at)
+    VALUES ($1::text, $2::text::intent_kind, $3::bigint, $4::bigint, $5::bigint, $6::text, $7::text, $8::text, $9::text::intent_state, $10::text::jsonb, $11::timestamptz, $11::timestamptz)
+    RETURNING 1`,
+    [p.intentUid, kind, String(p.targetId), String(p.actorUserId), p.tokenId === null ? null : String(p.tokenId), p.idempotencyKey,
+      p.requestId, p.reason ?? null, result.ok ? "applied" : "rejected", JSON.stringify(result), now.toISOString()]);
+}
+
+/** Opens the transaction an intent is applied in: Prisma's, or a raw one on the pool. */
+type TxRunner<D> = <R>(fn: (db: D, sql: Sql) => Promise<R>, timeoutMs: number) => Promise<R>;
+
+const onPrisma = (deps: ProcessorDeps): TxRunner<Tx> => (fn, t) => inTx(deps.prisma, (tx) => fn(tx, prismaSql(tx)), t);
+const onPool = (deps: ProcessorDeps): TxRunner<Sql> => (fn, t) => sqlTx(deps.pool, (sql) => fn(sql, sql), t);
 
 /**
  * Applies one intent exactly once: decide and write in one transaction together with
  * the intent's record, then run post-commit effects. Transient failures are thrown for
  * BullMQ to retry with backoff; anything else is permanent.
  */
-export async function applyIntent(
-  deps: ProcessorDeps,
-  kind: IntentKind,
-  p: IntentPayload,
-  apply: (tx: Tx, now: Date) => Promise<Applied>,
-): Promise<IntentResult> {
+async function applyOn<D>(deps: ProcessorDeps, run: TxRunner<D>, kind: IntentKind, p: IntentPayload, apply: (db: D, now: Date) => Promise<Applied>): Promise<IntentResult> {
   let out: Applied;
   try {
-    out = await inTx(deps.prisma, async (tx) => {
+    out = await run(async (db, sql) => {
       const now = new Date();
-      const prior = await findPrior(tx, kind, p, now);
+      const prior = await findPrior(sql, kind, p, now);
       if (prior.kind === "replay") return { result: prior.result };
       if (prior.kind === "conflict") {
         return { result: { ok: false, error: "idempotency_conflict", message: "idempotency key reused with a different target" } };
       }
-      const applied = await apply(tx, now);
-      await tx.lifecycleIntent.create({
-        data: {
-          uid: p.intentUid,
-          kind,
-          targetId: BigInt(p.targetId),
-          actorUserId: BigInt(p.actorUserId),
-          tokenId: p.tokenId === null ? null : BigInt(p.tokenId),
-          idempotencyKey: p.idempotencyKey,
-          requestId: p.requestId,
-          reason: p.reason ?? null,
-          state: applied.result.ok ? "applied" : "rejected",
-          result: applied.result as Prisma.InputJsonValue,
-          createdAt: now,
-          appliedAt: now,
-        },
-      });
+      const applied = await apply(db, now);
+      await recordIntent(sql, kind, p, applied.result, now);
       if (deps.holdTxMs > 0) {
         deps.log.warn({ intent: p.intentUid, holdMs: deps.holdTxMs }, "fault injection: holding transaction before commit");
         await new Promise((r) => setTimeout(r, deps.holdTxMs));
@@ -106,6 +104,16 @@ export async function applyIntent(
     await out.afterCommit().catch((e: unknown) => deps.log.warn({ err: e, intent: p.intentUid }, "post-commit effect failed"));
   }
   return out.result;
+}
+
+/** An intent whose writes go through Prisma (reruns: many rows of many models). */
+export function applyIntent(deps: ProcessorDeps, kind: IntentKind, p: IntentPayload, apply: (tx: Tx, now: Date) => Promise<Applied>): Promise<IntentResult> {
+  return applyOn(deps, onPrisma(deps), kind, p, apply);
+}
+
+/** An intent written in plain SQL on a raw connection: the hot path, with no ORM in the way. */
+export function applyIntentSql(deps: ProcessorDeps, kind: IntentKind, p: IntentPayload, apply: (sql: Sql, now: Date) => Promise<Applied>): Promise<IntentResult> {
+  return applyOn(deps, onPool(deps), kind, p, apply);
 }
 
 export function actorOf(p: IntentPayload): { userId: bigint; tokenId: bigint | null; reason: string | null } {

@@ -1,6 +1,7 @@
 import { parseConfig, workerEnv } from "../core/config.ts";
 import { createLogger } from "../core/logger.ts";
 import { createPrisma } from "../core/db.ts";
+import { createPool } from "../core/sql.ts";
 import { connectRedis } from "../core/redis.ts";
 import { onShutdown } from "../core/shutdown.ts";
 import { Queue } from "bullmq";
@@ -14,6 +15,7 @@ import { startWorkerHttp } from "./http.ts";
 const cfg = parseConfig(workerEnv);
 const log = createLogger("worker", { level: cfg.LOG_LEVEL, pretty: cfg.LOG_PRETTY });
 const prisma = createPrisma(cfg.DATABASE_URL, cfg.DB_POOL_SIZE);
+const pool = createPool(cfg.DATABASE_URL, cfg.DB_POOL_SIZE);
 const blocking = connectRedis(cfg.REDIS_URL, "worker", "worker-blocking");
 const publisher = connectRedis(cfg.REDIS_URL, "publisher", "worker-publisher");
 // Fails fast (no offline queue): readiness and the queue gauges must never hang a probe.
@@ -33,7 +35,7 @@ const http = await startWorkerHttp({
 });
 
 const worker = createIntentWorker(
-  { prisma, publish: (c, m) => publisher.publish(c, m), queuePrefix: cfg.QUEUE_PREFIX, log, holdTxMs: cfg.FAULT_HOLD_TX_MS, rerunLimit: cfg.RERUN_LIMIT },
+  { prisma, pool, publish: (c, m) => publisher.publish(c, m), queuePrefix: cfg.QUEUE_PREFIX, log, holdTxMs: cfg.FAULT_HOLD_TX_MS, rerunLimit: cfg.RERUN_LIMIT },
   {
     connection: blocking,
     prefix: cfg.QUEUE_PREFIX,
@@ -64,5 +66,5 @@ onShutdown(log, [
   ["stop the reaper", () => maintenance.close()],
   ["close http server", () => http.close()],
   ["close redis", async () => { await intentQueue.close(); publisher.disconnect(); blocking.disconnect(); probe.disconnect(); }],
-  ["disconnect database", () => prisma.$disconnect()],
+  ["disconnect database", async () => { await prisma.$disconnect(); await pool.end(); }],
 ]);

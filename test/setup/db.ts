@@ -43,7 +43,7 @@ export async function createTestDb(label = "t"): Promise<TestDb> {
   });
   const url = withDatabase(inject("serverUrl"), name);
   const prisma = createPrisma(url, 5);
-  const pool = new pg.Pool({ connectionString: url, max: 3 });
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
   return {
     name,
     url,

@@ -75,7 +75,7 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
     const blocking = connectRedis(redisUrl, "worker");
     const publisher = connectRedis(redisUrl, "publisher");
     const worker = createIntentWorker(
-      { prisma: db.prisma, publish: (c, m) => publisher.publish(c, m), queuePrefix: prefix, log, holdTxMs: w.holdTxMs ?? 0, rerunLimit: opts.rerunLimit },
+      { prisma: db.prisma, pool: db.pool, publish: (c, m) => publisher.publish(c, m), queuePrefix: prefix, log, holdTxMs: w.holdTxMs ?? 0, rerunLimit: opts.rerunLimit },
       { connection: blocking, prefix, concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 15_000 },
     );
     await worker.waitUntilReady();

@@ -1,13 +1,13 @@
 import type { IntentPayload, IntentResult } from "../../core/contracts.ts";
 import { cancelRunTx, type Cancelled } from "../../core/data/cancel.ts";
 import { num } from "../../core/ids.ts";
-import { actorOf, applyIntent, rejected, type ProcessorDeps } from "../intent.ts";
+import { actorOf, applyIntentSql, rejected, type ProcessorDeps } from "../intent.ts";
 import { publishSignals } from "./signals.ts";
 
 function cancelRunWith(force: boolean) {
   return (deps: ProcessorDeps, p: IntentPayload): Promise<IntentResult> =>
-    applyIntent(deps, force ? "force_cancel_run" : "cancel_run", p, async (tx, now) => {
-      const c = await cancelRunTx(tx, BigInt(p.targetId), actorOf(p), now, force);
+    applyIntentSql(deps, force ? "force_cancel_run" : "cancel_run", p, async (sql, now) => {
+      const c = await cancelRunTx(sql, BigInt(p.targetId), actorOf(p), now, force);
       if (!c) return rejected("not_found", "run not found");
       return { result: { ok: true, body: cancelledBody(c) }, afterCommit: publishSignals(deps, c.signals, p.requestId) };
     });

@@ -1,0 +1,57 @@
+import pg from "pg";
+import type { Tx } from "./db.ts";
+
+// Plain SQL for the hot paths. A cancel is a handful of statements whose cost is round
+// trips and client CPU, not planning: through Prisma's interactive transaction it took
+// ~10 round trips and most of the worker's CPU. The same statements run either on a raw
+// pg transaction (the worker's intents) or inside a Prisma transaction (callers that
+// already hold one, such as a rerun superseding older runs), so there is one copy of each.
+
+export interface Sql {
+  /** Runs one statement with `$n` parameters and returns its rows. */
+  rows<T>(text: string, params: readonly unknown[]): Promise<T[]>;
+}
+
+/** Parameters travel as text (ids, timestamps) so both drivers bind them the same way; casts live in the SQL. */
+export const id = (v: bigint | number) => v.toString();
+export const ids = (vs: readonly (bigint | number)[]) => vs.map((v) => v.toString());
+export const ts = (d: Date) => d.toISOString();
+
+export function prismaSql(tx: Tx): Sql {
+  return { rows: <T>(text: string, params: readonly unknown[]) => tx.$queryRawUnsafe<T[]>(text, ...params) };
+}
+
+export function pgSql(client: pg.ClientBase): Sql {
+  return { rows: async <T>(text: string, params: readonly unknown[]) => (await client.query({ text, values: params as unknown[] })).rows as T[] };
+}
+
+export function createPool(databaseUrl: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 5_000 });
+  // As in createPrisma: an idle client's 'error' (server restart) must not kill the process;
+  // the next query on it fails and is retried.
+  pool.on("error", () => {});
+  pool.on("connect", (client) => client.on("error", () => {}));
+  return pool;
+}
+
+/**
+ * One READ COMMITTED transaction on a pooled connection. Decisions are taken on rows
+ * locked with FOR UPDATE, so each statement sees the latest committed state of what it
+ * reads. A statement timeout bounds how long a stuck lock can hold a worker slot.
+ */
+export async function sqlTx<T>(pool: pg.Pool, fn: (sql: Sql) => Promise<T>, timeoutMs = 15_000): Promise<T> {
+  const client = await pool.connect();
+  let broken: unknown;
+  try {
+    await client.query(`BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL statement_timeout = ${Math.trunc(timeoutMs)}`);
+    const out = await fn(pgSql(client));
+    await client.query("COMMIT");
+    return out;
+  } catch (e) {
+    broken = await client.query("ROLLBACK").then(() => undefined, (err: unknown) => err);
+    throw e;
+  } finally {
+    // A connection that could not roll back is in an unknown state: never reuse it.
+    client.release(broken instanceof Error ? broken : undefined);
+  }
+}
