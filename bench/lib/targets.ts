@@ -1,0 +1,152 @@
+import { ratio } from "./stats.ts";
+import type { ScenarioResult, Table } from "./types.ts";
+
+// The targets the suite exists to check, computed from the scenarios' `data`. Every read
+// is defensive: a scenario may be missing (not written yet, skipped in quick mode, failed)
+// or shaped differently than expected, and then its target reads "not measured" instead
+// of breaking the report.
+
+export type Verdict = "pass" | "FAIL" | "not measured";
+
+export interface TargetRow {
+  target: string;
+  measured: string;
+  verdict: Verdict;
+}
+
+export interface Targets {
+  rows: TargetRow[];
+  /** Cancel's throughput next to each ceiling, level by level. */
+  ceilings: Table;
+}
+
+type Results = ReadonlyMap<string, ScenarioResult>;
+
+const LEVELS = ["1", "16", "64"];
+const CEILING_KINDS = ["http", "queue", "db"] as const;
+
+/** The value at `path` inside `v`, or undefined if any step is missing. */
+export function get(v: unknown, ...path: string[]): unknown {
+  let cur = v;
+  for (const k of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<string, unknown>)[k];
+  }
+  return cur;
+}
+
+const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+const signed = (v: number) => `${v >= 0 ? "+" : ""}${v}`;
+const pct = (r: number) => `${(100 * r).toFixed(0)}%`;
+const verdict = (ok: boolean): Verdict => (ok ? "pass" : "FAIL");
+const notMeasured = (target: string, why: string): TargetRow => ({ target, measured: `not measured (${why})`, verdict: "not measured" });
+
+interface Level {
+  c: string;
+  ours?: number;
+  ceilings: Partial<Record<(typeof CEILING_KINDS)[number], number>>;
+  tightest?: { kind: string; rps: number };
+}
+
+function levels(results: Results): Level[] {
+  const cancel = results.get("cancel")?.data;
+  const ceilings = results.get("ceilings")?.data;
+  return LEVELS.map((c) => {
+    const each = Object.fromEntries(CEILING_KINDS.flatMap((k) => {
+      const rps = num(get(ceilings, k, c, "rps"));
+      return rps === undefined ? [] : [[k, rps]];
+    })) as Level["ceilings"];
+    const tightest = Object.entries(each).sort((a, b) => a[1] - b[1])[0];
+    return { c, ours: num(get(cancel, "closed", c, "rps")), ceilings: each, tightest: tightest && { kind: tightest[0], rps: tightest[1] } };
+  });
+}
+
+function cancelVsCeilings(lv: Level[]): TargetRow {
+  const target = "Cancel through the queue ≥ 50% of the tightest ceiling's throughput";
+  const best = lv.filter((l) => l.ours !== undefined).sort((a, b) => b.ours! - a.ours!)[0];
+  if (!best) return notMeasured(target, "no cancel run");
+  if (!best.tightest) return notMeasured(target, "no ceiling run");
+  const r = ratio(best.ours!, best.tightest.rps);
+  const missing = CEILING_KINDS.filter((k) => best.ceilings[k] === undefined);
+  const caveat = missing.length > 0 ? `; ${missing.join(", ")} ceiling not measured` : "";
+  return {
+    target,
+    measured: `${best.ours} req/s at concurrency ${best.c} (cancel's best) = ${pct(r)} of the ${best.tightest.kind} ceiling, ${best.tightest.rps} req/s${caveat}`,
+    verdict: verdict(r >= 0.5),
+  };
+}
+
+function ceilingTable(lv: Level[]): Table {
+  const cell = (v: number | undefined) => v ?? "not measured";
+  return {
+    title: "Cancel against the ceilings (closed loop, req/s)",
+    columns: ["concurrency", "cancel", "http ceiling", "queue ceiling", "db ceiling", "tightest", "cancel ÷ tightest"],
+    rows: lv.map((l) => [
+      l.c, cell(l.ours), cell(l.ceilings.http), cell(l.ceilings.queue), cell(l.ceilings.db),
+      l.tightest ? `${l.tightest.rps} (${l.tightest.kind})` : "not measured",
+      l.ours !== undefined && l.tightest ? pct(ratio(l.ours, l.tightest.rps)) : "–",
+    ]),
+    note: "Every ceiling runs on this machine in the same run with the same request counts. The target is judged at the concurrency where cancel is fastest.",
+  };
+}
+
+function cancelLatency(results: Results): TargetRow {
+  const target = "Cancel p99 < 25 ms at half of our maximum rate (open loop)";
+  const open = results.get("cancel")?.data.open;
+  const p99 = num(get(open, "latency", "p99"));
+  if (p99 === undefined) return notMeasured(target, "no cancel run");
+  return { target, measured: `p99 ${p99} ms at ${num(get(open, "rate")) ?? "?"} cancels/s`, verdict: verdict(p99 < 25) };
+}
+
+function propagation(results: Results): TargetRow {
+  const target = "Cancel propagation, 202 → container gone, p99 < 50 ms at 50 cancels/s";
+  const p99 = num(get(results.get("propagation")?.data, "rates", "50", "gone", "p99"));
+  if (p99 === undefined) return notMeasured(target, "no propagation run at 50/s");
+  return { target, measured: `p99 ${p99} ms`, verdict: verdict(p99 < 50) };
+}
+
+function rerun(results: Results): TargetRow {
+  const target = "Rerun ≥ 300 reruns/s of the 5×3 workflow";
+  const closed = get(results.get("rerun")?.data, "closed");
+  const best = Object.entries(closed && typeof closed === "object" ? closed : {})
+    .flatMap(([c, r]) => { const rps = num(get(r, "rps")); return rps === undefined ? [] : [{ c, rps }]; })
+    .sort((a, b) => b.rps - a.rps)[0];
+  if (!best) return notMeasured(target, "no rerun run");
+  return { target, measured: `${best.rps} reruns/s at concurrency ${best.c}`, verdict: verdict(best.rps >= 300) };
+}
+
+function growth(results: Results): TargetRow {
+  const target = "Growth: p50 at 1M jobs within 20% of p50 at 10k";
+  const raw = get(results.get("growth")?.data, "levels");
+  const lv = (Array.isArray(raw) ? raw : [])
+    .map((l: unknown) => ({ jobs: num(get(l, "jobs")), p50: num(get(l, "latency", "p50")) }))
+    .filter((l): l is { jobs: number; p50: number } => l.jobs !== undefined && l.p50 !== undefined)
+    .sort((a, b) => a.jobs - b.jobs);
+  // Quick mode may stop short of 1M or start elsewhere than 10k: compare what was measured, and say so.
+  const base = lv.find((l) => l.jobs === 10_000) ?? lv[0];
+  const top = lv[lv.length - 1];
+  if (!base || !top || top === base) return notMeasured(target, "no growth run with two levels");
+  const r = top.p50 / base.p50;
+  return {
+    target,
+    measured: `p50 ${top.p50} ms at ${top.jobs.toLocaleString("en")} jobs vs ${base.p50} ms at ${base.jobs.toLocaleString("en")} (×${r.toFixed(2)})`,
+    verdict: verdict(r <= 1.2),
+  };
+}
+
+function soak(results: Results): TargetRow {
+  const target = "Soak: RSS growth < 10% over 5 minutes after warm-up";
+  const s = get(results.get("memory")?.data, "soak");
+  const api = num(get(s, "api", "growthPct"));
+  const worker = num(get(s, "worker", "growthPct"));
+  if (api === undefined || worker === undefined) return notMeasured(target, "no memory soak; it runs in full mode only");
+  return { target, measured: `api ${signed(api)}%, worker ${signed(worker)}%`, verdict: verdict(api < 10 && worker < 10) };
+}
+
+export function computeTargets(results: Results): Targets {
+  const lv = levels(results);
+  return {
+    rows: [cancelVsCeilings(lv), cancelLatency(results), propagation(results), rerun(results), growth(results), soak(results)],
+    ceilings: ceilingTable(lv),
+  };
+}
