@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import express, { type Express, type RequestHandler, type Router } from "express";
 import type { PrismaClient } from "../core/db.ts";
+import type { Sql } from "../core/sql.ts";
 import type { Logger } from "../core/logger.ts";
 import { errorMiddleware, notFound } from "./errors.ts";
 import type { IntentClient } from "./intents.ts";
@@ -15,6 +16,7 @@ import { runnerRoutes } from "./routes/runner.ts";
 
 export interface AppDeps {
   prisma: PrismaClient;
+  sql: Sql;
   intents: IntentClient;
   tokenLimiter: Limiter;
   ipLimiter: Limiter;

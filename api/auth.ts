@@ -1,5 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { PrismaClient } from "../core/db.ts";
+import type { Sql } from "../core/sql.ts";
 import { findTokenByHash, type AuthedToken } from "../core/data/access.ts";
 import { hasScope, type Scope } from "../core/scopes.ts";
 import { credentialsFrom, isWellFormedPat, sha256 } from "../core/tokens.ts";
@@ -8,6 +9,8 @@ import type { Limiter } from "./ratelimit.ts";
 
 export interface AuthDeps {
   prisma: PrismaClient;
+  /** Plain SQL for what every request asks (token, access). */
+  sql: Sql;
   tokenLimiter: Limiter;
   /** Budget for requests without valid credentials, per client IP (slows brute force). */
   ipLimiter: Limiter;
@@ -15,11 +18,11 @@ export interface AuthDeps {
 
 const LAST_USED_RESOLUTION_MS = 60_000;
 
-export async function resolveToken(deps: AuthDeps, header: string | undefined): Promise<AuthedToken> {
+export async function resolveToken(deps: Pick<AuthDeps, "sql">, header: string | undefined): Promise<AuthedToken> {
   const cred = credentialsFrom(header);
   if (cred.kind === "none") throw unauthenticated();
   if (cred.kind === "malformed" || !isWellFormedPat(cred.token)) throw invalidToken("invalid token");
-  const token = await findTokenByHash(deps.prisma, sha256(cred.token));
+  const token = await findTokenByHash(deps.sql, sha256(cred.token));
   if (!token) throw invalidToken("invalid token");
   if (token.revokedAt !== null) throw invalidToken("token revoked");
   if (token.expiresAt !== null && token.expiresAt.getTime() <= Date.now()) throw invalidToken("token expired");

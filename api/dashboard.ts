@@ -13,16 +13,16 @@ export const DASHBOARD_PATH = "/admin/queues";
  * Site admins with an `admin:read` token see the dashboard; for everyone else it does not
  * exist (404, not 401/403: its presence is not advertised).
  */
-function siteAdminOnly(deps: Pick<AuthDeps, "prisma">): RequestHandler {
+function siteAdminOnly(deps: Pick<AuthDeps, "sql">): RequestHandler {
   return async (req, _res, next) => {
-    const token = await resolveToken(deps as AuthDeps, req.headers.authorization).catch(() => null);
+    const token = await resolveToken(deps, req.headers.authorization).catch(() => null);
     if (!token || !token.user.isSiteAdmin || !hasScope(token.scopes, "admin:read")) throw notFound("route");
     next();
   };
 }
 
 /** Bull Board over the service's queues, behind the site-admin guard. */
-export function dashboardRouter(deps: Pick<AuthDeps, "prisma">, queues: Queue[]): Router {
+export function dashboardRouter(deps: Pick<AuthDeps, "sql">, queues: Queue[]): Router {
   const adapter = new ExpressAdapter();
   adapter.setBasePath(DASHBOARD_PATH);
   createBullBoard({

@@ -13,10 +13,13 @@ import { openapiRouter } from "./openapi/index.ts";
 import { createApiMetrics, httpMetrics, instrumentIntents, metricsRouter } from "./metrics.ts";
 import { IntentClient } from "./intents.ts";
 import { createLimiter } from "./ratelimit.ts";
+import { createPool, poolShares, poolSql } from "../core/sql.ts";
 
 const cfg = parseConfig(apiEnv);
 const log = createLogger("api", { level: cfg.LOG_LEVEL, pretty: cfg.LOG_PRETTY });
-const prisma = createPrisma(cfg.DATABASE_URL, cfg.DB_POOL_SIZE);
+const shares = poolShares(cfg.DB_POOL_SIZE);
+const prisma = createPrisma(cfg.DATABASE_URL, shares.orm);
+const pool = createPool(cfg.DATABASE_URL, shares.sql);
 const producer = connectRedis(cfg.REDIS_URL, "producer", "api-producer");
 const eventsConn = connectRedis(cfg.REDIS_URL, "subscriber", "api-events");
 const intents = IntentClient.create(producer, eventsConn, cfg.QUEUE_PREFIX, cfg.RESULT_TIMEOUT_MS);
@@ -27,6 +30,7 @@ const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: producer, pr
 
 const app = createApp({
   prisma,
+  sql: poolSql(pool),
   intents,
   tokenLimiter: createLimiter(producer, `${cfg.QUEUE_PREFIX}:rl:token`, cfg.RATE_LIMIT_PER_HOUR),
   ipLimiter: createLimiter(producer, `${cfg.QUEUE_PREFIX}:rl:ip`, cfg.UNAUTH_RATE_LIMIT_PER_HOUR),
@@ -35,7 +39,7 @@ const app = createApp({
   registrationTokenHash: cfg.RUNNER_REGISTRATION_TOKEN ? sha256(cfg.RUNNER_REGISTRATION_TOKEN) : null,
   trustProxy: cfg.TRUST_PROXY,
   before: [httpMetrics(metrics)],
-  routers: [metricsRouter(metrics.registry), openapiRouter(), dashboardRouter({ prisma }, [intents.queue, maintenanceQueue])],
+  routers: [metricsRouter(metrics.registry), openapiRouter(), dashboardRouter({ sql: poolSql(pool) }, [intents.queue, maintenanceQueue])],
 });
 const server = app.listen(cfg.PORT, cfg.HOST, () => {
   const addr = server.address();
@@ -47,5 +51,5 @@ onShutdown(log, [
   ["stop accepting", () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeIdleConnections(); })],
   ["close queue", async () => { await intents.close(); await maintenanceQueue.close(); }],
   ["close redis", async () => { producer.disconnect(); eventsConn.disconnect(); }],
-  ["disconnect database", () => prisma.$disconnect()],
+  ["disconnect database", async () => { await prisma.$disconnect(); await pool.end(); }],
 ]);

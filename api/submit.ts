@@ -1,7 +1,7 @@
 import type { Request, Response } from "express";
 import { z } from "zod";
 import type { PrismaClient } from "../core/db.ts";
-import { repoAccess } from "../core/data/access.ts";
+import { repoAccess, targetAccess, type Access, type Target } from "../core/data/access.ts";
 import { assertNever } from "../core/assert.ts";
 import type { IntentName, IntentResult } from "../core/contracts.ts";
 import { tokenOf, type AuthDeps } from "./auth.ts";
@@ -42,7 +42,16 @@ export function idempotencyKey(req: Request): string | null {
 /** 404 for what the caller may not see, 403 for what it may see but not change. */
 export async function authorizeWrite(deps: IntentRouteDeps, res: Response, repoId: bigint | undefined, what: string) {
   if (repoId === undefined) throw notFound(what);
-  const access = await repoAccess(deps.prisma, tokenOf(res), repoId);
+  check(await repoAccess(deps.sql, tokenOf(res), repoId), what);
+}
+
+/** The same rule for a run or job named by id: lookup and access in one statement. */
+export async function authorizeWriteOn(deps: IntentRouteDeps, res: Response, target: Target | null, what: string) {
+  if (target === null) throw notFound(what);
+  check((await targetAccess(deps.sql, tokenOf(res), target)).access, what);
+}
+
+function check(access: Access, what: string): void {
   if (access === "none") throw notFound(what);
   if (access === "read") throw new HttpError(403, "write permission required");
 }

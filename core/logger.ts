@@ -16,11 +16,15 @@ const REDACT = [
 
 export function createLogger(name: string, opts: { level?: string; pretty?: boolean } = {}): Logger {
   const pretty = opts.pretty ?? (process.stdout.isTTY === true && !process.env.CI);
-  return pino({
+  const options = {
     name,
     level: opts.level ?? "info",
     redact: { paths: REDACT, censor: "[redacted]" },
     base: { pid: process.pid, proc: name },
-    ...(pretty ? { transport: { target: "pino-pretty", options: { colorize: true } } } : {}),
-  });
+  };
+  if (pretty) return pino({ ...options, transport: { target: "pino-pretty", options: { colorize: true } } });
+  // Asynchronous writes: lines logged in the same tick go out in one write instead of one
+  // blocking syscall each (a request line per API call was a tenth of its CPU). pino
+  // flushes what is buffered when the process exits.
+  return pino(options, pino.destination({ dest: 1, sync: false }));
 }

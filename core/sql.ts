@@ -55,3 +55,17 @@ export async function sqlTx<T>(pool: pg.Pool, fn: (sql: Sql) => Promise<T>, time
     client.release(broken instanceof Error ? broken : undefined);
   }
 }
+
+/** Statements outside a transaction, each on whichever pooled connection is free. */
+export function poolSql(pool: pg.Pool): Sql {
+  return { rows: async <T>(text: string, params: readonly unknown[]) => (await pool.query({ text, values: params as unknown[] })).rows as T[] };
+}
+
+/**
+ * DB_POOL_SIZE is the process's whole budget of Postgres connections: two thirds go to
+ * the raw pool (the hot paths), the rest to Prisma (everything else).
+ */
+export function poolShares(size: number): { sql: number; orm: number } {
+  const orm = Math.max(1, Math.floor(size / 3));
+  return { sql: Math.max(1, size - orm), orm };
+}

@@ -19,6 +19,7 @@ import { createIntentWorker } from "../worker/worker.ts";
 import { hostileRequest, SQLISH, type HostileRequest, type HostileWorld } from "./setup/arbitraries.ts";
 import { createTestDb, type TestDb } from "./setup/db.ts";
 import { startStack, type Stack } from "./setup/stack.ts";
+import { poolSql } from "../core/sql.ts";
 import { buildWorld, claim, claimJob, ONE_JOB, pushAndRun, registerTestRunner, TWO_JOBS } from "./setup/world.ts";
 
 // Issue 4, item 5: hostile input. A property throws random methods, paths, ids, headers,
@@ -66,6 +67,7 @@ async function startHostileStack(db: TestDb, log: Logger, opts: { unauthPerHour:
   await intents.ready();
   const app = createApp({
     prisma: db.prisma,
+    sql: poolSql(db.pool),
     intents,
     tokenLimiter: createLimiter(producer, `${prefix}:rl:token`, 1_000_000),
     ipLimiter: createLimiter(producer, `${prefix}:rl:ip`, opts.unauthPerHour),

@@ -152,12 +152,13 @@ const never = {} as never;
 function appForIntrospection(readiness: AppDeps["readiness"] = async () => null): Express {
   return createApp({
     prisma: never,
+    sql: never,
     intents: never,
     tokenLimiter: never,
     ipLimiter: never,
     log: silentLog,
     readiness,
-    routers: [dashboardRouter({ prisma: never }, []), openapiRouter()],
+    routers: [dashboardRouter({ sql: never }, []), openapiRouter()],
   });
 }
 

@@ -1,7 +1,7 @@
 import { parseConfig, workerEnv } from "../core/config.ts";
 import { createLogger } from "../core/logger.ts";
 import { createPrisma } from "../core/db.ts";
-import { createPool } from "../core/sql.ts";
+import { createPool, poolShares } from "../core/sql.ts";
 import { connectRedis } from "../core/redis.ts";
 import { onShutdown } from "../core/shutdown.ts";
 import { Queue } from "bullmq";
@@ -14,8 +14,9 @@ import { startWorkerHttp } from "./http.ts";
 
 const cfg = parseConfig(workerEnv);
 const log = createLogger("worker", { level: cfg.LOG_LEVEL, pretty: cfg.LOG_PRETTY });
-const prisma = createPrisma(cfg.DATABASE_URL, cfg.DB_POOL_SIZE);
-const pool = createPool(cfg.DATABASE_URL, cfg.DB_POOL_SIZE);
+const shares = poolShares(cfg.DB_POOL_SIZE);
+const prisma = createPrisma(cfg.DATABASE_URL, shares.orm);
+const pool = createPool(cfg.DATABASE_URL, shares.sql);
 const blocking = connectRedis(cfg.REDIS_URL, "worker", "worker-blocking");
 const publisher = connectRedis(cfg.REDIS_URL, "publisher", "worker-publisher");
 // Fails fast (no offline queue): readiness and the queue gauges must never hang a probe.

@@ -17,7 +17,7 @@ const JOB_SELECT = {
 } as const;
 
 async function visible(deps: ReadDeps, res: Response, repoId: bigint | undefined, what: string): Promise<void> {
-  if (repoId === undefined || (await repoAccess(deps.prisma, tokenOf(res), repoId)) === "none") throw notFound(what);
+  if (repoId === undefined || (await repoAccess(deps.sql, tokenOf(res), repoId)) === "none") throw notFound(what);
 }
 
 export function readRoutes(deps: ReadDeps): Router {

@@ -1,7 +1,7 @@
 import { Router } from "express";
 import { parseId } from "../../core/ids.ts";
 import { authenticate, requireScope } from "../auth.ts";
-import { authorizeWrite, emptyBody, idempotencyKey, parseBody, submitIntent, type IntentRouteDeps } from "../submit.ts";
+import { authorizeWriteOn, emptyBody, idempotencyKey, parseBody, submitIntent, type IntentRouteDeps } from "../submit.ts";
 
 /**
  * Partial reruns: only what failed, or one job and what depends on it. Both answer 201
@@ -15,8 +15,7 @@ export function rerunRoutes(deps: IntentRouteDeps): Router {
     const id = parseId(req.params.id);
     parseBody(emptyBody, req);
     idempotencyKey(req);
-    const run = id === null ? null : await deps.prisma.workflowRun.findUnique({ where: { id }, select: { repoId: true } });
-    await authorizeWrite(deps, res, run?.repoId, "run");
+    await authorizeWriteOn(deps, res, id === null ? null : { run: id }, "run");
     await submitIntent(deps, req, res, { name: "rerun-failed-jobs", targetId: id!, what: "run", okStatus: 201 });
   });
 
@@ -24,8 +23,7 @@ export function rerunRoutes(deps: IntentRouteDeps): Router {
     const id = parseId(req.params.id);
     parseBody(emptyBody, req);
     idempotencyKey(req);
-    const job = id === null ? null : await deps.prisma.workflowJob.findUnique({ where: { id }, select: { run: { select: { repoId: true } } } });
-    await authorizeWrite(deps, res, job?.run.repoId, "job");
+    await authorizeWriteOn(deps, res, id === null ? null : { job: id }, "job");
     await submitIntent(deps, req, res, { name: "rerun-job", targetId: id!, what: "job", okStatus: 201 });
   });
   return r;

@@ -3,7 +3,7 @@ import { parseId, num } from "../../core/ids.ts";
 import { repoAccess } from "../../core/data/access.ts";
 import { authenticate, requireScope, tokenOf } from "../auth.ts";
 import { notFound } from "../errors.ts";
-import { authorizeWrite, cancelBody, idempotencyKey, parseBody, submitIntent, type IntentRouteDeps } from "../submit.ts";
+import { authorizeWriteOn, cancelBody, idempotencyKey, parseBody, submitIntent, type IntentRouteDeps } from "../submit.ts";
 import { runTimeline } from "../../core/data/timeline.ts";
 
 /** Whole-run operations: cancel, force-cancel, and the timeline of who did what. */
@@ -18,7 +18,7 @@ export function runRoutes(deps: IntentRouteDeps): Router {
       const id = parseId(req.params.id);
       const body = parseBody(cancelBody, req);
       idempotencyKey(req);
-      await authorizeWrite(deps, res, await runRepo(id), "run");
+      await authorizeWriteOn(deps, res, id === null ? null : { run: id }, "run");
       await submitIntent(deps, req, res, { name, targetId: id!, what: "run", okStatus: 202, reason: body.reason });
     });
   }
@@ -26,7 +26,7 @@ export function runRoutes(deps: IntentRouteDeps): Router {
   r.get("/api/v1/runs/:id/timeline", auth, requireScope("repo:read"), async (req, res) => {
     const id = parseId(req.params.id);
     const repoId = await runRepo(id);
-    if (repoId === undefined || (await repoAccess(deps.prisma, tokenOf(res), repoId)) === "none") throw notFound("run");
+    if (repoId === undefined || (await repoAccess(deps.sql, tokenOf(res), repoId)) === "none") throw notFound("run");
     res.json({ run_id: num(id!), events: await runTimeline(deps.prisma, id!) });
   });
   return r;

@@ -1,4 +1,7 @@
-import type { PrismaClient } from "../db.ts";
+import type { Sql } from "../sql.ts";
+
+// Every API request asks these two questions first (who is this token, may it touch that
+// repository), so they are one plain SQL statement each rather than ORM queries.
 
 export interface AuthedToken {
   id: bigint;
@@ -11,35 +14,84 @@ export interface AuthedToken {
   user: { id: bigint; login: string; suspendedAt: Date | null; isSiteAdmin: boolean };
 }
 
-export function findTokenByHash(prisma: PrismaClient, hash: string): Promise<AuthedToken | null> {
-  return prisma.personalAccessToken.findUnique({
-    where: { tokenHash: hash },
-    select: {
-      id: true, userId: true, scopes: true, repoId: true, expiresAt: true, revokedAt: true, lastUsedAt: true,
-      user: { select: { id: true, login: true, suspendedAt: true, isSiteAdmin: true } },
-    },
-  });
+interface TokenRow {
+  id: string;
+  user_id: string;
+  scopes: string[];
+  repo_id: string | null;
+  expires_ms: number | null;
+  revoked_ms: number | null;
+  last_used_ms: number | null;
+  login: string;
+  suspended_ms: number | null;
+  is_site_admin: boolean;
+}
+
+const ms = (c: string) => `(extract(epoch FROM ${c}) * 1000)::float8`;
+const date = (v: number | null) => (v === null ? null : new Date(v));
+
+export const TOKEN_SQL = `
+  SELECT t.id::text, t.user_id::text, t.scopes, t.repo_id::text, ${ms("t.expires_at")} AS expires_ms, ${ms("t.revoked_at")} AS revoked_ms,
+    ${ms("t.last_used_at")} AS last_used_ms, u.login, ${ms("u.suspended_at")} AS suspended_ms, u.is_site_admin
+  FROM personal_access_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1::text`;
+
+export async function findTokenByHash(sql: Sql, hash: string): Promise<AuthedToken | null> {
+  const [r] = await sql.rows<TokenRow>(TOKEN_SQL, [hash]);
+  if (!r) return null;
+  return {
+    id: BigInt(r.id), userId: BigInt(r.user_id), scopes: r.scopes, repoId: r.repo_id === null ? null : BigInt(r.repo_id),
+    expiresAt: date(r.expires_ms), revokedAt: date(r.revoked_ms), lastUsedAt: date(r.last_used_ms),
+    user: { id: BigInt(r.user_id), login: r.login, suspendedAt: date(r.suspended_ms), isSiteAdmin: r.is_site_admin },
+  };
 }
 
 export type Access = "none" | "read" | "write";
 
 const WRITE_ROLES = new Set(["write", "maintain", "admin"]);
 
+export interface RepoFacts {
+  repo_id: string;
+  owner_id: string;
+  visibility: string;
+  is_archived: boolean;
+  deleted: boolean;
+  /** The token user's collaborator role, if any. */
+  role: string | null;
+}
+
 /**
  * What a token's user may do on a repository. "none" hides the repository entirely
  * (deleted, private without a role, or the token is bound to another repository).
  */
-export async function repoAccess(prisma: PrismaClient, token: AuthedToken, repoId: bigint): Promise<Access> {
-  if (token.repoId !== null && token.repoId !== repoId) return "none";
-  const repo = await prisma.repo.findUnique({
-    where: { id: repoId },
-    select: {
-      ownerId: true, visibility: true, isArchived: true, deletedAt: true,
-      collaborators: { where: { userId: token.userId }, select: { role: true } },
-    },
-  });
-  if (!repo || repo.deletedAt !== null) return "none";
-  const role = repo.ownerId === token.userId ? "admin" : repo.collaborators[0]?.role;
-  if (role === undefined) return repo.visibility === "public" ? "read" : "none";
-  return WRITE_ROLES.has(role) && !repo.isArchived ? "write" : "read";
+export function accessOf(token: AuthedToken, repo: RepoFacts | undefined): Access {
+  if (!repo || repo.deleted) return "none";
+  if (token.repoId !== null && token.repoId !== BigInt(repo.repo_id)) return "none";
+  const role = BigInt(repo.owner_id) === token.userId ? "admin" : repo.role;
+  if (role === null) return repo.visibility === "public" ? "read" : "none";
+  return WRITE_ROLES.has(role) && !repo.is_archived ? "write" : "read";
+}
+
+/** Where a request points: a repository, or the repository a run or job belongs to. */
+export type Target = { repo: bigint } | { run: bigint } | { job: bigint };
+
+const REPO_OF = {
+  repo: "$1::bigint",
+  run: "(SELECT repo_id FROM workflow_runs WHERE id = $1::bigint)",
+  job: "(SELECT r.repo_id FROM workflow_jobs j JOIN workflow_runs r ON r.id = j.run_id WHERE j.id = $1::bigint)",
+};
+
+export const ACCESS_SQL = (of: keyof typeof REPO_OF) => `
+  SELECT r.id::text AS repo_id, r.owner_id::text, r.visibility::text, r.is_archived, r.deleted_at IS NOT NULL AS deleted,
+    (SELECT c.role::text FROM repo_collaborators c WHERE c.repo_id = r.id AND c.user_id = $2::bigint) AS role
+  FROM repos r WHERE r.id = ${REPO_OF[of]}`;
+
+/** The target's repository and what the token may do there; repoId undefined when the target does not exist. */
+export async function targetAccess(sql: Sql, token: AuthedToken, target: Target): Promise<{ repoId: bigint | undefined; access: Access }> {
+  const [kind, id] = Object.entries(target)[0] as [keyof typeof REPO_OF, bigint];
+  const [repo] = await sql.rows<RepoFacts>(ACCESS_SQL(kind), [id.toString(), token.userId.toString()]);
+  return { repoId: repo ? BigInt(repo.repo_id) : undefined, access: accessOf(token, repo) };
+}
+
+export async function repoAccess(sql: Sql, token: AuthedToken, repoId: bigint): Promise<Access> {
+  return (await targetAccess(sql, token, { repo: repoId })).access;
 }

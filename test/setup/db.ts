@@ -2,6 +2,7 @@ import pg from "pg";
 import { inject } from "vitest";
 import { createPrisma, type PrismaClient } from "../../core/db.ts";
 import { withDatabase } from "../../prisma/engine.ts";
+import { createPool } from "../../core/sql.ts";
 
 export interface TestDb {
   name: string;
@@ -43,7 +44,9 @@ export async function createTestDb(label = "t"): Promise<TestDb> {
   });
   const url = withDatabase(inject("serverUrl"), name);
   const prisma = createPrisma(url, 5);
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // Also the worker's and API's raw pool in integration tests: it must survive the
+  // database being dropped under idle connections at teardown.
+  const pool = createPool(url, 10);
   return {
     name,
     url,

@@ -12,6 +12,7 @@ import { createIntentWorker } from "../../worker/worker.ts";
 import { readinessCheck } from "../../core/readiness.ts";
 import { sha256 } from "../../core/tokens.ts";
 import type { TestDb } from "./db.ts";
+import { poolSql } from "../../core/sql.ts";
 
 export { spawnService, type Service } from "../../scripts/service.ts";
 
@@ -58,6 +59,7 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
   await intents.ready();
   const app = createApp({
     prisma: db.prisma,
+    sql: poolSql(db.pool),
     intents,
     tokenLimiter: createLimiter(producer, `${prefix}:rl:token`, opts.ratePerHour ?? 100_000),
     ipLimiter: createLimiter(producer, `${prefix}:rl:ip`, opts.unauthPerHour ?? 100_000),
