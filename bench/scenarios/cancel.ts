@@ -1,6 +1,7 @@
 import { closedLoop, openLoop, type LoadResult } from "../lib/load.ts";
 import { httpClient } from "../lib/http.ts";
 import { seedRuns, withPg } from "../lib/data.ts";
+import { startRssSampler } from "../lib/rss.ts";
 import { withStack, type Stack } from "../lib/stack.ts";
 import { ms, type BenchContext, type Scenario, type ScenarioResult } from "../lib/types.ts";
 
@@ -42,6 +43,7 @@ export const cancelScenario: Scenario = {
     return withStack("cancel", {}, async (stack) => {
       const l: CancelLoad = { stack, jobs: await seedQueued(stack, perLevel * (CONCURRENCY.length + 1) + 200 * openSeconds + 500), next: 0 };
       const fire = cancelFire(l);
+      const rss = startRssSampler({ api: stack.services.get("api-1")!.proc.pid!, worker: stack.services.get("worker-1")!.proc.pid! });
       const closed: Record<string, LoadResult> = {};
       for (const c of CONCURRENCY) {
         ctx.log(`cancel closed loop c=${c}`);
@@ -52,6 +54,7 @@ export const cancelScenario: Scenario = {
       l.jobs.push(...(await seedQueued(stack, Math.ceil(rate * openSeconds) + 10)));
       ctx.log(`cancel open loop at ${rate}/s`);
       const open = await openLoop({ rate, seconds: openSeconds, fire });
+      const { api, worker } = rss.stop();
       const strip = ({ samples: _s, ...r }: LoadResult) => r;
       return {
         id: "cancel",
@@ -60,8 +63,15 @@ export const cancelScenario: Scenario = {
           title: "POST /jobs/{id}/cancel, each on a different queued job (ms)",
           columns: ["load", "requests", "errors", "req/s", "p50", "p99", "p99.9"],
           rows: [...CONCURRENCY.map((c) => row(`closed, concurrency ${c}`, closed[c]!)), row(`open, ${rate}/s (half the best)`, open)],
+        }, {
+          title: "peak RSS during scenario 1 (MiB, sampled every 100 ms over the closed and open loops)",
+          columns: ["process", "peak RSS"],
+          rows: [["api", api!.peakMiB], ["worker", worker!.peakMiB]],
         }],
-        data: { closed: Object.fromEntries(Object.entries(closed).map(([k, v]) => [k, strip(v)])), open: { rate, ...strip(open) }, best },
+        data: {
+          closed: Object.fromEntries(Object.entries(closed).map(([k, v]) => [k, strip(v)])), open: { rate, ...strip(open) }, best,
+          rss: { api: { peakMiB: api!.peakMiB }, worker: { peakMiB: worker!.peakMiB } },
+        },
         histograms: [{ label: `cancel, open loop ${rate}/s`, samples: open.samples }, { label: "cancel, closed c=16", samples: closed[16]!.samples }],
       };
     });
