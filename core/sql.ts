@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import pg from "pg";
 import type { Tx } from "./db.ts";
 
@@ -21,8 +22,21 @@ export function prismaSql(tx: Tx): Sql {
   return { rows: <T>(text: string, params: readonly unknown[]) => tx.$queryRawUnsafe<T[]>(text, ...params) };
 }
 
+// Named statements: each connection parses and plans a statement once and then only binds
+// and executes it. The hot statements are CTEs whose planning cost more Postgres CPU than
+// running them.
+const names = new Map<string, string>();
+function named(text: string, values: readonly unknown[]): pg.QueryConfig {
+  let name = names.get(text);
+  if (name === undefined) {
+    name = `s${createHash("sha1").update(text).digest("hex").slice(0, 16)}`;
+    names.set(text, name);
+  }
+  return { name, text, values: values as unknown[] };
+}
+
 export function pgSql(client: pg.ClientBase): Sql {
-  return { rows: async <T>(text: string, params: readonly unknown[]) => (await client.query({ text, values: params as unknown[] })).rows as T[] };
+  return { rows: async <T>(text: string, params: readonly unknown[]) => (await client.query(named(text, params))).rows as T[] };
 }
 
 export function createPool(databaseUrl: string, max: number): pg.Pool {
@@ -58,7 +72,7 @@ export async function sqlTx<T>(pool: pg.Pool, fn: (sql: Sql) => Promise<T>, time
 
 /** Statements outside a transaction, each on whichever pooled connection is free. */
 export function poolSql(pool: pg.Pool): Sql {
-  return { rows: async <T>(text: string, params: readonly unknown[]) => (await pool.query({ text, values: params as unknown[] })).rows as T[] };
+  return { rows: async <T>(text: string, params: readonly unknown[]) => (await pool.query(named(text, params))).rows as T[] };
 }
 
 /**

@@ -31,6 +31,12 @@ export interface Applied {
 
 const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
 
+export const INTENT_BY_UID_SQL = `SELECT result::text FROM lifecycle_intents WHERE uid = $1::text`;
+export const RECORD_INTENT_SQL = `
+  INSERT INTO lifecycle_intents (uid, kind, target_id, actor_user_id, token_id, idempotency_key, request_id, reason, state, result, created_at, applied_at)
+  VALUES ($1::text, $2::text::intent_kind, $3::bigint, $4::bigint, $5::bigint, $6::text, $7::text, $8::text, $9::text::intent_state, $10::text::jsonb, $11::timestamptz, $11::timestamptz)
+  RETURNING 1`;
+
 type Prior = { kind: "new" } | { kind: "replay"; result: IntentResult } | { kind: "conflict" };
 
 /**
@@ -53,15 +59,12 @@ async function findPrior(sql: Sql, kind: IntentKind, p: IntentPayload, now: Date
     }
     return { kind: "new" };
   }
-  const [prior] = await sql.rows<{ result: string }>(`SELECT result::text FROM lifecycle_intents WHERE uid = $1::text`, [p.intentUid]);
+  const [prior] = await sql.rows<{ result: string }>(INTENT_BY_UID_SQL, [p.intentUid]);
   return prior ? { kind: "replay", result: intentResult.parse(JSON.parse(prior.result)) } : { kind: "new" };
 }
 
 async function recordIntent(sql: Sql, kind: IntentKind, p: IntentPayload, result: IntentResult, now: Date): Promise<void> {
-  await sql.rows(`
-    INSERT INTO lifecycle_intents (uid, kind, target_id, actor_user_id, token_id, idempotency_key, request_id, reason, state, result, created_at, applied_at)
-    VALUES ($1::text, $2::text::intent_kind, $3::bigint, $4::bigint, $5::bigint, $6::text, $7::text, $8::text, $9::text::intent_state, $10::text::jsonb, $11::timestamptz, $11::timestamptz)
-    RETURNING 1`,
+  await sql.rows(RECORD_INTENT_SQL,
     [p.intentUid, kind, String(p.targetId), String(p.actorUserId), p.tokenId === null ? null : String(p.tokenId), p.idempotencyKey,
       p.requestId, p.reason ?? null, result.ok ? "applied" : "rejected", JSON.stringify(result), now.toISOString()]);
 }
