@@ -22,6 +22,9 @@ export function prismaSql(tx: Tx): Sql {
   return { rows: <T>(text: string, params: readonly unknown[]) => tx.$queryRawUnsafe<T[]>(text, ...params) };
 }
 
+/** Data functions take either: a raw transaction, or the Prisma one their caller holds. */
+export const asSql = (db: Sql | Tx): Sql => ("rows" in db ? db : prismaSql(db));
+
 // Named statements: each connection parses and plans a statement once and then only binds
 // and executes it. The hot statements are CTEs whose planning cost more Postgres CPU than
 // running them.

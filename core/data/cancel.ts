@@ -3,7 +3,7 @@ import { decideCancel } from "../lifecycle/cancel.ts";
 import { settle } from "../lifecycle/settle.ts";
 import type { Conclusion, JobStatus, RunStatus } from "../lifecycle/types.ts";
 import { assertNever } from "../assert.ts";
-import { id, ids, prismaSql, ts, type Sql } from "../sql.ts";
+import { asSql, id, ids, ts, type Sql } from "../sql.ts";
 
 // Cancel as two statements: one locks the run and every job of it (run first, then jobs
 // in id order: the order every writer takes) and reads what the rules need; the pure
@@ -173,7 +173,6 @@ async function apply(sql: Sql, locked: Locked, open: LockedJob[], actor: CancelA
 }
 
 const isOpen = (j: LockedJob) => j.status === "queued" || j.status === "running";
-const asSql = (db: Sql | Tx): Sql => ("rows" in db ? db : prismaSql(db));
 
 /** One job, as POST /jobs/{id}/cancel. Null when the job does not exist. */
 export async function cancelJobTx(db: Sql | Tx, jobId: bigint, actor: CancelActor, now: Date): Promise<(Cancelled & { jobId: bigint }) | null> {

@@ -1,4 +1,5 @@
 import type { Tx } from "../db.ts";
+import { asSql, id, type Sql } from "../sql.ts";
 import { resolveGroup, type ConcurrencySpec, type GroupContext, type WorkflowSpec } from "../workflow.ts";
 import { cancelJobTx, cancelRunTx, type Signal } from "./cancel.ts";
 
@@ -24,30 +25,28 @@ export function groupColumns(spec: ConcurrencySpec | undefined, ctx: GroupContex
  * running jobs, to publish after commit (a caller that cannot publish leaves the runners
  * to learn through their cancel-check poll).
  */
-export async function supersedeOlder(tx: Tx, runId: bigint, actorUserId: bigint | null, workflow: WorkflowSpec, now = new Date()): Promise<Signal[]> {
+export async function supersedeOlder(db: Sql | Tx, runId: bigint, actorUserId: bigint | null, workflow: WorkflowSpec, now = new Date()): Promise<Signal[]> {
   if (!workflow.concurrency?.cancelInProgress && !workflow.jobs.some((j) => j.concurrency?.cancelInProgress)) return [];
-  const run = await tx.workflowRun.findUniqueOrThrow({
-    where: { id: runId },
-    select: { repoId: true, runIndex: true, concurrencyGroup: true, cancelInProgress: true, jobs: { select: { concurrencyGroup: true, cancelInProgress: true } } },
-  });
+  const sql = asSql(db);
+  const [run] = await sql.rows<{ repo_id: string; run_index: number; concurrency_group: string | null; cancel_in_progress: boolean; job_groups: string[] }>(`
+    SELECT repo_id::text, run_index, concurrency_group, cancel_in_progress,
+      ARRAY(SELECT DISTINCT concurrency_group FROM workflow_jobs WHERE run_id = r.id AND concurrency_group IS NOT NULL AND cancel_in_progress) AS job_groups
+    FROM workflow_runs r WHERE id = $1::bigint`, [id(runId)]);
+  if (!run) throw new Error(`run ${runId} vanished while superseding older runs`);
   const signals: Signal[] = [];
-  const actor = (group: string) => ({ userId: actorUserId, tokenId: null, reason: `superseded by run #${run.runIndex} (concurrency group "${group}")` });
-  if (run.concurrencyGroup !== null && run.cancelInProgress) {
-    const older = await tx.workflowRun.findMany({
-      where: { repoId: run.repoId, concurrencyGroup: run.concurrencyGroup, id: { lt: runId }, status: { not: "completed" } },
-      select: { id: true },
-      orderBy: { id: "asc" },
-    });
-    for (const o of older) signals.push(...((await cancelRunTx(tx, o.id, actor(run.concurrencyGroup), now, false))?.signals ?? []));
+  const actor = (group: string) => ({ userId: actorUserId, tokenId: null, reason: `superseded by run #${run.run_index} (concurrency group "${group}")` });
+  if (run.concurrency_group !== null && run.cancel_in_progress) {
+    const older = await sql.rows<{ id: string }>(`
+      SELECT id::text FROM workflow_runs WHERE repo_id = $1::bigint AND concurrency_group = $2::text AND id < $3::bigint AND status <> 'completed'
+      ORDER BY id`, [run.repo_id, run.concurrency_group, id(runId)]);
+    for (const o of older) signals.push(...((await cancelRunTx(sql, BigInt(o.id), actor(run.concurrency_group), now, false))?.signals ?? []));
   }
-  const jobGroups = new Set(run.jobs.filter((j) => j.concurrencyGroup !== null && j.cancelInProgress).map((j) => j.concurrencyGroup!));
-  for (const group of jobGroups) {
-    const older = await tx.workflowJob.findMany({
-      where: { concurrencyGroup: group, runId: { lt: runId }, status: { in: ["queued", "running"] }, run: { repoId: run.repoId } },
-      select: { id: true },
-      orderBy: { id: "asc" },
-    });
-    for (const o of older) signals.push(...((await cancelJobTx(tx, o.id, actor(group), now))?.signals ?? []));
+  for (const group of run.job_groups) {
+    const older = await sql.rows<{ id: string }>(`
+      SELECT j.id::text FROM workflow_jobs j JOIN workflow_runs r ON r.id = j.run_id
+      WHERE j.concurrency_group = $1::text AND j.run_id < $2::bigint AND j.status IN ('queued', 'running') AND r.repo_id = $3::bigint
+      ORDER BY j.id`, [group, id(runId), run.repo_id]);
+    for (const o of older) signals.push(...((await cancelJobTx(sql, BigInt(o.id), actor(group), now))?.signals ?? []));
   }
   return signals;
 }

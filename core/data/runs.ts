@@ -3,7 +3,8 @@ import type { Tx } from "../db.ts";
 import { Prisma } from "../db.ts";
 import type { WorkflowSpec } from "../workflow.ts";
 import type { Conclusion } from "../lifecycle/types.ts";
-import { parseWorkflow } from "../workflow.ts";
+import { parseWorkflow, type ParseResult } from "../workflow.ts";
+import { asSql, id, type Sql } from "../sql.ts";
 import type { Signal } from "./cancel.ts";
 import { groupColumns, groupContext, supersedeOlder } from "./concurrency.ts";
 
@@ -49,76 +50,109 @@ export type SourceLookup =
   | { ok: false; reason: "source_unavailable" }
   | { ok: false; reason: "source_invalid"; errors: string[] };
 
-/** The workflow file as it was at `headSha` — never a later version. */
-export async function loadWorkflowAt(tx: Tx, repoId: bigint, path: string, headSha: string): Promise<SourceLookup> {
-  const src = await tx.workflowSource.findUnique({
-    where: { repoId_path_headSha: { repoId, path, headSha } },
-    select: { content: true },
-  });
-  if (!src) return { ok: false, reason: "source_unavailable" };
-  const parsed = parseWorkflow(src.content);
+// A workflow source never changes once pushed (it is keyed by head_sha), and parsing YAML
+// costs more than the rest of a rerun's CPU: parse each content once. Bounded; oldest out.
+const parsedSources = new Map<string, ParseResult>();
+const PARSE_CACHE_MAX = 500;
+
+export function parseCached(content: string): ParseResult {
+  let parsed = parsedSources.get(content);
+  if (parsed === undefined) {
+    parsed = parseWorkflow(content);
+    if (parsedSources.size >= PARSE_CACHE_MAX) parsedSources.delete(parsedSources.keys().next().value!);
+    parsedSources.set(content, parsed);
+  }
+  return parsed;
+}
+
+export function workflowOf(content: string | null): SourceLookup {
+  if (content === null) return { ok: false, reason: "source_unavailable" };
+  const parsed = parseCached(content);
   return parsed.ok ? { ok: true, workflow: parsed.workflow } : { ok: false, reason: "source_invalid", errors: parsed.errors };
 }
 
-/**
- * Allocates the repo's next run_index. The UPDATE takes the repo row lock, so concurrent
- * creators queue behind each other and, as the increment rolls back with its
- * transaction, indexes stay unique and gapless.
- */
-async function allocateRunIndex(tx: Tx, repoId: bigint): Promise<number> {
-  const rows = await tx.$queryRaw<{ run_index: number }[]>`
-    UPDATE repos SET next_run_index = next_run_index + 1 WHERE id = ${repoId}
-    RETURNING next_run_index - 1 AS run_index`;
-  const row = rows[0];
-  if (!row) throw new Error(`repo ${repoId} vanished while allocating a run index`);
-  return Number(row.run_index);
+/** The workflow file as it was at `headSha` — never a later version. */
+export async function loadWorkflowAt(db: Sql | Tx, repoId: bigint, path: string, headSha: string): Promise<SourceLookup> {
+  const [src] = await asSql(db).rows<{ content: string }>(
+    `SELECT content FROM workflow_sources WHERE repo_id = $1::bigint AND path = $2::text AND head_sha = $3::text`, [id(repoId), path, headSha]);
+  return workflowOf(src?.content ?? null);
 }
 
-export async function createRun(tx: Tx, seed: RunSeed, workflow: WorkflowSpec, initial?: ReadonlyMap<string, JobInit>): Promise<CreatedRun> {
-  const runIndex = await allocateRunIndex(tx, seed.repoId);
+// One statement: the repo's next run_index (the UPDATE takes the repo row lock, so
+// concurrent creators queue behind each other and, as the increment rolls back with its
+// transaction, indexes stay unique and gapless), the run, its jobs and their steps.
+export const CREATE_RUN_SQL = `
+  WITH idx AS (
+    UPDATE repos SET next_run_index = next_run_index + 1 WHERE id = $1::bigint RETURNING next_run_index - 1 AS run_index
+  ), run AS (
+    INSERT INTO workflow_runs (repo_id, run_index, workflow_file, workflow_name, head_sha, head_ref, event, event_payload, actor_user_id,
+      parent_run_id, trigger_event_id, status, attempt, original_run_id, concurrency_group, cancel_in_progress)
+    SELECT $1::bigint, idx.run_index, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text::jsonb, $8::bigint, $9::bigint, $10::text,
+      'queued', $11::int, $12::bigint, $13::text, $14::boolean FROM idx
+    RETURNING id, run_index
+  ), jobs AS (
+    INSERT INTO workflow_jobs (run_id, job_index, job_key, name, runs_on, needs, timeout_minutes, concurrency_group, cancel_in_progress,
+      status, conclusion, started_at, completed_at, reused)
+    SELECT run.id, j.job_index, j.job_key, j.name, j.runs_on, j.needs, j.timeout_minutes, j.concurrency_group, j.cancel_in_progress,
+      j.status::job_status, j.conclusion::conclusion, j.started_at, j.completed_at, j.reused
+    FROM run, jsonb_to_recordset($15::text::jsonb) AS j(job_index int, job_key text, name text, runs_on text, needs text[], timeout_minutes int,
+      concurrency_group text, cancel_in_progress boolean, status text, conclusion text, started_at timestamptz, completed_at timestamptz, reused boolean)
+    RETURNING id, job_key
+  ), steps AS (
+    INSERT INTO workflow_steps (job_id, step_index, name, run, status, conclusion, started_at, completed_at)
+    SELECT jobs.id, s.step_index, s.name, s.run, s.status::job_status, s.conclusion::conclusion, s.started_at, s.completed_at
+    FROM jsonb_to_recordset($16::text::jsonb) AS s(job_key text, step_index int, name text, run text, status text, conclusion text,
+      started_at timestamptz, completed_at timestamptz)
+    JOIN jobs ON jobs.job_key = s.job_key
+    RETURNING 1
+  )
+  SELECT run.id::text AS id, run.run_index, (SELECT json_object_agg(job_key, id)::text FROM jobs) AS job_ids,
+    (SELECT count(*) FROM steps)::int AS steps FROM run`;
+
+const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+
+function jobRows(workflow: WorkflowSpec, group: ReturnType<typeof groupContext>, initial?: ReadonlyMap<string, JobInit>) {
+  return workflow.jobs.map((j, i) => {
+    const init = initial?.get(j.key);
+    const g = groupColumns(j.concurrency, group);
+    return {
+      job_index: i, job_key: j.key, name: j.name, runs_on: j.runsOn, needs: j.needs, timeout_minutes: j.timeoutMinutes,
+      concurrency_group: g.concurrencyGroup ?? null, cancel_in_progress: g.cancelInProgress ?? false,
+      status: init?.status ?? "queued", conclusion: init?.conclusion ?? null, started_at: iso(init?.startedAt), completed_at: iso(init?.completedAt),
+      reused: init?.reused ?? false,
+    };
+  });
+}
+
+function stepRows(workflow: WorkflowSpec, initial?: ReadonlyMap<string, JobInit>) {
+  return workflow.jobs.flatMap((j) =>
+    j.steps.map((st, i) => {
+      const s = stepInit(initial?.get(j.key), i);
+      return { job_key: j.key, step_index: i, name: st.name, run: st.run, status: s?.status ?? "queued", conclusion: s?.conclusion ?? null, started_at: iso(s?.startedAt), completed_at: iso(s?.completedAt) };
+    }),
+  );
+}
+
+export async function createRun(db: Sql | Tx, seed: RunSeed, workflow: WorkflowSpec, initial?: ReadonlyMap<string, JobInit>): Promise<CreatedRun> {
+  const sql = asSql(db);
   const group = groupContext(seed, workflow);
-  const run = await tx.workflowRun.create({
-    data: {
-      ...seed,
-      runIndex,
-      workflowName: workflow.name ?? seed.workflowFile.split("/").pop() ?? seed.workflowFile,
-      status: "queued",
-      ...groupColumns(workflow.concurrency, group),
-    },
-    select: { id: true },
-  });
-  const jobs = await tx.workflowJob.createManyAndReturn({
-    data: workflow.jobs.map((j, i) => ({
-      runId: run.id,
-      jobIndex: i,
-      jobKey: j.key,
-      name: j.name,
-      runsOn: j.runsOn,
-      needs: j.needs,
-      timeoutMinutes: j.timeoutMinutes,
-      ...groupColumns(j.concurrency, group),
-      ...jobInit(initial?.get(j.key)),
-    })),
-    select: { id: true, jobKey: true },
-  });
-  const idByKey = new Map(jobs.map((j) => [j.jobKey, j.id]));
-  await tx.workflowStep.createMany({
-    data: workflow.jobs.flatMap((j) =>
-      j.steps.map((s, i) => ({ jobId: idByKey.get(j.key)!, stepIndex: i, name: s.name, run: s.run, ...stepInit(initial?.get(j.key), i) })),
-    ),
-  });
-  const signals = await supersedeOlder(tx, run.id, seed.actorUserId, workflow);
-  return { id: run.id, runIndex, jobIds: workflow.jobs.map((j) => idByKey.get(j.key)!), signals };
-}
-
-function jobInit(init: JobInit | undefined) {
-  if (!init) return {};
-  const { status, conclusion, startedAt, completedAt, reused } = init;
-  return { status, conclusion, startedAt, completedAt, reused };
+  const runGroup = groupColumns(workflow.concurrency, group);
+  const [row] = await sql.rows<{ id: string; run_index: number; job_ids: string | null }>(CREATE_RUN_SQL, [
+    id(seed.repoId), seed.workflowFile, workflow.name ?? seed.workflowFile.split("/").pop() ?? seed.workflowFile, seed.headSha, seed.headRef,
+    seed.event, JSON.stringify(seed.eventPayload ?? {}), seed.actorUserId === null ? null : id(seed.actorUserId),
+    seed.parentRunId === null ? null : id(seed.parentRunId), seed.triggerEventId, seed.attempt ?? 1,
+    seed.originalRunId == null ? null : id(seed.originalRunId), runGroup.concurrencyGroup ?? null, runGroup.cancelInProgress ?? false,
+    JSON.stringify(jobRows(workflow, group, initial)), JSON.stringify(stepRows(workflow, initial)),
+  ]);
+  if (!row) throw new Error(`repo ${seed.repoId} vanished while allocating a run index`);
+  const runId = BigInt(row.id);
+  const idByKey = JSON.parse(row.job_ids ?? "{}") as Record<string, number>;
+  const signals = await supersedeOlder(sql, runId, seed.actorUserId, workflow);
+  return { id: runId, runIndex: Number(row.run_index), jobIds: workflow.jobs.map((j) => BigInt(idByKey[j.key]!)), signals };
 }
 
 function stepInit(init: JobInit | undefined, index: number) {
-  if (!init) return {};
+  if (!init) return undefined;
   return init.steps[index] ?? { status: "skipped" as const, conclusion: "skipped" as const, startedAt: null, completedAt: init.completedAt };
 }
 
