@@ -1,4 +1,7 @@
+import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import { intentUid } from "../api/intents.ts";
+import { cancelJob } from "../worker/processors/cancel-job.ts";
 import { worldSuite } from "./setup/suite.ts";
 import { call, claim, claimJob, ONE_JOB, pushAndRun, registerTestRunner } from "./setup/world.ts";
 
@@ -67,5 +70,29 @@ describe("two actors on one job", () => {
     expect(answers.map((a) => a.status)).toEqual(Array(20).fill(202));
     expect(answers.filter((a) => a.body.changed_jobs === 1)).toHaveLength(1);
     expect(await s.db.prisma.lifecycleIntent.count({ where: { targetId: BigInt(jobId), kind: "cancel_job" } })).toBe(20);
+  });
+});
+
+describe("one intent delivered twice", () => {
+  const deps = () => ({ prisma: s.db.prisma, pool: s.db.pool, publish: async () => 0, queuePrefix: s.stack.prefix, log: pino({ level: "silent" }), holdTxMs: 0 });
+  const payload = (jobId: number, actor: bigint) => ({
+    intentUid: intentUid("cancel-job", Number(actor), null), targetId: jobId, actorUserId: Number(actor), tokenId: null,
+    idempotencyKey: null, requestId: null, reason: null, params: null,
+  });
+
+  it("applies once and answers the redelivery with the first result (one after the other, and at the same time)", async () => {
+    const bob = await s.db.prisma.user.findUniqueOrThrow({ where: { login: "bob" } });
+    for (const together of [false, true]) {
+      const r = await pushAndRun(s.db.prisma, "alice/demo", ONE_JOB, together ? "dddd0002" : "dddd0001");
+      const p = payload(r.job_ids[0]!, bob.id);
+      const [first, second] = together
+        ? await Promise.all([cancelJob(deps(), p), cancelJob(deps(), p)])
+        : [await cancelJob(deps(), p), await cancelJob(deps(), p)];
+      expect(first).toMatchObject({ ok: true, body: { changed_jobs: 1, run_completed: true } });
+      expect(second).toEqual(first);
+      expect(await s.db.prisma.lifecycleIntent.count({ where: { uid: p.intentUid } })).toBe(1);
+      const changes = await s.db.prisma.jobTransition.count({ where: { jobId: BigInt(r.job_ids[0]!), toStatus: "cancelled" } });
+      expect(changes).toBe(1);
+    }
   });
 });

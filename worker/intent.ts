@@ -1,7 +1,7 @@
 import { UnrecoverableError } from "bullmq";
 import type pg from "pg";
 import { inTx, isTransientDbError, isUniqueViolation, type PrismaClient, type Tx } from "../core/db.ts";
-import { prismaSql, sqlTx, type Sql } from "../core/sql.ts";
+import { poolSql, prismaSql, sqlTx, type Sql } from "../core/sql.ts";
 import type { IntentPayload, IntentResult } from "../core/contracts.ts";
 import { intentResult } from "../core/contracts.ts";
 import type { Logger } from "../core/logger.ts";
@@ -35,7 +35,7 @@ export const INTENT_BY_UID_SQL = `SELECT result::text FROM lifecycle_intents WHE
 export const RECORD_INTENT_SQL = `
   INSERT INTO lifecycle_intents (uid, kind, target_id, actor_user_id, token_id, idempotency_key, request_id, reason, state, result, created_at, applied_at)
   VALUES ($1::text, $2::text::intent_kind, $3::bigint, $4::bigint, $5::bigint, $6::text, $7::text, $8::text, $9::text::intent_state, $10::text::jsonb, $11::timestamptz, $11::timestamptz)
-  RETURNING 1`;
+  ON CONFLICT (uid) DO NOTHING RETURNING 1`;
 
 type Prior = { kind: "new" } | { kind: "replay"; result: IntentResult } | { kind: "conflict" };
 
@@ -63,10 +63,14 @@ async function findPrior(sql: Sql, kind: IntentKind, p: IntentPayload, now: Date
   return prior ? { kind: "replay", result: intentResult.parse(JSON.parse(prior.result)) } : { kind: "new" };
 }
 
+/** Thrown inside the transaction to roll it back: another delivery recorded this intent first. */
+class AlreadyApplied extends Error {}
+
 async function recordIntent(sql: Sql, kind: IntentKind, p: IntentPayload, result: IntentResult, now: Date): Promise<void> {
-  await sql.rows(RECORD_INTENT_SQL,
+  const inserted = await sql.rows(RECORD_INTENT_SQL,
     [p.intentUid, kind, String(p.targetId), String(p.actorUserId), p.tokenId === null ? null : String(p.tokenId), p.idempotencyKey,
       p.requestId, p.reason ?? null, result.ok ? "applied" : "rejected", JSON.stringify(result), now.toISOString()]);
+  if (inserted.length === 0) throw new AlreadyApplied();
 }
 
 /** Opens the transaction an intent is applied in: Prisma's, or a raw one on the pool. */
@@ -85,7 +89,10 @@ async function applyOn<D>(deps: ProcessorDeps, run: TxRunner<D>, kind: IntentKin
   try {
     out = await run(async (db, sql) => {
       const now = new Date();
-      const prior = await findPrior(sql, kind, p, now);
+      // Without a key, the uid's unique index is the check: the record's insert finds an
+      // earlier application (a redelivery) and the transaction rolls back; that saves a
+      // round trip on every first delivery, which is nearly all of them.
+      const prior: Prior = p.idempotencyKey === null ? { kind: "new" } : await findPrior(sql, kind, p, now);
       if (prior.kind === "replay") return { result: prior.result };
       if (prior.kind === "conflict") {
         return { result: { ok: false, error: "idempotency_conflict", message: "idempotency key reused with a different target" } };
@@ -99,6 +106,7 @@ async function applyOn<D>(deps: ProcessorDeps, run: TxRunner<D>, kind: IntentKin
       return applied;
     }, 15_000 + deps.holdTxMs);
   } catch (e) {
+    if (e instanceof AlreadyApplied) return replay(deps, p);
     if (isTransientDbError(e) || isUniqueViolation(e)) throw e;
     throw new UnrecoverableError(`intent ${p.intentUid} failed: ${(e as Error).message}`);
   }
@@ -107,6 +115,12 @@ async function applyOn<D>(deps: ProcessorDeps, run: TxRunner<D>, kind: IntentKin
     await out.afterCommit().catch((e: unknown) => deps.log.warn({ err: e, intent: p.intentUid }, "post-commit effect failed"));
   }
   return out.result;
+}
+
+async function replay(deps: ProcessorDeps, p: IntentPayload): Promise<IntentResult> {
+  const [prior] = await poolSql(deps.pool).rows<{ result: string }>(INTENT_BY_UID_SQL, [p.intentUid]);
+  if (!prior) throw new Error(`intent ${p.intentUid} was recorded by another delivery but cannot be read back`);
+  return intentResult.parse(JSON.parse(prior.result));
 }
 
 /** An intent whose writes go through Prisma (reruns: many rows of many models). */
