@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import express, { type Express, type RequestHandler, type Router } from "express";
 import type { PrismaClient } from "../core/db.ts";
-import type { Sql } from "../core/sql.ts";
+import type { PoolSql } from "../core/sql.ts";
 import type { Logger } from "../core/logger.ts";
 import { errorMiddleware, notFound } from "./errors.ts";
 import type { IntentClient } from "./intents.ts";
@@ -16,7 +16,7 @@ import { runnerRoutes } from "./routes/runner.ts";
 
 export interface AppDeps {
   prisma: PrismaClient;
-  sql: Sql;
+  sql: PoolSql;
   intents: IntentClient;
   tokenLimiter: Limiter;
   ipLimiter: Limiter;
@@ -60,7 +60,7 @@ export function createApp(deps: AppDeps): Express {
   for (const mw of deps.before ?? []) app.use(mw);
   app.use(express.json({ limit: "256kb", type: ["application/json", "application/*+json"] }));
   app.use(healthRoutes(deps.readiness));
-  app.use(runnerRoutes({ prisma: deps.prisma, registrationTokenHash: deps.registrationTokenHash ?? null }));
+  app.use(runnerRoutes({ prisma: deps.prisma, sql: deps.sql, registrationTokenHash: deps.registrationTokenHash ?? null }));
   app.use(lifecycleRoutes(deps));
   app.use(rerunRoutes(deps));
   app.use(runRoutes(deps));

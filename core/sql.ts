@@ -73,9 +73,16 @@ export async function sqlTx<T>(pool: pg.Pool, fn: (sql: Sql) => Promise<T>, time
   }
 }
 
-/** Statements outside a transaction, each on whichever pooled connection is free. */
-export function poolSql(pool: pg.Pool): Sql {
-  return { rows: async <T>(text: string, params: readonly unknown[]) => (await pool.query(named(text, params))).rows as T[] };
+/** A pool: single statements on whichever connection is free, or a transaction on one. */
+export interface PoolSql extends Sql {
+  tx<T>(fn: (sql: Sql) => Promise<T>, timeoutMs?: number): Promise<T>;
+}
+
+export function poolSql(pool: pg.Pool): PoolSql {
+  return {
+    rows: async <T>(text: string, params: readonly unknown[]) => (await pool.query(named(text, params))).rows as T[],
+    tx: (fn, timeoutMs) => sqlTx(pool, fn, timeoutMs),
+  };
 }
 
 /**

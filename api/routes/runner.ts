@@ -1,6 +1,7 @@
 import { Router, type Request, type RequestHandler, type Response } from "express";
 import { z } from "zod";
 import { inTx, type PrismaClient } from "../../core/db.ts";
+import type { PoolSql } from "../../core/sql.ts";
 import { heartbeatAndClaim, findJobToken, type JobCredential } from "../../core/data/claim.ts";
 import { reportJobTx } from "../../core/data/jobs.ts";
 import { appendLog, reportStepTx } from "../../core/data/steps.ts";
@@ -21,6 +22,8 @@ const runnerLabel = z.string().min(1).max(100).regex(/^[^,\s]+$/).refine(noNul, 
 
 export interface RunnerDeps {
   prisma: PrismaClient;
+  /** The hot runner calls (job token, status report) in plain SQL. */
+  sql: PoolSql;
   /** sha256 of the registration secret; null disables self-registration. */
   registrationTokenHash: string | null;
 }
@@ -91,7 +94,7 @@ function runnerAuth(deps: RunnerDeps): RequestHandler {
 /** The per-job token works for its own job only, until it expires or its runner is revoked. */
 function jobAuth(deps: RunnerDeps): RequestHandler {
   return async (req, res, next) => {
-    const cred = await findJobToken(deps.prisma, bearer(req));
+    const cred = await findJobToken(deps.sql, bearer(req));
     if (!cred) throw invalidToken("invalid token");
     if (cred.runnerRevokedAt !== null) throw invalidToken("runner revoked");
     if (cred.expiresAt.getTime() <= Date.now()) throw invalidToken("token expired");
@@ -147,7 +150,7 @@ export function runnerRoutes(deps: RunnerDeps): Router {
 
   r.post("/api/v1/jobs/:id/status", job, async (req, res) => {
     const report = toReport(parse(reportBody, req.body));
-    const out = await inTx(deps.prisma, (tx) => reportJobTx(tx, jobOf(res).jobId, report, new Date()));
+    const out = await deps.sql.tx((sql) => reportJobTx(sql, jobOf(res).jobId, report, new Date()));
     observeCancelPropagation(res, out);
     if (out.kind === "ok") {
       res.json({ changed: out.changed, run_completed: out.runCompleted });
@@ -172,9 +175,10 @@ export function runnerRoutes(deps: RunnerDeps): Router {
   });
 
   r.post("/api/v1/jobs/:id/cancel-check", job, async (_req, res) => {
-    const j = await deps.prisma.workflowJob.findUnique({ where: { id: jobOf(res).jobId }, select: { status: true, cancelRequested: true } });
+    const [j] = await deps.sql.rows<{ status: string; cancel_requested: boolean }>(
+      `SELECT status::text, cancel_requested FROM workflow_jobs WHERE id = $1::bigint`, [jobOf(res).jobId.toString()]);
     if (!j) throw notFound("job");
-    res.json({ cancelled: j.cancelRequested || j.status === "cancelled" });
+    res.json({ cancelled: j.cancel_requested || j.status === "cancelled" });
   });
   return r;
 }

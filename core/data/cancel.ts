@@ -1,9 +1,9 @@
 import type { Tx } from "../db.ts";
 import { decideCancel } from "../lifecycle/cancel.ts";
-import { settle } from "../lifecycle/settle.ts";
-import type { Conclusion, JobStatus, RunStatus } from "../lifecycle/types.ts";
+import type { Conclusion } from "../lifecycle/types.ts";
 import { assertNever } from "../assert.ts";
 import { asSql, id, ids, ts, type Sql } from "../sql.ts";
+import { LOCK_RUN_OF_JOB_SQL, lockRun, lockRunOfJob, runWriteCtes, settlePlan, type Locked, type LockedJob, type SettlementPlan } from "./settlement.ts";
 
 // Cancel as two statements: one locks the run and every job of it (run first, then jobs
 // in id order: the order every writer takes) and reads what the rules need; the pure
@@ -36,40 +36,7 @@ export interface Cancelled {
   signals: Signal[];
 }
 
-interface LockedJob {
-  id: number;
-  job_index: number;
-  job_key: string;
-  needs: string[];
-  status: JobStatus;
-  conclusion: Conclusion | null;
-  cancel_requested: boolean;
-  runner_id: number | null;
-}
-
-interface Locked {
-  run: { id: number; repo_id: number; status: RunStatus };
-  jobs: LockedJob[];
-}
-
-// FOR UPDATE returns each row's latest committed version even when the statement waited
-// for the run lock, so the jobs read here are current once the run is ours.
-const LOCK_SQL = (runOf: string) => `
-  WITH run AS MATERIALIZED (
-    SELECT id, repo_id, status::text AS status FROM workflow_runs WHERE id = ${runOf} FOR UPDATE
-  ), jobs AS MATERIALIZED (
-    SELECT id, job_index, job_key, needs, status::text AS status, conclusion::text AS conclusion, cancel_requested, runner_id
-    FROM workflow_jobs WHERE run_id = (SELECT id FROM run) ORDER BY id FOR UPDATE
-  )
-  SELECT json_build_object('run', (SELECT row_to_json(run) FROM run), 'jobs', COALESCE((SELECT json_agg(jobs ORDER BY id) FROM jobs), '[]'))::text AS locked`;
-export const LOCK_RUN_OF_JOB_SQL = LOCK_SQL("(SELECT run_id FROM workflow_jobs WHERE id = $1::bigint)");
-export const LOCK_RUN_SQL = LOCK_SQL("$1::bigint");
-
-async function lock(sql: Sql, text: string, target: bigint): Promise<Locked | null> {
-  const [row] = await sql.rows<{ locked: string }>(text, [id(target)]);
-  const locked = JSON.parse(row!.locked) as { run: Locked["run"] | null; jobs: LockedJob[] };
-  return locked.run ? { run: locked.run, jobs: locked.jobs } : null;
-}
+export { LOCK_RUN_OF_JOB_SQL };
 
 export const CANCEL_WRITE_SQL = `
   WITH ended AS (
@@ -81,31 +48,17 @@ export const CANCEL_WRITE_SQL = `
     UPDATE workflow_jobs SET cancel_requested = true, cancel_requested_at = $2::timestamptz, cancel_requested_by = $4::bigint,
       cancel_requested_token_id = $5::bigint, cancel_reason = $6::text, updated_at = $2::timestamptz
     WHERE id = ANY($7::bigint[]) AND NOT cancel_requested RETURNING id
-  ), skipped AS (
-    UPDATE workflow_jobs SET status = 'skipped', conclusion = 'skipped', completed_at = $2::timestamptz, updated_at = $2::timestamptz
-    WHERE id = ANY($8::bigint[]) AND status = 'queued' RETURNING id
   ), ended_steps AS (
     UPDATE workflow_steps SET status = 'cancelled', conclusion = 'cancelled', completed_at = $2::timestamptz
     WHERE job_id IN (SELECT id FROM ended) AND status IN ('queued', 'running') RETURNING 1
-  ), skipped_steps AS (
-    UPDATE workflow_steps SET status = 'skipped', conclusion = 'skipped', completed_at = $2::timestamptz
-    WHERE job_id IN (SELECT id FROM skipped) AND status IN ('queued', 'running') RETURNING 1
-  ), run AS (
-    UPDATE workflow_runs SET status = $10::text::run_status, conclusion = $11::text::conclusion, updated_at = $2::timestamptz,
-      started_at = CASE WHEN $10::text = 'running' THEN $2::timestamptz ELSE started_at END,
-      completed_at = CASE WHEN $10::text = 'completed' THEN $2::timestamptz ELSE completed_at END
-    WHERE id = $9::bigint AND (($10::text = 'running' AND status = 'queued') OR ($10::text = 'completed' AND status <> 'completed'))
-    RETURNING status::text AS status
-  )
+  ), ${runWriteCtes("$8", "$9", "$10", "$11", "$2")}
   SELECT (SELECT count(*) FROM ended)::int AS ended, (SELECT count(*) FROM flagged)::int AS flagged,
     (SELECT count(*) FROM ended_steps)::int + (SELECT count(*) FROM skipped_steps)::int AS steps,
     (SELECT status FROM run) AS run_status`;
 
-interface Plan {
+interface Plan extends SettlementPlan {
   endNow: number[];
   flag: LockedJob[];
-  skip: number[];
-  run: { status: "running" | "completed"; conclusion: Conclusion | null } | null;
 }
 
 /**
@@ -133,18 +86,8 @@ function plan(locked: Locked, open: LockedJob[], force: boolean): Plan {
     }
   }
   if (endNow.length === 0) return { endNow, flag, skip: [], run: null };
-  const ending = new Set(endNow);
-  const after = locked.jobs.map((j) => ({
-    jobIndex: j.job_index, jobKey: j.job_key, needs: j.needs,
-    status: ending.has(j.id) ? ("cancelled" as const) : j.status,
-    conclusion: ending.has(j.id) ? ("cancelled" as const) : j.conclusion,
-  }));
-  const s = settle(locked.run.status, after);
-  const skipKeys = new Set(s.skip);
-  const skip = locked.jobs.filter((j) => skipKeys.has(j.job_key) && j.status === "queued").map((j) => j.id);
-  const r = s.run;
-  if (r === null || r.status === "queued") return { endNow, flag, skip, run: null };
-  return { endNow, flag, skip, run: r.status === "completed" ? { status: "completed", conclusion: r.conclusion } : { status: "running", conclusion: null } };
+  const cancelled = { status: "cancelled" as const, conclusion: "cancelled" as const };
+  return { endNow, flag, ...settlePlan(locked, new Map(endNow.map((j) => [j, cancelled]))) };
 }
 
 async function apply(sql: Sql, locked: Locked, open: LockedJob[], actor: CancelActor, now: Date, force: boolean): Promise<Cancelled> {
@@ -177,7 +120,7 @@ const isOpen = (j: LockedJob) => j.status === "queued" || j.status === "running"
 /** One job, as POST /jobs/{id}/cancel. Null when the job does not exist. */
 export async function cancelJobTx(db: Sql | Tx, jobId: bigint, actor: CancelActor, now: Date): Promise<(Cancelled & { jobId: bigint }) | null> {
   const sql = asSql(db);
-  const locked = await lock(sql, LOCK_RUN_OF_JOB_SQL, jobId);
+  const locked = await lockRunOfJob(sql, jobId);
   const job = locked?.jobs.find((j) => BigInt(j.id) === jobId);
   if (!locked || !job) return null;
   return { jobId, ...(await apply(sql, locked, isOpen(job) ? [job] : [], actor, now, false)) };
@@ -186,7 +129,7 @@ export async function cancelJobTx(db: Sql | Tx, jobId: bigint, actor: CancelActo
 /** Every open job of a run, as POST /runs/{id}/cancel and /force-cancel. Null when the run does not exist. */
 export async function cancelRunTx(db: Sql | Tx, runId: bigint, actor: CancelActor, now: Date, force: boolean): Promise<Cancelled | null> {
   const sql = asSql(db);
-  const locked = await lock(sql, LOCK_RUN_SQL, runId);
+  const locked = await lockRun(sql, runId);
   if (!locked) return null;
   return apply(sql, locked, locked.jobs.filter(isOpen), actor, now, force);
 }

@@ -1,3 +1,4 @@
+import type { Sql } from "../sql.ts";
 import type { Tx } from "../db.ts";
 import { Prisma } from "../db.ts";
 import { sha256 } from "../tokens.ts";
@@ -127,11 +128,11 @@ export interface JobCredential {
   runnerRevokedAt: Date | null;
 }
 
-export function findJobToken(tx: Pick<Tx, "jobToken">, token: string): Promise<JobCredential | null> {
-  return tx.jobToken
-    .findUnique({
-      where: { tokenHash: sha256(token) },
-      select: { jobId: true, runnerId: true, expiresAt: true, runner: { select: { revokedAt: true } } },
-    })
-    .then((t) => t && { jobId: t.jobId, runnerId: t.runnerId, expiresAt: t.expiresAt, runnerRevokedAt: t.runner.revokedAt });
+export async function findJobToken(sql: Sql, token: string): Promise<JobCredential | null> {
+  const [t] = await sql.rows<{ job_id: string; runner_id: string; expires_ms: number; revoked_ms: number | null }>(`
+    SELECT t.job_id::text, t.runner_id::text, (extract(epoch FROM t.expires_at) * 1000)::float8 AS expires_ms,
+      (extract(epoch FROM r.revoked_at) * 1000)::float8 AS revoked_ms
+    FROM job_tokens t JOIN runners r ON r.id = t.runner_id WHERE t.token_hash = $1::text`, [sha256(token)]);
+  if (!t) return null;
+  return { jobId: BigInt(t.job_id), runnerId: BigInt(t.runner_id), expiresAt: new Date(t.expires_ms), runnerRevokedAt: t.revoked_ms === null ? null : new Date(t.revoked_ms) };
 }

@@ -1,6 +1,7 @@
 import type { Tx } from "../db.ts";
+import { asSql, id, ids, ts, type Sql } from "../sql.ts";
+import { lockRunOfJob, runWriteCtes, settlePlan } from "./settlement.ts";
 import { decideReport, type Report } from "../lifecycle/report.ts";
-import { settle } from "../lifecycle/settle.ts";
 import type { Conclusion, JobStatus, RunStatus } from "../lifecycle/types.ts";
 import { assertNever } from "../assert.ts";
 
@@ -39,86 +40,39 @@ export async function lockJob(tx: Tx, jobId: bigint): Promise<{ run: LockedRun; 
   return job ? { run, job } : null;
 }
 
-export interface RunSettled {
-  completed: boolean;
-  conclusion: Conclusion | null;
-}
-
-/** Skips jobs that can no longer run and rolls the (locked) run up. */
-export async function settleRun(tx: Tx, run: LockedRun, now: Date): Promise<RunSettled> {
-  const jobs = await tx.workflowJob.findMany({
-    where: { runId: run.id },
-    select: { jobIndex: true, jobKey: true, needs: true, status: true, conclusion: true },
-  });
-  const s = settle(run.status, jobs);
-  if (s.skip.length > 0) {
-    const skipped = await tx.workflowJob.findMany({
-      where: { runId: run.id, jobKey: { in: s.skip }, status: "queued" },
-      select: { id: true },
-    });
-    await tx.workflowJob.updateMany({
-      where: { id: { in: skipped.map((j) => j.id) }, status: "queued" },
-      data: { status: "skipped", conclusion: "skipped", completedAt: now },
-    });
-    await closeOpenSteps(tx, skipped.map((j) => j.id), "skipped", now);
-  }
-  const r = s.run;
-  if (r === null) return { completed: false, conclusion: null };
-  switch (r.status) {
-    case "queued":
-      return { completed: false, conclusion: null };
-    case "running":
-      await tx.workflowRun.updateMany({
-        where: { id: run.id, status: "queued" },
-        data: { status: "running", startedAt: now },
-      });
-      return { completed: false, conclusion: null };
-    case "completed": {
-      const n = await tx.workflowRun.updateMany({
-        where: { id: run.id, status: { not: "completed" } },
-        data: { status: "completed", conclusion: r.conclusion, completedAt: now },
-      });
-      return { completed: n.count === 1, conclusion: n.count === 1 ? r.conclusion : null };
-    }
-    default:
-      return assertNever(r, "roll-up");
-  }
-}
-
-/**
- * Closes steps a job left open. A cancelled job cancels them; otherwise a step still
- * running takes the job's conclusion and the ones that never started are skipped.
- */
-export async function closeOpenSteps(tx: Tx, jobIds: bigint[], jobStatus: "completed" | "cancelled" | "skipped", now: Date, conclusion?: Conclusion) {
-  if (jobIds.length === 0) return;
-  if (jobStatus === "cancelled" || jobStatus === "skipped") {
-    await tx.workflowStep.updateMany({
-      where: { jobId: { in: jobIds }, status: { in: ["queued", "running"] } },
-      data: { status: jobStatus, conclusion: jobStatus, completedAt: now },
-    });
-    return;
-  }
-  await tx.workflowStep.updateMany({
-    where: { jobId: { in: jobIds }, status: "running" },
-    data: { status: "completed", conclusion: conclusion ?? "failure", completedAt: now },
-  });
-  await tx.workflowStep.updateMany({
-    where: { jobId: { in: jobIds }, status: "queued" },
-    data: { status: "skipped", conclusion: "skipped", completedAt: now },
-  });
-}
-
 export type ReportApplied =
   /** `cancelRequestedAt`: on a report that ended the job, when a cancel had been requested (null if none). */
   | { kind: "ok"; changed: boolean; runCompleted: boolean; cancelRequestedAt?: Date | null }
   | { kind: "conflict"; message: string }
   | { kind: "not_found" };
 
+// One job's report as one statement: the job's new state, its steps closed, then what
+// the run's settlement decided (dependents skipped, the run rolled up; see runWriteCtes).
+export const REPORT_WRITE_SQL = `
+  WITH job AS (
+    UPDATE workflow_jobs SET status = $2::text::job_status, conclusion = $3::text::conclusion, updated_at = $4::timestamptz,
+      started_at = CASE WHEN $2::text = 'running' THEN $4::timestamptz ELSE started_at END,
+      completed_at = CASE WHEN $2::text = 'running' THEN completed_at ELSE $4::timestamptz END
+    WHERE id = $1::bigint RETURNING id
+  ), running_steps AS (
+    UPDATE workflow_steps SET completed_at = $4::timestamptz,
+      status = CASE WHEN $2::text = 'completed' THEN 'completed' ELSE $2::text END::job_status,
+      conclusion = CASE WHEN $2::text = 'completed' THEN COALESCE($3::text, 'failure') ELSE $2::text END::conclusion
+    WHERE $2::text <> 'running' AND job_id = $1::bigint AND status = 'running' RETURNING 1
+  ), queued_steps AS (
+    UPDATE workflow_steps SET completed_at = $4::timestamptz,
+      status = CASE WHEN $2::text = 'completed' THEN 'skipped' ELSE $2::text END::job_status,
+      conclusion = CASE WHEN $2::text = 'completed' THEN 'skipped' ELSE $2::text END::conclusion
+    WHERE $2::text <> 'running' AND job_id = $1::bigint AND status = 'queued' RETURNING 1
+  ), ${runWriteCtes("$5", "$6", "$7", "$8", "$4")}
+  SELECT (SELECT status FROM run) AS run_status`;
+
 /** Applies a runner's status report for a job it holds. */
-export async function reportJobTx(tx: Tx, jobId: bigint, report: Report, now: Date): Promise<ReportApplied> {
-  const locked = await lockJob(tx, jobId);
-  if (!locked) return { kind: "not_found" };
-  const { run, job } = locked;
+export async function reportJobTx(db: Sql | Tx, jobId: bigint, report: Report, now: Date): Promise<ReportApplied> {
+  const sql = asSql(db);
+  const locked = await lockRunOfJob(sql, jobId);
+  const job = locked?.jobs.find((j) => BigInt(j.id) === jobId);
+  if (!locked || !job) return { kind: "not_found" };
   // Force-cancelled: whatever the runner says afterwards is accepted and changes nothing.
   const d = job.force_cancelled ? { outcome: "noop" as const } : decideReport(job, report);
   switch (d.outcome) {
@@ -127,17 +81,15 @@ export async function reportJobTx(tx: Tx, jobId: bigint, report: Report, now: Da
     case "conflict":
       return { kind: "conflict", message: `job ${d.message}` };
     case "start":
-      await tx.workflowJob.update({ where: { id: jobId }, data: { status: "running", startedAt: now } });
-      await settleRun(tx, run, now);
-      return { kind: "ok", changed: true, runCompleted: false };
     case "finish": {
-      await tx.workflowJob.update({
-        where: { id: jobId },
-        data: { status: d.status, conclusion: d.conclusion, completedAt: now },
-      });
-      await closeOpenSteps(tx, [jobId], d.status, now, d.conclusion);
-      const settled = await settleRun(tx, run, now);
-      return { kind: "ok", changed: true, runCompleted: settled.completed, cancelRequestedAt: job.cancel_requested_at };
+      const to = d.outcome === "start" ? { status: "running" as const, conclusion: null } : { status: d.status, conclusion: d.conclusion };
+      const p = settlePlan(locked, new Map([[job.id, to]]));
+      const [w] = await sql.rows<{ run_status: string | null }>(REPORT_WRITE_SQL, [
+        id(jobId), to.status, to.conclusion, ts(now), ids(p.skip), id(locked.run.id), p.run?.status ?? null, p.run?.conclusion ?? null,
+      ]);
+      const runCompleted = w!.run_status === "completed";
+      if (d.outcome === "start") return { kind: "ok", changed: true, runCompleted: false };
+      return { kind: "ok", changed: true, runCompleted, cancelRequestedAt: job.cancel_requested_at === null ? null : new Date(job.cancel_requested_at) };
     }
     default:
       return assertNever(d, "report decision");
