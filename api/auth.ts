@@ -1,10 +1,11 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { PrismaClient } from "../core/db.ts";
 import type { Sql } from "../core/sql.ts";
-import { findTokenByHash, type AuthedToken } from "../core/data/access.ts";
+import { findTokenByHash, findTokenForTarget, type Access, type AuthedToken, type Target } from "../core/data/access.ts";
 import { hasScope, type Scope } from "../core/scopes.ts";
 import { credentialsFrom, isWellFormedPat, sha256 } from "../core/tokens.ts";
 import { HttpError, invalidToken, unauthenticated } from "./errors.ts";
+import { parseId } from "../core/ids.ts";
 import type { Limiter } from "./ratelimit.ts";
 
 export interface AuthDeps {
@@ -18,11 +19,38 @@ export interface AuthDeps {
 
 const LAST_USED_RESOLUTION_MS = 60_000;
 
-export async function resolveToken(deps: Pick<AuthDeps, "sql">, header: string | undefined): Promise<AuthedToken> {
+/** Where a route points, known from the request alone (its id parameter), or null. */
+export type TargetOf = (req: Request) => Target | null;
+
+/** The run or job named by the route's `:id`. */
+export function idParam(kind: "run" | "job"): TargetOf {
+  return (req) => {
+    const id = parseId(req.params.id);
+    if (id === null) return null;
+    return kind === "run" ? { run: id } : { job: id };
+  };
+}
+
+/** What the token lookup also found out about the request's target (see TargetOf). */
+export interface TargetAccess {
+  target: Target;
+  repoId: bigint | undefined;
+  access: Access;
+}
+
+export async function resolveToken(deps: Pick<AuthDeps, "sql">, header: string | undefined, target?: Target | null, res?: Response): Promise<AuthedToken> {
   const cred = credentialsFrom(header);
   if (cred.kind === "none") throw unauthenticated();
   if (cred.kind === "malformed" || !isWellFormedPat(cred.token)) throw invalidToken("invalid token");
-  const token = await findTokenByHash(deps.sql, sha256(cred.token));
+  let token: AuthedToken | null;
+  if (target && res) {
+    // One round trip for both questions the route will ask; the checks stay in their order.
+    const found = await findTokenForTarget(deps.sql, sha256(cred.token), target);
+    token = found?.token ?? null;
+    if (found) res.locals.targetAccess = { target, repoId: found.repoId, access: found.access } satisfies TargetAccess;
+  } else {
+    token = await findTokenByHash(deps.sql, sha256(cred.token));
+  }
   if (!token) throw invalidToken("invalid token");
   if (token.revokedAt !== null) throw invalidToken("token revoked");
   if (token.expiresAt !== null && token.expiresAt.getTime() <= Date.now()) throw invalidToken("token expired");
@@ -31,11 +59,11 @@ export async function resolveToken(deps: Pick<AuthDeps, "sql">, header: string |
 }
 
 /** PAT authentication: sets res.locals.token, or answers 401/429. */
-export function authenticate(deps: AuthDeps): RequestHandler {
+export function authenticate(deps: AuthDeps, targetOf?: TargetOf): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
     let token: AuthedToken;
     try {
-      token = await resolveToken(deps, req.headers.authorization);
+      token = await resolveToken(deps, req.headers.authorization, targetOf?.(req), res);
     } catch (e) {
       // Only refused credentials spend the address's budget: a guesser behind a NAT or a
       // proxy is slowed down (429 once it is spent) without locking out valid tokens.

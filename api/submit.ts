@@ -1,10 +1,10 @@
 import type { Request, Response } from "express";
 import { z } from "zod";
 import type { PrismaClient } from "../core/db.ts";
-import { repoAccess, targetAccess, type Access, type Target } from "../core/data/access.ts";
+import { repoAccess, sameTarget, targetAccess, type Access, type Target } from "../core/data/access.ts";
 import { assertNever } from "../core/assert.ts";
 import type { IntentName, IntentResult } from "../core/contracts.ts";
-import { tokenOf, type AuthDeps } from "./auth.ts";
+import { tokenOf, type AuthDeps, type TargetAccess } from "./auth.ts";
 import { badRequest, conflict, HttpError, notFound, unavailable, unprocessable } from "./errors.ts";
 import { intentUid, type IntentClient, type Outcome } from "./intents.ts";
 
@@ -48,7 +48,8 @@ export async function authorizeWrite(deps: IntentRouteDeps, res: Response, repoI
 /** The same rule for a run or job named by id: lookup and access in one statement. */
 export async function authorizeWriteOn(deps: IntentRouteDeps, res: Response, target: Target | null, what: string) {
   if (target === null) throw notFound(what);
-  check((await targetAccess(deps.sql, tokenOf(res), target)).access, what);
+  const known = res.locals.targetAccess as TargetAccess | undefined;
+  check(known !== undefined && sameTarget(known.target, target) ? known.access : (await targetAccess(deps.sql, tokenOf(res), target)).access, what);
 }
 
 function check(access: Access, what: string): void {

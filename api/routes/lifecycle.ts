@@ -1,6 +1,6 @@
 import { Router } from "express";
 import { parseId } from "../../core/ids.ts";
-import { authenticate, requireScope } from "../auth.ts";
+import { authenticate, idParam, requireScope } from "../auth.ts";
 import { authorizeWriteOn, cancelBody, emptyBody, idempotencyKey, parseBody, submitIntent, type IntentRouteDeps } from "../submit.ts";
 
 export type LifecycleDeps = IntentRouteDeps;
@@ -9,9 +9,9 @@ export { IDEMPOTENCY_KEY } from "../submit.ts";
 
 export function lifecycleRoutes(deps: LifecycleDeps): Router {
   const r = Router();
-  const guard = [authenticate(deps), requireScope("repo:write")];
+  const guard = (kind: "run" | "job") => [authenticate(deps, idParam(kind)), requireScope("repo:write")];
 
-  r.post("/api/v1/jobs/:id/cancel", ...guard, async (req, res) => {
+  r.post("/api/v1/jobs/:id/cancel", ...guard("job"), async (req, res) => {
     const id = parseId(req.params.id);
     const body = parseBody(cancelBody, req);
     idempotencyKey(req);
@@ -19,7 +19,7 @@ export function lifecycleRoutes(deps: LifecycleDeps): Router {
     await submitIntent(deps, req, res, { name: "cancel-job", targetId: id!, what: "job", okStatus: 202, reason: body.reason });
   });
 
-  r.post("/api/v1/runs/:id/rerun", ...guard, async (req, res) => {
+  r.post("/api/v1/runs/:id/rerun", ...guard("run"), async (req, res) => {
     const id = parseId(req.params.id);
     parseBody(emptyBody, req);
     idempotencyKey(req);

@@ -1,6 +1,6 @@
 import { Router } from "express";
 import { parseId } from "../../core/ids.ts";
-import { authenticate, requireScope } from "../auth.ts";
+import { authenticate, idParam, requireScope } from "../auth.ts";
 import { authorizeWriteOn, emptyBody, idempotencyKey, parseBody, submitIntent, type IntentRouteDeps } from "../submit.ts";
 
 /**
@@ -9,9 +9,9 @@ import { authorizeWriteOn, emptyBody, idempotencyKey, parseBody, submitIntent, t
  */
 export function rerunRoutes(deps: IntentRouteDeps): Router {
   const r = Router();
-  const guard = [authenticate(deps), requireScope("repo:write")];
+  const guard = (kind: "run" | "job") => [authenticate(deps, idParam(kind)), requireScope("repo:write")];
 
-  r.post("/api/v1/runs/:id/rerun-failed-jobs", ...guard, async (req, res) => {
+  r.post("/api/v1/runs/:id/rerun-failed-jobs", ...guard("run"), async (req, res) => {
     const id = parseId(req.params.id);
     parseBody(emptyBody, req);
     idempotencyKey(req);
@@ -19,7 +19,7 @@ export function rerunRoutes(deps: IntentRouteDeps): Router {
     await submitIntent(deps, req, res, { name: "rerun-failed-jobs", targetId: id!, what: "run", okStatus: 201 });
   });
 
-  r.post("/api/v1/jobs/:id/rerun", ...guard, async (req, res) => {
+  r.post("/api/v1/jobs/:id/rerun", ...guard("job"), async (req, res) => {
     const id = parseId(req.params.id);
     parseBody(emptyBody, req);
     idempotencyKey(req);

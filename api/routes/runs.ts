@@ -1,7 +1,7 @@
 import { Router } from "express";
 import { parseId, num } from "../../core/ids.ts";
 import { repoAccess } from "../../core/data/access.ts";
-import { authenticate, requireScope, tokenOf } from "../auth.ts";
+import { authenticate, idParam, requireScope, tokenOf } from "../auth.ts";
 import { notFound } from "../errors.ts";
 import { authorizeWriteOn, cancelBody, idempotencyKey, parseBody, submitIntent, type IntentRouteDeps } from "../submit.ts";
 import { runTimeline } from "../../core/data/timeline.ts";
@@ -14,7 +14,7 @@ export function runRoutes(deps: IntentRouteDeps): Router {
     id === null ? undefined : (await deps.prisma.workflowRun.findUnique({ where: { id }, select: { repoId: true } }))?.repoId;
 
   for (const [path, name] of [["cancel", "cancel-run"], ["force-cancel", "force-cancel-run"]] as const) {
-    r.post(`/api/v1/runs/:id/${path}`, auth, requireScope("repo:write"), async (req, res) => {
+    r.post(`/api/v1/runs/:id/${path}`, authenticate(deps, idParam("run")), requireScope("repo:write"), async (req, res) => {
       const id = parseId(req.params.id);
       const body = parseBody(cancelBody, req);
       idempotencyKey(req);

@@ -37,7 +37,10 @@ export const TOKEN_SQL = `
 
 export async function findTokenByHash(sql: Sql, hash: string): Promise<AuthedToken | null> {
   const [r] = await sql.rows<TokenRow>(TOKEN_SQL, [hash]);
-  if (!r) return null;
+  return r ? tokenOf(r) : null;
+}
+
+function tokenOf(r: TokenRow): AuthedToken {
   return {
     id: BigInt(r.id), userId: BigInt(r.user_id), scopes: r.scopes, repoId: r.repo_id === null ? null : BigInt(r.repo_id),
     expiresAt: date(r.expires_ms), revokedAt: date(r.revoked_ms), lastUsedAt: date(r.last_used_ms),
@@ -74,6 +77,12 @@ export function accessOf(token: AuthedToken, repo: RepoFacts | undefined): Acces
 /** Where a request points: a repository, or the repository a run or job belongs to. */
 export type Target = { repo: bigint } | { run: bigint } | { job: bigint };
 
+export function sameTarget(a: Target, b: Target): boolean {
+  const [ka, ia] = Object.entries(a)[0] as [string, bigint];
+  const [kb, ib] = Object.entries(b)[0] as [string, bigint];
+  return ka === kb && ia === ib;
+}
+
 const REPO_OF = {
   repo: "$1::bigint",
   run: "(SELECT repo_id FROM workflow_runs WHERE id = $1::bigint)",
@@ -90,6 +99,40 @@ export async function targetAccess(sql: Sql, token: AuthedToken, target: Target)
   const [kind, id] = Object.entries(target)[0] as [keyof typeof REPO_OF, bigint];
   const [repo] = await sql.rows<RepoFacts>(ACCESS_SQL(kind), [id.toString(), token.userId.toString()]);
   return { repoId: repo ? BigInt(repo.repo_id) : undefined, access: accessOf(token, repo) };
+}
+
+interface TargetRow {
+  target_repo_id: string | null;
+  target_owner_id: string | null;
+  target_visibility: string | null;
+  target_is_archived: boolean | null;
+  target_deleted: boolean | null;
+  target_role: string | null;
+}
+
+// The token and, in the same round trip, the facts about the repository of the run or job
+// the request names (what targetAccess would read next). The user is the token's own.
+export const TOKEN_TARGET_SQL = (of: keyof typeof REPO_OF) => `
+  SELECT tk.*, rf.repo_id AS target_repo_id, rf.owner_id AS target_owner_id, rf.visibility AS target_visibility,
+    rf.is_archived AS target_is_archived, rf.deleted AS target_deleted, rf.role AS target_role
+  FROM (${TOKEN_SQL}) tk
+  LEFT JOIN LATERAL (
+    SELECT r.id::text AS repo_id, r.owner_id::text, r.visibility::text, r.is_archived, r.deleted_at IS NOT NULL AS deleted,
+      (SELECT c.role::text FROM repo_collaborators c WHERE c.repo_id = r.id AND c.user_id = tk.user_id::bigint) AS role
+    FROM repos r WHERE r.id = ${REPO_OF[of].replace("$1", "$2")}
+  ) rf ON true`;
+
+/** The token, with what it may do on the target's repository; null when no token has this hash. */
+export async function findTokenForTarget(sql: Sql, hash: string, target: Target): Promise<{ token: AuthedToken; repoId: bigint | undefined; access: Access } | null> {
+  const [kind, targetId] = Object.entries(target)[0] as [keyof typeof REPO_OF, bigint];
+  const [r] = await sql.rows<TokenRow & TargetRow>(TOKEN_TARGET_SQL(kind), [hash, targetId.toString()]);
+  if (!r) return null;
+  const token = tokenOf(r);
+  const repo: RepoFacts | undefined = r.target_repo_id === null ? undefined : {
+    repo_id: r.target_repo_id, owner_id: r.target_owner_id!, visibility: r.target_visibility!, is_archived: r.target_is_archived!,
+    deleted: r.target_deleted!, role: r.target_role,
+  };
+  return { token, repoId: repo ? BigInt(repo.repo_id) : undefined, access: accessOf(token, repo) };
 }
 
 export async function repoAccess(sql: Sql, token: AuthedToken, repoId: bigint): Promise<Access> {
