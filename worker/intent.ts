@@ -2,6 +2,7 @@ import { UnrecoverableError } from "bullmq";
 import type pg from "pg";
 import { inTx, isTransientDbError, isUniqueViolation, type PrismaClient, type Tx } from "../core/db.ts";
 import { poolSql, prismaSql, sqlTx, type Sql } from "../core/sql.ts";
+import type { PendingWrite } from "../core/data/cancel.ts";
 import type { IntentPayload, IntentResult } from "../core/contracts.ts";
 import { intentResult } from "../core/contracts.ts";
 import type { Logger } from "../core/logger.ts";
@@ -25,6 +26,8 @@ export const DEFAULT_RERUN_LIMIT = 50;
 
 export interface Applied {
   result: IntentResult;
+  /** Writes still to run: they go out in one statement with the intent's record. */
+  write?: PendingWrite | null;
   /** Runs after commit (signals must never announce what could still roll back). */
   afterCommit?: () => Promise<void>;
 }
@@ -32,10 +35,16 @@ export interface Applied {
 const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
 
 export const INTENT_BY_UID_SQL = `SELECT result::text FROM lifecycle_intents WHERE uid = $1::text`;
-export const RECORD_INTENT_SQL = `
+/** The record's insert, its parameters numbered from `o` + 1 (so it can join another statement). */
+const recordInsert = (o: number) => {
+  const $ = (n: number) => `$${o + n}`;
+  return `
   INSERT INTO lifecycle_intents (uid, kind, target_id, actor_user_id, token_id, idempotency_key, request_id, reason, state, result, created_at, applied_at)
-  VALUES ($1::text, $2::text::intent_kind, $3::bigint, $4::bigint, $5::bigint, $6::text, $7::text, $8::text, $9::text::intent_state, $10::text::jsonb, $11::timestamptz, $11::timestamptz)
+  VALUES (${$(1)}::text, ${$(2)}::text::intent_kind, ${$(3)}::bigint, ${$(4)}::bigint, ${$(5)}::bigint, ${$(6)}::text, ${$(7)}::text, ${$(8)}::text,
+    ${$(9)}::text::intent_state, ${$(10)}::text::jsonb, ${$(11)}::timestamptz, ${$(11)}::timestamptz)
   ON CONFLICT (uid) DO NOTHING RETURNING 1`;
+};
+export const RECORD_INTENT_SQL = recordInsert(0);
 
 type Prior = { kind: "new" } | { kind: "replay"; result: IntentResult } | { kind: "conflict" };
 
@@ -66,11 +75,19 @@ async function findPrior(sql: Sql, kind: IntentKind, p: IntentPayload, now: Date
 /** Thrown inside the transaction to roll it back: another delivery recorded this intent first. */
 class AlreadyApplied extends Error {}
 
-async function recordIntent(sql: Sql, kind: IntentKind, p: IntentPayload, result: IntentResult, now: Date): Promise<void> {
-  const inserted = await sql.rows(RECORD_INTENT_SQL,
-    [p.intentUid, kind, String(p.targetId), String(p.actorUserId), p.tokenId === null ? null : String(p.tokenId), p.idempotencyKey,
-      p.requestId, p.reason ?? null, result.ok ? "applied" : "rejected", JSON.stringify(result), now.toISOString()]);
-  if (inserted.length === 0) throw new AlreadyApplied();
+/**
+ * Inserts the intent's record, in the same statement as the intent's own pending writes
+ * when it has some (one round trip for both).
+ */
+async function recordIntent(sql: Sql, kind: IntentKind, p: IntentPayload, applied: Applied, now: Date): Promise<void> {
+  const result = applied.result;
+  const params = [p.intentUid, kind, String(p.targetId), String(p.actorUserId), p.tokenId === null ? null : String(p.tokenId), p.idempotencyKey,
+    p.requestId, p.reason ?? null, result.ok ? "applied" : "rejected", JSON.stringify(result), now.toISOString()];
+  const w = applied.write;
+  const [row] = w
+    ? await sql.rows<{ recorded: number }>(`WITH ${w.ctes}, intent AS (${recordInsert(w.params.length)}) SELECT (SELECT count(*) FROM intent)::int AS recorded`, [...w.params, ...params])
+    : await sql.rows<{ recorded: number }>(`WITH intent AS (${RECORD_INTENT_SQL}) SELECT (SELECT count(*) FROM intent)::int AS recorded`, params);
+  if (row!.recorded === 0) throw new AlreadyApplied();
 }
 
 /** Opens the transaction an intent is applied in: Prisma's, or a raw one on the pool. */
@@ -98,7 +115,7 @@ async function applyOn<D>(deps: ProcessorDeps, run: TxRunner<D>, kind: IntentKin
         return { result: { ok: false, error: "idempotency_conflict", message: "idempotency key reused with a different target" } };
       }
       const applied = await apply(db, now);
-      await recordIntent(sql, kind, p, applied.result, now);
+      await recordIntent(sql, kind, p, applied, now);
       if (deps.holdTxMs > 0) {
         deps.log.warn({ intent: p.intentUid, holdMs: deps.holdTxMs }, "fault injection: holding transaction before commit");
         await new Promise((r) => setTimeout(r, deps.holdTxMs));

@@ -38,8 +38,9 @@ export interface Cancelled {
 
 export { LOCK_RUN_OF_JOB_SQL };
 
-export const CANCEL_WRITE_SQL = `
-  WITH ended AS (
+// The writes of a cancel, as CTEs: a caller may add its own (an intent's record) and run
+// everything as one statement.
+const CANCEL_CTES = `ended AS (
     UPDATE workflow_jobs SET status = 'cancelled', conclusion = 'cancelled', completed_at = $2::timestamptz, force_cancelled = $3::boolean,
       cancel_requested = true, cancel_requested_at = $2::timestamptz, cancel_requested_by = $4::bigint,
       cancel_requested_token_id = $5::bigint, cancel_reason = $6::text, updated_at = $2::timestamptz
@@ -51,10 +52,22 @@ export const CANCEL_WRITE_SQL = `
   ), ended_steps AS (
     UPDATE workflow_steps SET status = 'cancelled', conclusion = 'cancelled', completed_at = $2::timestamptz
     WHERE job_id IN (SELECT id FROM ended) AND status IN ('queued', 'running') RETURNING 1
-  ), ${runWriteCtes("$8", "$9", "$10", "$11", "$2")}
-  SELECT (SELECT count(*) FROM ended)::int AS ended, (SELECT count(*) FROM flagged)::int AS flagged,
-    (SELECT count(*) FROM ended_steps)::int + (SELECT count(*) FROM skipped_steps)::int AS steps,
-    (SELECT status FROM run) AS run_status`;
+  ), ${runWriteCtes("$8", "$9", "$10", "$11", "$2")}`;
+
+export const CANCEL_WRITE_SQL = `WITH ${CANCEL_CTES} SELECT (SELECT status FROM run) AS run_status`;
+
+/**
+ * A statement's writes that have not run yet: `ctes` (data-modifying CTEs, no leading
+ * WITH) over `params`. Run alone, or joined with more CTEs into one statement.
+ */
+export interface PendingWrite {
+  ctes: string;
+  params: unknown[];
+}
+
+export async function runWrite(sql: Sql, w: PendingWrite | null): Promise<void> {
+  if (w) await sql.rows(`WITH ${w.ctes} SELECT 1`, w.params);
+}
 
 interface Plan extends SettlementPlan {
   endNow: number[];
@@ -90,22 +103,26 @@ function plan(locked: Locked, open: LockedJob[], force: boolean): Plan {
   return { endNow, flag, ...settlePlan(locked, new Map(endNow.map((j) => [j, cancelled]))) };
 }
 
-async function apply(sql: Sql, locked: Locked, open: LockedJob[], actor: CancelActor, now: Date, force: boolean): Promise<Cancelled> {
+/**
+ * The cancel decided on the locked rows, and its writes, not yet run. Under the run's lock
+ * the outcome is known before the write: the run completes exactly when the settlement
+ * says so (its update's condition holds, the run being ours and not completed).
+ */
+function decide(locked: Locked, open: LockedJob[], actor: CancelActor, now: Date, force: boolean): { cancelled: Cancelled; write: PendingWrite | null } {
   const p = plan(locked, open, force);
   const run = locked.run;
   const changedJobs = p.endNow.length + p.flag.length;
-  let runStatus: string | null = null;
-  if (changedJobs > 0) {
-    const [w] = await sql.rows<{ run_status: string | null }>(CANCEL_WRITE_SQL, [
+  const write = changedJobs === 0 ? null : {
+    ctes: CANCEL_CTES,
+    params: [
       ids(p.endNow), ts(now), force, actor.userId === null ? null : id(actor.userId), actor.tokenId === null ? null : id(actor.tokenId),
       actor.reason, ids(p.flag.map((j) => j.id)), ids(p.skip), id(run.id), p.run?.status ?? null, p.run?.conclusion ?? null,
-    ]);
-    runStatus = w!.run_status;
-  }
+    ],
+  };
   const byId = new Map(locked.jobs.map((j) => [j.id, j]));
   const signalled = [...p.flag.map((j) => j.id), ...p.endNow.filter((j) => byId.get(j)?.status === "running")];
-  const runCompleted = runStatus === "completed";
-  return {
+  const runCompleted = write !== null && p.run?.status === "completed";
+  const cancelled: Cancelled = {
     runId: BigInt(run.id), repoId: BigInt(run.repo_id), changedJobs, runCompleted,
     runConclusion: runCompleted ? p.run!.conclusion : null,
     signals: signalled.map((j) => {
@@ -113,23 +130,36 @@ async function apply(sql: Sql, locked: Locked, open: LockedJob[], actor: CancelA
       return { jobId: BigInt(j), runId: BigInt(run.id), runnerId: runner === null ? null : BigInt(runner), requestedAt: now, force };
     }),
   };
+  return { cancelled, write };
 }
 
 const isOpen = (j: LockedJob) => j.status === "queued" || j.status === "running";
 
-/** One job, as POST /jobs/{id}/cancel. Null when the job does not exist. */
-export async function cancelJobTx(db: Sql | Tx, jobId: bigint, actor: CancelActor, now: Date): Promise<(Cancelled & { jobId: bigint }) | null> {
-  const sql = asSql(db);
-  const locked = await lockRunOfJob(sql, jobId);
+/** One job, as POST /jobs/{id}/cancel, decided but not written. Null when the job does not exist. */
+export async function planCancelJob(db: Sql | Tx, jobId: bigint, actor: CancelActor, now: Date): Promise<{ cancelled: Cancelled & { jobId: bigint }; write: PendingWrite | null } | null> {
+  const locked = await lockRunOfJob(asSql(db), jobId);
   const job = locked?.jobs.find((j) => BigInt(j.id) === jobId);
   if (!locked || !job) return null;
-  return { jobId, ...(await apply(sql, locked, isOpen(job) ? [job] : [], actor, now, false)) };
+  const d = decide(locked, isOpen(job) ? [job] : [], actor, now, false);
+  return { cancelled: { jobId, ...d.cancelled }, write: d.write };
+}
+
+/** Every open job of a run, as POST /runs/{id}/cancel and /force-cancel, decided but not written. Null when the run does not exist. */
+export async function planCancelRun(db: Sql | Tx, runId: bigint, actor: CancelActor, now: Date, force: boolean): Promise<{ cancelled: Cancelled; write: PendingWrite | null } | null> {
+  const locked = await lockRun(asSql(db), runId);
+  return locked ? decide(locked, locked.jobs.filter(isOpen), actor, now, force) : null;
+}
+
+/** One job, as POST /jobs/{id}/cancel. Null when the job does not exist. */
+export async function cancelJobTx(db: Sql | Tx, jobId: bigint, actor: CancelActor, now: Date): Promise<(Cancelled & { jobId: bigint }) | null> {
+  const d = await planCancelJob(db, jobId, actor, now);
+  if (d) await runWrite(asSql(db), d.write);
+  return d?.cancelled ?? null;
 }
 
 /** Every open job of a run, as POST /runs/{id}/cancel and /force-cancel. Null when the run does not exist. */
 export async function cancelRunTx(db: Sql | Tx, runId: bigint, actor: CancelActor, now: Date, force: boolean): Promise<Cancelled | null> {
-  const sql = asSql(db);
-  const locked = await lockRun(sql, runId);
-  if (!locked) return null;
-  return apply(sql, locked, locked.jobs.filter(isOpen), actor, now, force);
+  const d = await planCancelRun(db, runId, actor, now, force);
+  if (d) await runWrite(asSql(db), d.write);
+  return d?.cancelled ?? null;
 }

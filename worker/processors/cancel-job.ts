@@ -1,5 +1,5 @@
 import type { IntentPayload, IntentResult } from "../../core/contracts.ts";
-import { cancelJobTx } from "../../core/data/cancel.ts";
+import { planCancelJob } from "../../core/data/cancel.ts";
 import { num } from "../../core/ids.ts";
 import { actorOf, applyIntentSql, rejected, type ProcessorDeps } from "../intent.ts";
 import { publishSignals } from "./signals.ts";
@@ -7,10 +7,12 @@ import { cancelledBody } from "./cancel-run.ts";
 
 export function cancelJob(deps: ProcessorDeps, p: IntentPayload): Promise<IntentResult> {
   return applyIntentSql(deps, "cancel_job", p, async (sql, now) => {
-    const c = await cancelJobTx(sql, BigInt(p.targetId), actorOf(p), now);
-    if (!c) return rejected("not_found", "job not found");
+    const d = await planCancelJob(sql, BigInt(p.targetId), actorOf(p), now);
+    if (!d) return rejected("not_found", "job not found");
+    const c = d.cancelled;
     return {
       result: { ok: true, body: { job_id: num(c.jobId), ...cancelledBody(c) } },
+      write: d.write,
       afterCommit: publishSignals(deps, c.signals, p.requestId),
     };
   });

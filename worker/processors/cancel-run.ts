@@ -1,5 +1,5 @@
 import type { IntentPayload, IntentResult } from "../../core/contracts.ts";
-import { cancelRunTx, type Cancelled } from "../../core/data/cancel.ts";
+import { planCancelRun, type Cancelled } from "../../core/data/cancel.ts";
 import { num } from "../../core/ids.ts";
 import { actorOf, applyIntentSql, rejected, type ProcessorDeps } from "../intent.ts";
 import { publishSignals } from "./signals.ts";
@@ -7,9 +7,9 @@ import { publishSignals } from "./signals.ts";
 function cancelRunWith(force: boolean) {
   return (deps: ProcessorDeps, p: IntentPayload): Promise<IntentResult> =>
     applyIntentSql(deps, force ? "force_cancel_run" : "cancel_run", p, async (sql, now) => {
-      const c = await cancelRunTx(sql, BigInt(p.targetId), actorOf(p), now, force);
-      if (!c) return rejected("not_found", "run not found");
-      return { result: { ok: true, body: cancelledBody(c) }, afterCommit: publishSignals(deps, c.signals, p.requestId) };
+      const d = await planCancelRun(sql, BigInt(p.targetId), actorOf(p), now, force);
+      if (!d) return rejected("not_found", "run not found");
+      return { result: { ok: true, body: cancelledBody(d.cancelled) }, write: d.write, afterCommit: publishSignals(deps, d.cancelled.signals, p.requestId) };
     });
 }
 
