@@ -35,6 +35,8 @@ export interface Stack {
   services: Map<string, Service>;
   start(name: string, entry: string, env?: Record<string, string>, ready?: RegExp): Promise<Service>;
   stop(name: string): Promise<void>;
+  /** Starts one more API process (api-<n>) and appends its base URL to `apis`. */
+  addApi(): Promise<string>;
 }
 
 export const benchEnv = () => parseConfig(commonEnv);
@@ -62,18 +64,20 @@ export async function withStack<T>(label: string, o: StackOptions, fn: (s: Stack
     const repo = await ops.createRepo(prisma, { owner: "bench", name: "repo" });
     const { token } = await ops.createToken(prisma, { user: "bench", scopes: ["repo:write"] });
     const apis: string[] = [];
+    const startApi = async (i: number) => {
+      const s = await start(`api-${i + 1}`, "api/server.ts", { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...o.apiEnv }, /api listening/);
+      return (apis[i] = `http://127.0.0.1:${/"port":(\d+)/.exec(s.output())![1]}`);
+    };
     await Promise.all([
-      ...Array.from({ length: o.apis ?? 1 }, async (_, i) => {
-        const s = await start(`api-${i + 1}`, "api/server.ts", { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...o.apiEnv }, /api listening/);
-        apis[i] = `http://127.0.0.1:${/"port":(\d+)/.exec(s.output())![1]}`;
-      }),
+      ...Array.from({ length: o.apis ?? 1 }, (_, i) => startApi(i)),
       ...Array.from({ length: o.workers ?? 1 }, (_, i) => start(`worker-${i + 1}`, "worker/main.ts", o.workerEnv ?? {}, /worker ready/)),
     ]);
     const stop = async (name: string) => {
       await services.get(name)?.kill("SIGTERM");
       services.delete(name);
     };
-    return await fn({ prisma, dbUrl, dbName, redisUrl: cfg.REDIS_URL, prefix: dbName, token, repoId: BigInt(repo.id), userId: BigInt(user.id), apis, services, start, stop });
+    const addApi = () => startApi(apis.length);
+    return await fn({ prisma, dbUrl, dbName, redisUrl: cfg.REDIS_URL, prefix: dbName, token, repoId: BigInt(repo.id), userId: BigInt(user.id), apis, services, start, stop, addApi });
   } finally {
     await Promise.all([...services.values()].map((s) => s.kill("SIGTERM")));
     if (process.env.BENCH_LOG_DIR) {

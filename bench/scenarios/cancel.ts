@@ -9,6 +9,20 @@ import { ms, type BenchContext, type Scenario, type ScenarioResult } from "../li
 // closed loop at concurrency 1, 16, 64, then an open loop at half the best rate measured.
 
 export const CONCURRENCY = [1, 16, 64];
+// Requests per closed-loop level, warm-up included (the first tenth, at most 200). Quick
+// keeps ≥ 300 counted samples behind each p99; the ceilings use the same counts.
+const QUICK_PER_LEVEL = 400;
+const FULL_PER_LEVEL = 3000;
+// The open loop runs at least this long, and long enough for ≥ 330 samples at a low rate.
+const QUICK_OPEN_SECONDS = 3;
+const FULL_OPEN_SECONDS = 20;
+const MIN_OPEN_SAMPLES = 330;
+
+/** Closed-loop counts per level; the ceilings run the same, so each lines up with cancel. */
+export function levelCounts(quick: boolean): { total: number; warmup: number } {
+  const total = quick ? QUICK_PER_LEVEL : FULL_PER_LEVEL;
+  return { total, warmup: Math.min(200, total / 10) };
+}
 
 export interface CancelLoad {
   stack: Stack;
@@ -38,19 +52,20 @@ export const cancelScenario: Scenario = {
   id: "cancel",
   title: "Cancel throughput and latency",
   async run(ctx: BenchContext): Promise<ScenarioResult> {
-    const perLevel = ctx.quick ? 1500 : 6000;
-    const openSeconds = ctx.quick ? 5 : 20;
+    const counts = levelCounts(ctx.quick);
+    const minOpenSeconds = ctx.quick ? QUICK_OPEN_SECONDS : FULL_OPEN_SECONDS;
     return withStack("cancel", {}, async (stack) => {
-      const l: CancelLoad = { stack, jobs: await seedQueued(stack, perLevel * (CONCURRENCY.length + 1) + 200 * openSeconds + 500), next: 0 };
+      const l: CancelLoad = { stack, jobs: await seedQueued(stack, counts.total * CONCURRENCY.length + 500), next: 0 };
       const fire = cancelFire(l);
       const rss = startRssSampler({ api: stack.services.get("api-1")!.proc.pid!, worker: stack.services.get("worker-1")!.proc.pid! });
       const closed: Record<string, LoadResult> = {};
       for (const c of CONCURRENCY) {
         ctx.log(`cancel closed loop c=${c}`);
-        closed[c] = await closedLoop({ concurrency: c, total: perLevel, warmup: Math.min(200, perLevel / 10), fire });
+        closed[c] = await closedLoop({ concurrency: c, ...counts, fire });
       }
       const best = Math.max(...Object.values(closed).map((r) => r.rps));
       const rate = Math.max(1, Math.round(best / 2));
+      const openSeconds = Math.max(minOpenSeconds, MIN_OPEN_SAMPLES / rate);
       l.jobs.push(...(await seedQueued(stack, Math.ceil(rate * openSeconds) + 10)));
       ctx.log(`cancel open loop at ${rate}/s`);
       const open = await openLoop({ rate, seconds: openSeconds, fire });

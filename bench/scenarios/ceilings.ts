@@ -1,14 +1,14 @@
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { IntentClient, intentUid } from "../../api/intents.ts";
 import { connectRedis, type Redis } from "../../core/redis.ts";
 import { spawnService } from "../../scripts/service.ts";
 import { httpClient } from "../lib/http.ts";
 import { closedLoop, type Fire, type LoadResult } from "../lib/load.ts";
+import { dbCeiling } from "../lib/db-ceiling.ts";
 import { benchEnv } from "../lib/stack.ts";
 import { ms, type BenchContext, type Scenario, type ScenarioResult, type Series, type Table } from "../lib/types.ts";
-import { CONCURRENCY } from "./cancel.ts";
+import { CONCURRENCY, levelCounts } from "./cancel.ts";
 
 // Scenario 0: what this machine can do at all, measured in the same run as the rest, so
 // the service's figures can be read as a share of them. Three ceilings, each with nothing
@@ -21,19 +21,12 @@ export type CeilingKind = (typeof CEILINGS)[number];
 type Levels = Record<string, LoadResult>;
 
 const entry = (file: string) => fileURLToPath(new URL(`../${file}`, import.meta.url));
-const DB_CEILING = new URL("../lib/db-ceiling.ts", import.meta.url);
-
-/** The same counts as the cancel scenario, so each ceiling lines up with it level by level. */
-function counts(ctx: BenchContext) {
-  const total = ctx.quick ? 1500 : 6000;
-  return { total, warmup: Math.min(200, total / 10) };
-}
 
 async function levels(ctx: BenchContext, kind: CeilingKind, fire: Fire): Promise<Levels> {
   const out: Levels = {};
   for (const c of CONCURRENCY) {
     ctx.log(`ceiling ${kind} closed loop c=${c}`);
-    out[c] = await closedLoop({ concurrency: c, ...counts(ctx), fire });
+    out[c] = await closedLoop({ concurrency: c, ...levelCounts(ctx.quick), fire });
   }
   return out;
 }
@@ -99,21 +92,7 @@ async function queueCeiling(ctx: BenchContext): Promise<Levels> {
   }
 }
 
-type DbCeiling = (ctx: BenchContext, concurrency: number, total: number) => Promise<LoadResult>;
-
-// Hook: bench/lib/db-ceiling.ts is written by someone else; until it lands the db ceiling
-// is recorded as not measured and the targets use the tightest of the others.
-async function dbCeiling(ctx: BenchContext): Promise<Levels | null> {
-  if (!existsSync(DB_CEILING)) return null;
-  const mod = (await import(DB_CEILING.href)) as { dbCeiling?: DbCeiling };
-  if (typeof mod.dbCeiling !== "function") throw new Error("bench/lib/db-ceiling.ts does not export dbCeiling");
-  const out: Levels = {};
-  for (const c of CONCURRENCY) {
-    ctx.log(`ceiling db closed loop c=${c}`);
-    out[c] = await mod.dbCeiling(ctx, c, counts(ctx).total);
-  }
-  return out;
-}
+const dbLevels = (ctx: BenchContext): Promise<Levels> => dbCeiling(ctx, CONCURRENCY, levelCounts(ctx.quick));
 
 const strip = (lv: Levels) => Object.fromEntries(Object.entries(lv).map(([c, { samples: _s, ...r }]) => [c, r]));
 
@@ -139,19 +118,14 @@ export const ceilingsScenario: Scenario = {
     const measured: Partial<Record<CeilingKind, Levels>> = {};
     const data: Record<string, unknown> = {};
     const notes: string[] = [];
-    const runners: Record<CeilingKind, (ctx: BenchContext) => Promise<Levels | null>> = { http: httpCeiling, queue: queueCeiling, db: dbCeiling };
-    // One ceiling failing (the db hook is someone else's code) must not lose the others'
-    // figures: its error goes into the data and the notes, and the targets show it as not measured.
+    const runners: Record<CeilingKind, (ctx: BenchContext) => Promise<Levels>> = { http: httpCeiling, queue: queueCeiling, db: dbLevels };
+    // One ceiling failing must not lose the others' figures: its error goes into the data
+    // and the notes, and the targets show it as not measured.
     for (const kind of CEILINGS) {
       try {
         const lv = await runners[kind](ctx);
-        if (lv === null) {
-          data[kind] = { notMeasured: "bench/lib/db-ceiling.ts is not there yet" };
-          notes.push(`${kind} ceiling: not measured (bench/lib/db-ceiling.ts is not there yet).`);
-        } else {
-          measured[kind] = lv;
-          data[kind] = strip(lv);
-        }
+        measured[kind] = lv;
+        data[kind] = strip(lv);
       } catch (e) {
         data[kind] = { error: (e as Error).message };
         notes.push(`${kind} ceiling FAILED: ${(e as Error).message}`);
