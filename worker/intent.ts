@@ -46,6 +46,12 @@ const recordInsert = (o: number) => {
 };
 export const RECORD_INTENT_SQL = recordInsert(0);
 
+/** The statement that records an intent: with its pending writes first, when it has some. */
+export function recordStatement(w: PendingWrite | null): string {
+  const ctes = w ? `${w.ctes}, intent AS (${recordInsert(w.params.length)})` : `intent AS (${RECORD_INTENT_SQL})`;
+  return `WITH ${ctes} SELECT (SELECT count(*) FROM intent)::int AS recorded`;
+}
+
 type Prior = { kind: "new" } | { kind: "replay"; result: IntentResult } | { kind: "conflict" };
 
 /**
@@ -83,10 +89,8 @@ async function recordIntent(sql: Sql, kind: IntentKind, p: IntentPayload, applie
   const result = applied.result;
   const params = [p.intentUid, kind, String(p.targetId), String(p.actorUserId), p.tokenId === null ? null : String(p.tokenId), p.idempotencyKey,
     p.requestId, p.reason ?? null, result.ok ? "applied" : "rejected", JSON.stringify(result), now.toISOString()];
-  const w = applied.write;
-  const [row] = w
-    ? await sql.rows<{ recorded: number }>(`WITH ${w.ctes}, intent AS (${recordInsert(w.params.length)}) SELECT (SELECT count(*) FROM intent)::int AS recorded`, [...w.params, ...params])
-    : await sql.rows<{ recorded: number }>(`WITH intent AS (${RECORD_INTENT_SQL}) SELECT (SELECT count(*) FROM intent)::int AS recorded`, params);
+  const w = applied.write ?? null;
+  const [row] = await sql.rows<{ recorded: number }>(recordStatement(w), [...(w?.params ?? []), ...params]);
   if (row!.recorded === 0) throw new AlreadyApplied();
 }
 

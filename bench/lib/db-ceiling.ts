@@ -1,5 +1,5 @@
 import { pino } from "pino";
-import { findTokenByHash, targetAccess } from "../../core/data/access.ts";
+import { findTokenForTarget } from "../../core/data/access.ts";
 import { createPool, poolSql } from "../../core/sql.ts";
 import { sha256 } from "../../core/tokens.ts";
 import { intentUid } from "../../api/intents.ts";
@@ -10,7 +10,7 @@ import { seedQueued } from "../scenarios/cancel.ts";
 import type { BenchContext } from "./types.ts";
 
 // The database ceiling: exactly the statements one cancel executes (the API's token and
-// access lookups, then the worker's transaction as cancelJob runs it: lock, write, intent
+// access lookup, then the worker's transaction as cancelJob runs it: lock, write, intent
 // record), called through the same data functions on a raw pool, with no HTTP and no
 // queue in between. Connections are capped below Postgres' max_connections (100 here).
 // Every level runs on one database, as the cancel scenario's levels do on one stack.
@@ -40,10 +40,9 @@ async function level(stack: Stack, concurrency: number, counts: Counts, jobs: nu
     return await closedLoop({
       concurrency, ...counts,
       fire: async (i) => {
-        const token = await findTokenByHash(sql, hash);
-        if (!token) return false;
-        const access = await targetAccess(sql, token, { job: BigInt(jobs[i]!) });
-        if (access.access !== "write") return false;
+        const found = await findTokenForTarget(sql, hash, { job: BigInt(jobs[i]!) });
+        if (!found || found.access !== "write") return false;
+        const token = found.token;
         const r = await cancelJob(deps, {
           intentUid: intentUid("cancel-job", Number(token.userId), null), targetId: jobs[i]!, actorUserId: Number(token.userId),
           tokenId: Number(token.id), idempotencyKey: null, requestId: null, reason: null, params: null,

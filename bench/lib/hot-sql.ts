@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { intentUid } from "../../api/intents.ts";
 import { ACCESS_SQL, TOKEN_SQL, TOKEN_TARGET_SQL } from "../../core/data/access.ts";
-import { CANCEL_WRITE_SQL, LOCK_RUN_OF_JOB_SQL } from "../../core/data/cancel.ts";
-import { INTENT_BY_UID_SQL, RECORD_INTENT_SQL } from "../../worker/intent.ts";
+import { CANCEL_CTES, LOCK_RUN_OF_JOB_SQL } from "../../core/data/cancel.ts";
+import { INTENT_BY_UID_SQL, recordStatement } from "../../worker/intent.ts";
 import type { HotContext, HotStatement } from "../scenarios/growth.ts";
 
 // The statements of POST /jobs/{id}/cancel on a queued job, in the order they run,
@@ -41,17 +41,15 @@ export const HOT_STATEMENTS: HotStatement[] = [
   { name: "intent by uid", sql: INTENT_BY_UID_SQL, params: (c) => [cancelOf(c).uid] },
   // Worker: lock the job's run and its jobs (planCancelJob → lockRunOfJob).
   { name: "lock run of job", sql: LOCK_RUN_OF_JOB_SQL, params: (c) => [String(c.jobId)] },
-  // Worker: the cancel's writes, bound as decide() binds them for a queued job whose run completes cancelled.
-  // Token id and reason null: the context has no token id, and no key or index covers either column.
+  // Worker: the cancel's writes and the intent's record, as recordIntent sends them: one
+  // statement, bound as decide() binds a queued job whose run completes cancelled. Token id
+  // and reason null: the context has no token id, and no key or index covers either column.
   {
-    name: "cancel write",
-    sql: CANCEL_WRITE_SQL,
-    params: (c) => [[String(c.jobId)], cancelOf(c).now, false, String(c.userId), null, null, [], [], String(c.runId), "completed", "cancelled"],
-  },
-  // Worker: the intent's record (recordIntent sends it in one statement with the writes above).
-  {
-    name: "record intent",
-    sql: RECORD_INTENT_SQL,
-    params: (c) => [cancelOf(c).uid, "cancel_job", String(c.jobId), String(c.userId), null, null, randomUUID(), null, "applied", cancelledResult(c), cancelOf(c).now],
+    name: "cancel write + record",
+    sql: recordStatement({ ctes: CANCEL_CTES, params: new Array(11) }),
+    params: (c) => [
+      [String(c.jobId)], cancelOf(c).now, false, String(c.userId), null, null, [], [], String(c.runId), "completed", "cancelled",
+      cancelOf(c).uid, "cancel_job", String(c.jobId), String(c.userId), null, null, randomUUID(), null, "applied", cancelledResult(c), cancelOf(c).now,
+    ],
   },
 ];

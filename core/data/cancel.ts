@@ -40,7 +40,7 @@ export { LOCK_RUN_OF_JOB_SQL };
 
 // The writes of a cancel, as CTEs: a caller may add its own (an intent's record) and run
 // everything as one statement.
-const CANCEL_CTES = `ended AS (
+export const CANCEL_CTES = `ended AS (
     UPDATE workflow_jobs SET status = 'cancelled', conclusion = 'cancelled', completed_at = $2::timestamptz, force_cancelled = $3::boolean,
       cancel_requested = true, cancel_requested_at = $2::timestamptz, cancel_requested_by = $4::bigint,
       cancel_requested_token_id = $5::bigint, cancel_reason = $6::text, updated_at = $2::timestamptz
