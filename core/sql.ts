@@ -93,3 +93,22 @@ export function poolShares(size: number): { sql: number; orm: number } {
   const orm = Math.max(1, Math.floor(size / 3));
   return { sql: Math.max(1, size - orm), orm };
 }
+
+/**
+ * A statement's writes that have not run yet: `ctes` (data-modifying CTEs, no leading
+ * WITH) over `params`. Run alone, or joined with more CTEs into one statement.
+ */
+export interface PendingWrite {
+  ctes: string;
+  params: unknown[];
+  /**
+   * When part of the intent's result is only known inside the statement (a new run's id
+   * and index): the SQL expression that completes the result, given the placeholder of
+   * the result as TypeScript built it. The stored result is then read back.
+   */
+  completeResult?: (json: string) => string;
+}
+
+export async function runWrite(sql: Sql, w: PendingWrite | null): Promise<void> {
+  if (w) await sql.rows(`WITH ${w.ctes} SELECT 1`, w.params);
+}

@@ -2,7 +2,7 @@ import { UnrecoverableError } from "bullmq";
 import type pg from "pg";
 import { inTx, isTransientDbError, isUniqueViolation, type PrismaClient, type Tx } from "../core/db.ts";
 import { poolSql, prismaSql, sqlTx, type Sql } from "../core/sql.ts";
-import type { PendingWrite } from "../core/data/cancel.ts";
+import type { PendingWrite } from "../core/sql.ts";
 import type { IntentPayload, IntentResult } from "../core/contracts.ts";
 import { intentResult } from "../core/contracts.ts";
 import type { Logger } from "../core/logger.ts";
@@ -36,20 +36,20 @@ const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
 
 export const INTENT_BY_UID_SQL = `SELECT result::text FROM lifecycle_intents WHERE uid = $1::text`;
 /** The record's insert, its parameters numbered from `o` + 1 (so it can join another statement). */
-const recordInsert = (o: number) => {
+const recordInsert = (o: number, completeResult: (json: string) => string = (j) => j) => {
   const $ = (n: number) => `$${o + n}`;
   return `
   INSERT INTO lifecycle_intents (uid, kind, target_id, actor_user_id, token_id, idempotency_key, request_id, reason, state, result, created_at, applied_at)
   VALUES (${$(1)}::text, ${$(2)}::text::intent_kind, ${$(3)}::bigint, ${$(4)}::bigint, ${$(5)}::bigint, ${$(6)}::text, ${$(7)}::text, ${$(8)}::text,
-    ${$(9)}::text::intent_state, ${$(10)}::text::jsonb, ${$(11)}::timestamptz, ${$(11)}::timestamptz)
-  ON CONFLICT (uid) DO NOTHING RETURNING 1`;
+    ${$(9)}::text::intent_state, ${completeResult(`${$(10)}::text::jsonb`)}, ${$(11)}::timestamptz, ${$(11)}::timestamptz)
+  ON CONFLICT (uid) DO NOTHING RETURNING result`;
 };
 export const RECORD_INTENT_SQL = recordInsert(0);
 
 /** The statement that records an intent: with its pending writes first, when it has some. */
 export function recordStatement(w: PendingWrite | null): string {
-  const ctes = w ? `${w.ctes}, intent AS (${recordInsert(w.params.length)})` : `intent AS (${RECORD_INTENT_SQL})`;
-  return `WITH ${ctes} SELECT (SELECT count(*) FROM intent)::int AS recorded`;
+  const ctes = w ? `${w.ctes}, intent AS (${recordInsert(w.params.length, w.completeResult)})` : `intent AS (${RECORD_INTENT_SQL})`;
+  return `WITH ${ctes} SELECT (SELECT count(*) FROM intent)::int AS recorded${w?.completeResult ? ", (SELECT result::text FROM intent) AS result" : ""}`;
 }
 
 type Prior = { kind: "new" } | { kind: "replay"; result: IntentResult } | { kind: "conflict" };
@@ -85,13 +85,14 @@ class AlreadyApplied extends Error {}
  * Inserts the intent's record, in the same statement as the intent's own pending writes
  * when it has some (one round trip for both).
  */
-async function recordIntent(sql: Sql, kind: IntentKind, p: IntentPayload, applied: Applied, now: Date): Promise<void> {
+async function recordIntent(sql: Sql, kind: IntentKind, p: IntentPayload, applied: Applied, now: Date): Promise<IntentResult> {
   const result = applied.result;
   const params = [p.intentUid, kind, String(p.targetId), String(p.actorUserId), p.tokenId === null ? null : String(p.tokenId), p.idempotencyKey,
     p.requestId, p.reason ?? null, result.ok ? "applied" : "rejected", JSON.stringify(result), now.toISOString()];
   const w = applied.write ?? null;
-  const [row] = await sql.rows<{ recorded: number }>(recordStatement(w), [...(w?.params ?? []), ...params]);
+  const [row] = await sql.rows<{ recorded: number; result?: string }>(recordStatement(w), [...(w?.params ?? []), ...params]);
   if (row!.recorded === 0) throw new AlreadyApplied();
+  return row!.result === undefined ? result : intentResult.parse(JSON.parse(row!.result));
 }
 
 /** Opens the transaction an intent is applied in: Prisma's, or a raw one on the pool. */
@@ -119,12 +120,12 @@ async function applyOn<D>(deps: ProcessorDeps, run: TxRunner<D>, kind: IntentKin
         return { result: { ok: false, error: "idempotency_conflict", message: "idempotency key reused with a different target" } };
       }
       const applied = await apply(db, now);
-      await recordIntent(sql, kind, p, applied, now);
+      const stored = await recordIntent(sql, kind, p, applied, now);
       if (deps.holdTxMs > 0) {
         deps.log.warn({ intent: p.intentUid, holdMs: deps.holdTxMs }, "fault injection: holding transaction before commit");
         await new Promise((r) => setTimeout(r, deps.holdTxMs));
       }
-      return applied;
+      return { ...applied, result: stored };
     }, 15_000 + deps.holdTxMs);
   } catch (e) {
     if (e instanceof AlreadyApplied) return replay(deps, p);

@@ -139,7 +139,7 @@ function tables(levels: Level[], plans: Record<string, Plan> | null, quick: bool
     columns: ["background jobs", "jobs / intents in db", "seed s", "vacuum + checkpoint s", "requests", "errors", "p50", "p99", `p50 / p50(${k(levels[0]!.jobs)})`],
     rows: levels.map((v) => [k(v.jobs), `${v.rows.jobs} / ${v.rows.intents}`, v.seedSeconds, v.analyzeSeconds, v.requests, v.errors, ms(v.latency.p50), ms(v.latency.p99), v.ratioToFirst.toFixed(2)]),
     note: `Background: completed runs of ${JOBS_PER_RUN} jobs × ${STEPS_PER_JOB} steps (plus one job_transitions row per job from the insert trigger) `
-      + `and one applied cancel intent per ${JOBS_PER_RUN} jobs; grown in steps on one database, ANALYZE after each step. `
+      + `and one applied cancel intent per ${JOBS_PER_RUN} jobs; grown in steps on one database, VACUUM (ANALYZE) and CHECKPOINT after each step. `
       + `Each cancel is on a fresh queued job (a run of 1 job × 3 steps).${quick ? " Quick mode: 10k and 100k only (1M in full mode)." : ""}`,
   }];
   if (plans) {

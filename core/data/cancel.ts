@@ -2,7 +2,8 @@ import type { Tx } from "../db.ts";
 import { decideCancel } from "../lifecycle/cancel.ts";
 import type { Conclusion } from "../lifecycle/types.ts";
 import { assertNever } from "../assert.ts";
-import { asSql, id, ids, ts, type Sql } from "../sql.ts";
+import { asSql, id, ids, runWrite, ts, type PendingWrite, type Sql } from "../sql.ts";
+export type { PendingWrite };
 import { LOCK_RUN_OF_JOB_SQL, lockRun, lockRunOfJob, runWriteCtes, settlePlan, type Locked, type LockedJob, type SettlementPlan } from "./settlement.ts";
 
 // Cancel as two statements: one locks the run and every job of it (run first, then jobs
@@ -56,18 +57,6 @@ export const CANCEL_CTES = `ended AS (
 
 export const CANCEL_WRITE_SQL = `WITH ${CANCEL_CTES} SELECT (SELECT status FROM run) AS run_status`;
 
-/**
- * A statement's writes that have not run yet: `ctes` (data-modifying CTEs, no leading
- * WITH) over `params`. Run alone, or joined with more CTEs into one statement.
- */
-export interface PendingWrite {
-  ctes: string;
-  params: unknown[];
-}
-
-export async function runWrite(sql: Sql, w: PendingWrite | null): Promise<void> {
-  if (w) await sql.rows(`WITH ${w.ctes} SELECT 1`, w.params);
-}
 
 interface Plan extends SettlementPlan {
   endNow: number[];

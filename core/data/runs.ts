@@ -4,7 +4,7 @@ import { Prisma } from "../db.ts";
 import type { WorkflowSpec } from "../workflow.ts";
 import type { Conclusion } from "../lifecycle/types.ts";
 import { parseWorkflow, type ParseResult } from "../workflow.ts";
-import { asSql, id, type Sql } from "../sql.ts";
+import { asSql, id, type PendingWrite, type Sql } from "../sql.ts";
 import type { Signal } from "./cancel.ts";
 import { groupColumns, groupContext, supersedeOlder } from "./concurrency.ts";
 
@@ -81,8 +81,7 @@ export async function loadWorkflowAt(db: Sql | Tx, repoId: bigint, path: string,
 // One statement: the repo's next run_index (the UPDATE takes the repo row lock, so
 // concurrent creators queue behind each other and, as the increment rolls back with its
 // transaction, indexes stay unique and gapless), the run, its jobs and their steps.
-export const CREATE_RUN_SQL = `
-  WITH idx AS (
+export const CREATE_RUN_CTES = `idx AS (
     UPDATE repos SET next_run_index = next_run_index + 1 WHERE id = $1::bigint RETURNING next_run_index - 1 AS run_index
   ), run AS (
     INSERT INTO workflow_runs (repo_id, run_index, workflow_file, workflow_name, head_sha, head_ref, event, event_payload, actor_user_id,
@@ -105,7 +104,8 @@ export const CREATE_RUN_SQL = `
       started_at timestamptz, completed_at timestamptz)
     JOIN jobs ON jobs.job_key = s.job_key
     RETURNING 1
-  )
+  )`;
+export const CREATE_RUN_SQL = `WITH ${CREATE_RUN_CTES}
   SELECT run.id::text AS id, run.run_index, (SELECT json_object_agg(job_key, id)::text FROM jobs) AS job_ids,
     (SELECT count(*) FROM steps)::int AS steps FROM run`;
 
@@ -133,17 +133,40 @@ function stepRows(workflow: WorkflowSpec, initial?: ReadonlyMap<string, JobInit>
   );
 }
 
-export async function createRun(db: Sql | Tx, seed: RunSeed, workflow: WorkflowSpec, initial?: ReadonlyMap<string, JobInit>): Promise<CreatedRun> {
-  const sql = asSql(db);
+function createRunParams(seed: RunSeed, workflow: WorkflowSpec, initial?: ReadonlyMap<string, JobInit>): unknown[] {
   const group = groupContext(seed, workflow);
   const runGroup = groupColumns(workflow.concurrency, group);
-  const [row] = await sql.rows<{ id: string; run_index: number; job_ids: string | null }>(CREATE_RUN_SQL, [
+  return [
     id(seed.repoId), seed.workflowFile, workflow.name ?? seed.workflowFile.split("/").pop() ?? seed.workflowFile, seed.headSha, seed.headRef,
     seed.event, JSON.stringify(seed.eventPayload ?? {}), seed.actorUserId === null ? null : id(seed.actorUserId),
     seed.parentRunId === null ? null : id(seed.parentRunId), seed.triggerEventId, seed.attempt ?? 1,
     seed.originalRunId == null ? null : id(seed.originalRunId), runGroup.concurrencyGroup ?? null, runGroup.cancelInProgress ?? false,
     JSON.stringify(jobRows(workflow, group, initial)), JSON.stringify(stepRows(workflow, initial)),
-  ]);
+  ];
+}
+
+/** Whether creating a run of this workflow cancels older ones (`cancel-in-progress`), which needs the new run's id first. */
+export const supersedes = (workflow: WorkflowSpec) => !!workflow.concurrency?.cancelInProgress || workflow.jobs.some((j) => j.concurrency?.cancelInProgress);
+
+/**
+ * The run's creation as writes not yet run, for a caller that sends them in one statement
+ * with its own (an intent's record): the repository's row lock, taken by the run_index
+ * allocation, is then held only until the commit that follows. Null when the workflow
+ * supersedes older runs (createRun does that, with the new run's id).
+ */
+export function pendingRun(seed: RunSeed, workflow: WorkflowSpec, initial?: ReadonlyMap<string, JobInit>): PendingWrite | null {
+  if (supersedes(workflow)) return null;
+  return {
+    ctes: CREATE_RUN_CTES,
+    params: createRunParams(seed, workflow, initial),
+    completeResult: (json) =>
+      `jsonb_set(jsonb_set(${json}, '{body,run_id}', to_jsonb((SELECT id FROM run))), '{body,run_index}', to_jsonb((SELECT run_index FROM run)))`,
+  };
+}
+
+export async function createRun(db: Sql | Tx, seed: RunSeed, workflow: WorkflowSpec, initial?: ReadonlyMap<string, JobInit>): Promise<CreatedRun> {
+  const sql = asSql(db);
+  const [row] = await sql.rows<{ id: string; run_index: number; job_ids: string | null }>(CREATE_RUN_SQL, createRunParams(seed, workflow, initial));
   if (!row) throw new Error(`repo ${seed.repoId} vanished while allocating a run index`);
   const runId = BigInt(row.id);
   const idByKey = JSON.parse(row.job_ids ?? "{}") as Record<string, number>;

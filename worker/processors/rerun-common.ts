@@ -1,5 +1,6 @@
 import type { IntentPayload } from "../../core/contracts.ts";
-import { createRun, rerunTriggerId, workflowOf, type JobInit } from "../../core/data/runs.ts";
+import { createRun, pendingRun, rerunTriggerId, workflowOf, type JobInit } from "../../core/data/runs.ts";
+import type { WorkflowSpec } from "../../core/workflow.ts";
 import { id, type Sql } from "../../core/sql.ts";
 import { num } from "../../core/ids.ts";
 import { planRerun, type RerunScope } from "../../core/lifecycle/rerunplan.ts";
@@ -151,32 +152,31 @@ export async function rerunFrom(sql: Sql, deps: ProcessorDeps, p: IntentPayload,
     }
   }
 
-  const run = await createRun(
-    sql,
-    {
-      repoId: src.repoId,
-      workflowFile: src.workflowFile,
-      headSha: src.headSha,
-      headRef: src.headRef,
-      event: src.event,
-      eventPayload: src.eventPayload as Prisma.InputJsonValue,
-      actorUserId: BigInt(p.actorUserId),
-      parentRunId: src.id,
-      triggerEventId: rerunTriggerId(src.id),
-      attempt: chain.attempt,
-      originalRunId: chain.originalRunId,
-    },
-    wf.workflow,
-    initial,
-  );
-  if (initial) {
+  const seed = {
+    repoId: src.repoId,
+    workflowFile: src.workflowFile,
+    headSha: src.headSha,
+    headRef: src.headRef,
+    event: src.event,
+    eventPayload: src.eventPayload as Prisma.InputJsonValue,
+    actorUserId: BigInt(p.actorUserId),
+    parentRunId: src.id,
+    triggerEventId: rerunTriggerId(src.id),
+    attempt: chain.attempt,
+    originalRunId: chain.originalRunId,
+  };
+  const body = { run_id: 0, run_index: 0, parent_run_id: num(src.id), repo_id: num(src.repoId), workflow_file: src.workflowFile, head_sha: src.headSha };
+  const completesAtOnce = initial !== undefined && rollUp("queued", views(wf.workflow, initial)).status === "completed";
+  // The usual case: the run's creation goes out with the intent's record, which fills in
+  // the new run's id and index (see pendingRun).
+  const pending = completesAtOnce ? null : pendingRun(seed, wf.workflow, initial);
+  if (pending) return { result: { ok: true, body }, write: pending };
+
+  const run = await createRun(sql, seed, wf.workflow, initial);
+  if (completesAtOnce) {
     // Nothing left to run (no plan does this today, but the run must never stay open
     // without an open job): roll it up at once.
-    const views = wf.workflow.jobs.map((j, i) => {
-      const init = initial.get(j.key);
-      return { jobIndex: i, jobKey: j.key, needs: j.needs, status: (init?.status ?? "queued") as JobStatus, conclusion: (init?.conclusion ?? null) as Conclusion | null };
-    });
-    const state = rollUp("queued", views);
+    const state = rollUp("queued", views(wf.workflow, initial!));
     if (state.status === "completed") {
       await sql.rows(`UPDATE workflow_runs SET status = 'completed', conclusion = $2::text::conclusion, completed_at = $3::timestamptz, updated_at = $3::timestamptz
         WHERE id = $1::bigint RETURNING 1`, [id(run.id), state.conclusion, now.toISOString()]);
@@ -185,16 +185,13 @@ export async function rerunFrom(sql: Sql, deps: ProcessorDeps, p: IntentPayload,
   return {
     // `concurrency: cancel-in-progress` may have cancelled older runs: tell their runners.
     afterCommit: publishSignals(deps, run.signals, p.requestId),
-    result: {
-      ok: true,
-      body: {
-        run_id: num(run.id),
-        run_index: run.runIndex,
-        parent_run_id: num(src.id),
-        repo_id: num(src.repoId),
-        workflow_file: src.workflowFile,
-        head_sha: src.headSha,
-      },
-    },
+    result: { ok: true, body: { ...body, run_id: num(run.id), run_index: run.runIndex } },
   };
+}
+
+function views(workflow: WorkflowSpec, initial: ReadonlyMap<string, JobInit>) {
+  return workflow.jobs.map((j, i) => {
+    const init = initial.get(j.key);
+    return { jobIndex: i, jobKey: j.key, needs: j.needs, status: (init?.status ?? "queued") as JobStatus, conclusion: (init?.conclusion ?? null) as Conclusion | null };
+  });
 }
