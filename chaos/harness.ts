@@ -7,6 +7,7 @@ import { Load, planOps, type LoadOptions, type OpResult } from "./load.ts";
 import { emptyTally, reconcile, waitForQueued, waitNonTerminal, type Tally } from "./reconcile.ts";
 import { isLiveContainer, logLines, System, type SystemConfig } from "./system.ts";
 import { seedWorld, type World, type WorldSpec } from "./world.ts";
+import { dropQueueKeys } from "../scripts/cleanup.ts";
 
 // The shape every scenario shares: seed, start the processes, fire the load, inject the
 // fault while it runs, let the system recover, then reconcile.
@@ -169,6 +170,8 @@ export async function runScenario(env: ScenarioEnv, plan: Plan): Promise<Report>
     if (s) keepLogs(plan.name, s);
     for (const c of s?.containers() ?? []) if (isLiveContainer(c.pid)) process.kill(-c.pid, "SIGKILL");
     await prisma.$disconnect();
+    // A scenario on its own Redis server has stopped it; one on the shared Redis leaves keys.
+    if (s) await dropQueueKeys(env.redisUrl, s.cfg.prefix).catch(() => {});
     rmSync(stateDir, { recursive: true, force: true });
   }
 }

@@ -5,6 +5,7 @@ import { createPrisma, type PrismaClient } from "../../core/db.ts";
 import { withDatabase } from "../../prisma/engine.ts";
 import { migrate } from "../../prisma/migrate.ts";
 import { spawnService, type Service } from "../../scripts/service.ts";
+import { dropQueueKeys } from "../../scripts/cleanup.ts";
 
 // A benchmark's own copy of the system: a fresh database and queue prefix, a user with a
 // write token on `bench/repo`, and the real api/worker (and runner-sim) processes, started
@@ -86,8 +87,10 @@ export async function withStack<T>(label: string, o: StackOptions, fn: (s: Stack
     }
     await prisma.$disconnect();
     await dropDatabase(cfg.DATABASE_URL, dbName);
+    await dropQueueKeys(cfg.REDIS_URL, dbName);
   }
 }
+
 
 export async function dropDatabase(serverUrl: string, dbName: string): Promise<void> {
   const c = new pg.Client({ connectionString: withDatabase(serverUrl, "postgres") });
