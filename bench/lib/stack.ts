@@ -60,6 +60,12 @@ export async function withStack<T>(label: string, o: StackOptions, fn: (s: Stack
     await s.waitForLine(ready, 60_000);
     return s;
   };
+  // If the bench process dies (a crash, a closed stdout), its services must not live on
+  // and load the machine for whoever measures next.
+  const killAll = () => {
+    for (const s of services.values()) s.proc.kill("SIGKILL");
+  };
+  process.on("exit", killAll);
   try {
     const user = await ops.createUser(prisma, { login: "bench" });
     const repo = await ops.createRepo(prisma, { owner: "bench", name: "repo" });
@@ -80,6 +86,7 @@ export async function withStack<T>(label: string, o: StackOptions, fn: (s: Stack
     const addApi = () => startApi(apis.length);
     return await fn({ prisma, dbUrl, dbName, redisUrl: cfg.REDIS_URL, prefix: dbName, token, repoId: BigInt(repo.id), userId: BigInt(user.id), apis, services, start, stop, addApi });
   } finally {
+    process.off("exit", killAll);
     await Promise.all([...services.values()].map((s) => s.kill("SIGTERM")));
     if (process.env.BENCH_LOG_DIR) {
       const { writeFileSync } = await import("node:fs");
