@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import { QUEUE_NAME } from "../core/contracts.ts";
 import { migrate } from "../prisma/migrate.ts";
-import { runScenario, type Ctx, type Plan, type Report, type ScenarioEnv } from "./harness.ts";
+import { runScenario, type Ctx, type Report, type ScenarioEnv } from "./harness.ts";
 import { PrivatePostgres, PrivateRedis, sleep, until } from "./infra.ts";
 import type { Service } from "../scripts/service.ts";
 import { isLiveContainer, logLines, type LogLine } from "./system.ts";

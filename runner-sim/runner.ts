@@ -1,5 +1,4 @@
 import os from "node:os";
-import type { Logger } from "../core/logger.ts";
 import { ProtocolError, type RunnerClient } from "./client.ts";
 import { JobRun, type JobOptions } from "./job.ts";
 
