@@ -8,6 +8,7 @@ import { sha256 } from "../core/tokens.ts";
 import { Queue } from "bullmq";
 import { MAINTENANCE_QUEUE } from "../core/contracts.ts";
 import { createApp } from "./app.ts";
+import { serve } from "./listen.ts";
 import { dashboardRouter } from "./dashboard.ts";
 import { openapiRouter } from "./openapi/index.ts";
 import { createApiMetrics, httpMetrics, instrumentIntents, metricsRouter } from "./metrics.ts";
@@ -20,6 +21,7 @@ const log = createLogger("api", { level: cfg.LOG_LEVEL, pretty: cfg.LOG_PRETTY }
 const shares = poolShares(cfg.DB_POOL_SIZE);
 const prisma = createPrisma(cfg.DATABASE_URL, shares.orm);
 const pool = createPool(cfg.DATABASE_URL, shares.sql);
+const sql = poolSql(pool);
 const producer = connectRedis(cfg.REDIS_URL, "producer", "api-producer");
 const eventsConn = connectRedis(cfg.REDIS_URL, "subscriber", "api-events");
 const intents = IntentClient.create(producer, eventsConn, cfg.QUEUE_PREFIX, cfg.RESULT_TIMEOUT_MS);
@@ -30,7 +32,7 @@ const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: producer, pr
 
 const app = createApp({
   prisma,
-  sql: poolSql(pool),
+  sql,
   intents,
   tokenLimiter: createLimiter(producer, `${cfg.QUEUE_PREFIX}:rl:token`, cfg.RATE_LIMIT_PER_HOUR),
   ipLimiter: createLimiter(producer, `${cfg.QUEUE_PREFIX}:rl:ip`, cfg.UNAUTH_RATE_LIMIT_PER_HOUR),
@@ -39,16 +41,12 @@ const app = createApp({
   registrationTokenHash: cfg.RUNNER_REGISTRATION_TOKEN ? sha256(cfg.RUNNER_REGISTRATION_TOKEN) : null,
   trustProxy: cfg.TRUST_PROXY,
   before: [httpMetrics(metrics)],
-  routers: [metricsRouter(metrics.registry), openapiRouter(), dashboardRouter({ sql: poolSql(pool) }, [intents.queue, maintenanceQueue])],
+  routers: [metricsRouter(metrics.registry), openapiRouter(), dashboardRouter({ sql }, [intents.queue, maintenanceQueue])],
 });
-const server = app.listen(cfg.PORT, cfg.HOST, () => {
-  const addr = server.address();
-  log.info({ port: typeof addr === "object" && addr ? addr.port : cfg.PORT }, "api listening");
-});
-server.keepAliveTimeout = 65_000;
+const { stopAccepting } = serve(app, { port: cfg.PORT, host: cfg.HOST }, log, "api");
 
 onShutdown(log, [
-  ["stop accepting", () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeIdleConnections(); })],
+  stopAccepting,
   ["close queue", async () => { await intents.close(); await maintenanceQueue.close(); }],
   ["close redis", async () => { producer.disconnect(); eventsConn.disconnect(); }],
   ["disconnect database", async () => { await prisma.$disconnect(); await pool.end(); }],

@@ -3,6 +3,7 @@ import { apiEnv, parseConfig } from "../core/config.ts";
 import { createLogger } from "../core/logger.ts";
 import { onShutdown } from "../core/shutdown.ts";
 import { createApp } from "../api/app.ts";
+import { serve } from "../api/listen.ts";
 import { createApiMetrics, httpMetrics, metricsRouter } from "../api/metrics.ts";
 
 // The HTTP ceiling (bench/scenarios/ceilings.ts): the API's own Express app, with the
@@ -57,12 +58,6 @@ const app = createApp({
   before: [httpMetrics(metrics)],
   routers: [ceiling, metricsRouter(metrics.registry)],
 });
-const server = app.listen(cfg.PORT, cfg.HOST, () => {
-  const addr = server.address();
-  log.info({ port: typeof addr === "object" && addr ? addr.port : cfg.PORT }, "ceiling api listening");
-});
-server.keepAliveTimeout = 65_000;
+const { stopAccepting } = serve(app, { port: cfg.PORT, host: cfg.HOST }, log, "ceiling api");
 
-onShutdown(log, [
-  ["stop accepting", () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeIdleConnections(); })],
-]);
+onShutdown(log, [stopAccepting]);

@@ -25,6 +25,23 @@ export function prismaSql(tx: Tx): Sql {
 /** Data functions take either: a raw transaction, or the Prisma one their caller holds. */
 export const asSql = (db: Sql | Tx): Sql => ("rows" in db ? db : prismaSql(db));
 
+/**
+ * A statement text built from a few variants (a target kind, a pending write) is built
+ * once per variant: the hot path then passes the same string object every time, whose
+ * hash V8 keeps, instead of a fresh kilobyte of text to hash and compare per request.
+ */
+export function perVariant<K, V>(build: (k: K) => V): (k: K) => V {
+  const built = new Map<K, V>();
+  return (k) => {
+    let v = built.get(k);
+    if (v === undefined) {
+      v = build(k);
+      built.set(k, v);
+    }
+    return v;
+  };
+}
+
 // Named statements: each connection parses and plans a statement once and then only binds
 // and executes it. The hot statements are CTEs whose planning cost more Postgres CPU than
 // running them.

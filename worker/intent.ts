@@ -47,9 +47,23 @@ const recordInsert = (o: number, completeResult: (json: string) => string = (j) 
 export const RECORD_INTENT_SQL = recordInsert(0);
 
 /** The statement that records an intent: with its pending writes first, when it has some. */
-export function recordStatement(w: PendingWrite | null): string {
+function buildRecordStatement(w: PendingWrite | null): string {
   const ctes = w ? `${w.ctes}, intent AS (${recordInsert(w.params.length, w.completeResult)})` : `intent AS (${RECORD_INTENT_SQL})`;
   return `WITH ${ctes} SELECT (SELECT count(*) FROM intent)::int AS recorded${w?.completeResult ? ", (SELECT result::text FROM intent) AS result" : ""}`;
+}
+
+// Built once per kind of write (its CTEs fix its parameters and result completion), so the
+// hot path hands the same string to the statement cache every time (see perVariant).
+const recordStatements = new Map<string, string>();
+
+export function recordStatement(w: PendingWrite | null): string {
+  const key = w?.ctes ?? "";
+  let text = recordStatements.get(key);
+  if (text === undefined) {
+    text = buildRecordStatement(w);
+    recordStatements.set(key, text);
+  }
+  return text;
 }
 
 type Prior = { kind: "new" } | { kind: "replay"; result: IntentResult } | { kind: "conflict" };

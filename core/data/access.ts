@@ -1,4 +1,4 @@
-import type { Sql } from "../sql.ts";
+import { perVariant, type Sql } from "../sql.ts";
 
 // Every API request asks these two questions first (who is this token, may it touch that
 // repository), so they are one plain SQL statement each rather than ORM queries.
@@ -89,10 +89,10 @@ const REPO_OF = {
   job: "(SELECT r.repo_id FROM workflow_jobs j JOIN workflow_runs r ON r.id = j.run_id WHERE j.id = $1::bigint)",
 };
 
-export const ACCESS_SQL = (of: keyof typeof REPO_OF) => `
+export const ACCESS_SQL = perVariant((of: keyof typeof REPO_OF) => `
   SELECT r.id::text AS repo_id, r.owner_id::text, r.visibility::text, r.is_archived, r.deleted_at IS NOT NULL AS deleted,
     (SELECT c.role::text FROM repo_collaborators c WHERE c.repo_id = r.id AND c.user_id = $2::bigint) AS role
-  FROM repos r WHERE r.id = ${REPO_OF[of]}`;
+  FROM repos r WHERE r.id = ${REPO_OF[of]}`);
 
 /** The target's repository and what the token may do there; repoId undefined when the target does not exist. */
 export async function targetAccess(sql: Sql, token: AuthedToken, target: Target): Promise<{ repoId: bigint | undefined; access: Access }> {
@@ -112,7 +112,7 @@ interface TargetRow {
 
 // The token and, in the same round trip, the facts about the repository of the run or job
 // the request names (what targetAccess would read next). The user is the token's own.
-export const TOKEN_TARGET_SQL = (of: keyof typeof REPO_OF) => `
+export const TOKEN_TARGET_SQL = perVariant((of: keyof typeof REPO_OF) => `
   SELECT tk.*, rf.repo_id AS target_repo_id, rf.owner_id AS target_owner_id, rf.visibility AS target_visibility,
     rf.is_archived AS target_is_archived, rf.deleted AS target_deleted, rf.role AS target_role
   FROM (${TOKEN_SQL}) tk
@@ -120,7 +120,7 @@ export const TOKEN_TARGET_SQL = (of: keyof typeof REPO_OF) => `
     SELECT r.id::text AS repo_id, r.owner_id::text, r.visibility::text, r.is_archived, r.deleted_at IS NOT NULL AS deleted,
       (SELECT c.role::text FROM repo_collaborators c WHERE c.repo_id = r.id AND c.user_id = tk.user_id::bigint) AS role
     FROM repos r WHERE r.id = ${REPO_OF[of].replace("$1", "$2")}
-  ) rf ON true`;
+  ) rf ON true`);
 
 /** The token, with what it may do on the target's repository; null when no token has this hash. */
 export async function findTokenForTarget(sql: Sql, hash: string, target: Target): Promise<{ token: AuthedToken; repoId: bigint | undefined; access: Access } | null> {

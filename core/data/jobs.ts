@@ -2,43 +2,7 @@ import type { Tx } from "../db.ts";
 import { asSql, id, ids, ts, type Sql } from "../sql.ts";
 import { lockRunOfJob, runWriteCtes, settlePlan } from "./settlement.ts";
 import { decideReport, type Report } from "../lifecycle/report.ts";
-import type { Conclusion, JobStatus, RunStatus } from "../lifecycle/types.ts";
 import { assertNever } from "../assert.ts";
-
-export interface LockedRun {
-  id: bigint;
-  repo_id: bigint;
-  status: RunStatus;
-}
-
-export interface LockedJob {
-  id: bigint;
-  run_id: bigint;
-  status: JobStatus;
-  conclusion: Conclusion | null;
-  cancel_requested: boolean;
-  cancel_requested_at: Date | null;
-  force_cancelled: boolean;
-  runner_id: bigint | null;
-}
-
-/**
- * Locks a job's run, then the job. Every writer takes the run lock first, so a
- * transaction that also touches sibling jobs (skipping dependents) can never deadlock
- * with one that holds a sibling and waits for the run.
- */
-export async function lockJob(tx: Tx, jobId: bigint): Promise<{ run: LockedRun; job: LockedJob } | null> {
-  const runs = await tx.$queryRaw<LockedRun[]>`
-    SELECT r.id, r.repo_id, r.status::text AS status FROM workflow_runs r
-    WHERE r.id = (SELECT run_id FROM workflow_jobs WHERE id = ${jobId}) FOR UPDATE`;
-  const run = runs[0];
-  if (!run) return null;
-  const jobs = await tx.$queryRaw<LockedJob[]>`
-    SELECT id, run_id, status::text AS status, conclusion::text AS conclusion, cancel_requested, cancel_requested_at, force_cancelled, runner_id
-    FROM workflow_jobs WHERE id = ${jobId} FOR UPDATE`;
-  const job = jobs[0];
-  return job ? { run, job } : null;
-}
 
 export type ReportApplied =
   /** `cancelRequestedAt`: on a report that ended the job, when a cancel had been requested (null if none). */

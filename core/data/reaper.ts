@@ -1,6 +1,8 @@
 import { inTx, type PrismaClient, type Tx } from "../db.ts";
 import { decideReap, type ReapPolicy, type ReapView } from "../lifecycle/reap.ts";
-import { lockJob, reportJobTx } from "./jobs.ts";
+import { reportJobTx } from "./jobs.ts";
+import { lockRunOfJob } from "./settlement.ts";
+import { prismaSql } from "../sql.ts";
 
 const REAPER_LOCK = 7_270_001; // pg advisory lock key: one reaper pass at a time, cluster-wide
 
@@ -47,14 +49,15 @@ export async function reap(prisma: PrismaClient, policy: ReapPolicy, now = new D
     if (!lock?.ok) return null;
     const ended: Reaped[] = [];
     for (const { id } of candidates) {
-      const locked = await lockJob(tx, id);
-      if (!locked) continue;
+      const locked = await lockRunOfJob(prismaSql(tx), id);
+      const job = locked?.jobs.find((j) => BigInt(j.id) === id);
+      if (!locked || !job) continue;
       const v = await view(tx, id);
       const d = v ? decideReap(v, now, policy) : { outcome: "keep" as const };
       if (d.outcome === "keep") continue;
       const r = await reportJobTx(tx, id, d.report, now);
       if (r.kind === "ok" && r.changed) {
-        ended.push({ jobId: id, runId: locked.run.id, runnerId: locked.job.runner_id, reason: d.reason, status: d.report.status });
+        ended.push({ jobId: id, runId: BigInt(locked.run.id), runnerId: job.runner_id === null ? null : BigInt(job.runner_id), reason: d.reason, status: d.report.status });
       }
     }
     return ended;

@@ -1,7 +1,7 @@
 import type { IntentPayload } from "../../core/contracts.ts";
 import { createRun, pendingRun, rerunTriggerId, workflowOf, type JobInit } from "../../core/data/runs.ts";
 import type { WorkflowSpec } from "../../core/workflow.ts";
-import { id, type Sql } from "../../core/sql.ts";
+import { id, perVariant, type Sql } from "../../core/sql.ts";
 import { num } from "../../core/ids.ts";
 import { planRerun, type RerunScope } from "../../core/lifecycle/rerunplan.ts";
 import { rollUp } from "../../core/lifecycle/settle.ts";
@@ -49,7 +49,7 @@ interface SourceRow {
  * its head_sha, and the lock on its chain's original run: that row lock serializes every
  * rerun of one chain, so two racing reruns cannot both take the last place.
  */
-const SOURCE_SQL = (of: "run" | "job") => `
+const SOURCE_SQL = perVariant((of: "run" | "job") => `
   WITH src AS (
     SELECT r.id, r.repo_id, r.status::text AS status, r.workflow_file, r.head_sha, r.head_ref, r.event, r.event_payload::text, r.attempt,
       r.original_run_id, ${of === "job" ? "j.job_key" : "NULL::text AS job_key"}
@@ -60,7 +60,7 @@ const SOURCE_SQL = (of: "run" | "job") => `
   SELECT src.id::text, src.repo_id::text, src.status, src.workflow_file, src.head_sha, src.head_ref, src.event, src.event_payload,
     src.attempt, src.original_run_id::text, src.job_key, (SELECT count(*) FROM chain)::int AS locked,
     (SELECT content FROM workflow_sources w WHERE w.repo_id = src.repo_id AND w.path = src.workflow_file AND w.head_sha = src.head_sha)
-  FROM src`;
+  FROM src`);
 
 // A separate statement, after the lock: at READ COMMITTED it sees the reruns committed
 // while this one waited (a count in the locking statement would use its older snapshot).
