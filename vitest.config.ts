@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { defineConfig } from "vitest/config";
 
 // Two projects: fast pure unit tests next to their modules, and integration tests
@@ -19,6 +20,8 @@ export default defineConfig({
           // Runs after the unit tests, which take a second and catch most mistakes first.
           sequence: { groupOrder: 1 },
           include: ["test/**/*.test.ts"],
+          // The key API and worker processes share to sign intents (a fresh one per run).
+          env: { INTENT_SIGNING_KEY: process.env.INTENT_SIGNING_KEY ?? `test-${randomBytes(24).toString("hex")}` },
           globalSetup: ["test/setup/global.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,

@@ -17,7 +17,13 @@ export const commonEnv = z.object({
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
 });
 
+// The HMAC key the API signs intents with and workers verify them with (docs/security.md).
+const signingKey = z.string().min(32, "must be at least 32 characters (openssl rand -hex 32)");
+
 export const apiEnv = commonEnv.extend({
+  INTENT_SIGNING_KEY: signingKey,
+  // A job's stored log stops growing here: further chunks answer 413.
+  LOG_MAX_BYTES_PER_JOB: z.coerce.number().int().min(1024).default(16 * 1024 * 1024),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default("0.0.0.0"),
   // How long a request waits for the worker tier before answering 503.
@@ -33,6 +39,7 @@ export const apiEnv = commonEnv.extend({
 });
 
 export const workerEnv = commonEnv.extend({
+  INTENT_SIGNING_KEY: signingKey,
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   // BullMQ lock: a worker that dies holding a job loses it after this long.
   WORKER_LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30_000),

@@ -17,6 +17,8 @@ const cfg = parseConfig(commonEnv.extend({
 }));
 // The fleet registers itself with a secret that lives as long as this command.
 process.env.RUNNER_REGISTRATION_TOKEN ??= randomBytes(24).toString("hex");
+// API and workers sign and verify intents with a key of this command's own, unless given.
+process.env.INTENT_SIGNING_KEY ??= randomBytes(32).toString("hex");
 process.env.API_URL ??= `http://127.0.0.1:${cfg.PORT}`;
 const children: { name: string; proc: ChildProcess }[] = [];
 const COLORS = [36, 33, 35, 32, 34, 31];
