@@ -3,6 +3,7 @@ import type { PrismaClient } from "../core/db.ts";
 import type { Sql } from "../core/sql.ts";
 import { findTokenByHash, findTokenForTarget, type Access, type AuthedToken, type Target } from "../core/data/access.ts";
 import { hasScope, type Scope } from "../core/scopes.ts";
+import { tokenVerdict } from "../core/authorize.ts";
 import { credentialsFrom, isWellFormedPat, sha256 } from "../core/tokens.ts";
 import { HttpError, invalidToken, unauthenticated } from "./errors.ts";
 import { parseId } from "../core/ids.ts";
@@ -51,11 +52,9 @@ export async function resolveToken(deps: Pick<AuthDeps, "sql">, header: string |
   } else {
     token = await findTokenByHash(deps.sql, sha256(cred.token));
   }
-  if (!token) throw invalidToken("invalid token");
-  if (token.revokedAt !== null) throw invalidToken("token revoked");
-  if (token.expiresAt !== null && token.expiresAt.getTime() <= Date.now()) throw invalidToken("token expired");
-  if (token.user.suspendedAt !== null) throw invalidToken("account suspended");
-  return token;
+  const v = tokenVerdict(token, Date.now());
+  if (!v.ok) throw invalidToken(v.reason);
+  return token!;
 }
 
 /** PAT authentication: sets res.locals.token, or answers 401/429. */

@@ -5,6 +5,7 @@ import {
   type IntentName, type IntentPayload, type IntentResult,
 } from "../core/contracts.ts";
 import type { Redis } from "../core/redis.ts";
+import { signIntent } from "../core/signing.ts";
 
 export type Outcome =
   | { kind: "result"; result: IntentResult }
@@ -48,15 +49,17 @@ export class IntentClient {
     readonly queue: Queue,
     private readonly events: QueueEvents,
     private readonly timeoutMs: number,
+    /** INTENT_SIGNING_KEY: workers apply only what it signed. */
+    private readonly signingKey: string,
   ) {
     events.on("completed", ({ jobId, returnvalue }) => this.settle(jobId, toOutcome(returnvalue, jobId)));
     events.on("failed", ({ jobId }) => this.settle(jobId, { kind: "failed", intentUid: jobId }));
   }
 
-  static create(producer: Redis, eventsConn: Redis, prefix: string, timeoutMs: number): IntentClient {
+  static create(producer: Redis, eventsConn: Redis, prefix: string, timeoutMs: number, signingKey: string): IntentClient {
     const queue = new Queue(QUEUE_NAME, { connection: producer, prefix });
     const events = new QueueEvents(QUEUE_NAME, { connection: eventsConn, prefix });
-    return new IntentClient(queue, events, timeoutMs);
+    return new IntentClient(queue, events, timeoutMs, signingKey);
   }
 
   ready(): Promise<unknown> {
@@ -73,7 +76,8 @@ export class IntentClient {
     const uid = payload.intentUid;
     const settled = this.wait(uid);
     try {
-      await this.queue.add(name, payload, { ...INTENT_JOB_OPTIONS, jobId: uid });
+      const signed = signIntent(this.signingKey, name, { ...payload, issuedAt: Date.now() });
+      await this.queue.add(name, signed, { ...INTENT_JOB_OPTIONS, jobId: uid });
     } catch (e) {
       if (NOT_SENT.test((e as Error).message)) this.settle(uid, { kind: "unavailable" });
       // Else keep waiting: if the intent was queued, its result may still come within the wait.

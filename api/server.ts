@@ -24,7 +24,7 @@ const pool = createPool(cfg.DATABASE_URL, shares.sql);
 const sql = poolSql(pool);
 const producer = connectRedis(cfg.REDIS_URL, "producer", "api-producer");
 const eventsConn = connectRedis(cfg.REDIS_URL, "subscriber", "api-events");
-const intents = IntentClient.create(producer, eventsConn, cfg.QUEUE_PREFIX, cfg.RESULT_TIMEOUT_MS);
+const intents = IntentClient.create(producer, eventsConn, cfg.QUEUE_PREFIX, cfg.RESULT_TIMEOUT_MS, cfg.INTENT_SIGNING_KEY);
 await intents.ready();
 const metrics = createApiMetrics({ prisma, queue: intents.queue });
 instrumentIntents(intents, metrics);
@@ -37,9 +37,10 @@ const app = createApp({
   tokenLimiter: createLimiter(producer, `${cfg.QUEUE_PREFIX}:rl:token`, cfg.RATE_LIMIT_PER_HOUR),
   ipLimiter: createLimiter(producer, `${cfg.QUEUE_PREFIX}:rl:ip`, cfg.UNAUTH_RATE_LIMIT_PER_HOUR),
   log,
-  readiness: readinessCheck(prisma, producer),
+  readiness: readinessCheck(prisma, producer, log),
   registrationTokenHash: cfg.RUNNER_REGISTRATION_TOKEN ? sha256(cfg.RUNNER_REGISTRATION_TOKEN) : null,
   trustProxy: cfg.TRUST_PROXY,
+  logMaxBytesPerJob: cfg.LOG_MAX_BYTES_PER_JOB,
   before: [httpMetrics(metrics)],
   routers: [metricsRouter(metrics.registry), openapiRouter(), dashboardRouter({ sql }, [intents.queue, maintenanceQueue])],
 });

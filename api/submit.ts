@@ -5,7 +5,7 @@ import { repoAccess, sameTarget, targetAccess, type Access, type Target } from "
 import { assertNever } from "../core/assert.ts";
 import type { IntentName, IntentResult } from "../core/contracts.ts";
 import { tokenOf, type AuthDeps, type TargetAccess } from "./auth.ts";
-import { badRequest, conflict, HttpError, notFound, unavailable, unprocessable } from "./errors.ts";
+import { badRequest, conflict, HttpError, invalidToken, notFound, unavailable, unprocessable } from "./errors.ts";
 import { intentUid, type IntentClient, type Outcome } from "./intents.ts";
 
 // What every mutating route shares: body and Idempotency-Key checks, the 404/403
@@ -90,6 +90,11 @@ function fromResult(r: IntentResult, what: string, okStatus: number): { status: 
       throw unprocessable("workflow source invalid", { detail: r.message });
     case "idempotency_conflict":
       throw unprocessable("Idempotency-Key already used for a different request");
+    // The worker's own check found the token or the role gone since the API's check.
+    case "unauthorized":
+      throw invalidToken(r.message);
+    case "forbidden":
+      throw new HttpError(403, r.message);
     default:
       return assertNever(r.error, "intent error");
   }

@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { closedLoop } from "./lib/load.ts";
 import { withStack } from "./lib/stack.ts";
+import { ensureSigningKey } from "../core/signing.ts";
 import { cancelFire, seedQueued } from "./scenarios/cancel.ts";
 
 // Where a cancel's CPU goes: a closed loop of cancels through real api and worker
@@ -8,6 +9,7 @@ import { cancelFire, seedQueued } from "./scenarios/cancel.ts";
 // load generator, anything else on the machine) spent per request, from /proc.
 // `npm run bench:cpu [-- CONCURRENCY [PROFILE_DIR]]`; with PROFILE_DIR, the api and
 // worker also write V8 CPU profiles there (read them with `npx tsx bench/lib/profile.ts FILE`).
+ensureSigningKey();
 const conc = Number(process.argv[2] ?? 16);
 const prof = process.argv[3];
 function cpuByComm(): Map<string, number> {

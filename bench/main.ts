@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { commonEnv, parseConfig } from "../core/config.ts";
 import { connectRedis } from "../core/redis.ts";
+import { ensureSigningKey } from "../core/signing.ts";
 import { withDatabase } from "../prisma/engine.ts";
 import { renderMarkdown, resultsJson, summaryText, type Machine, type Outcome, type Run } from "./lib/report.ts";
 import { latencyHistogramSvg } from "./lib/svg.ts";
@@ -15,6 +16,9 @@ import type { BenchContext, Scenario, ScenarioResult } from "./lib/types.ts";
 // `npm run bench [-- --quick] [--only a,b] [--write-results]`: every scenario in order,
 // one at a time (each owns the machine while it runs), then the report. A scenario that
 // fails is reported and the rest still run; the exit code says whether any failed.
+
+// Every api and worker process a scenario starts signs and verifies with this one key.
+ensureSigningKey();
 
 const ORDER = ["ceilings", "cancel", "rerun", "propagation", "scaling", "growth", "memory"];
 const NOT_SELECTED = "not selected (--only)";

@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { commonEnv, parseConfig } from "../core/config.ts";
 import { withDatabase } from "../prisma/engine.ts";
+import { ensureSigningKey } from "../core/signing.ts";
 import { migrate } from "../prisma/migrate.ts";
 import type { Report } from "./harness.ts";
 import { addTally, emptyTally } from "./reconcile.ts";
@@ -25,6 +26,8 @@ if (unknown.length) {
 const chosen = positionals.length ? SCENARIOS.filter((s) => positionals.includes(s.name)) : SCENARIOS;
 
 const cfg = parseConfig(commonEnv);
+// The api and worker processes of every scenario share this key.
+ensureSigningKey();
 const admin = withDatabase(cfg.DATABASE_URL, "postgres");
 const template = `actions_chaos_tmpl_${Date.now().toString(36)}`;
 

@@ -40,6 +40,8 @@ export const apiEnv = commonEnv.extend({
 
 export const workerEnv = commonEnv.extend({
   INTENT_SIGNING_KEY: signingKey,
+  // During a key rotation: intents signed with the old key are still applied.
+  INTENT_SIGNING_KEY_PREVIOUS: signingKey.optional(),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   // BullMQ lock: a worker that dies holding a job loses it after this long.
   WORKER_LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30_000),

@@ -22,6 +22,10 @@ export const intentPayload = z.object({
   reason: z.string().max(500).nullable().default(null),
   /** Route-specific parameters (the filters of a bulk cancel). */
   params: z.record(z.string(), z.unknown()).nullable().default(null),
+  /** When the API signed it (ms since the epoch): older than a day is refused. */
+  issuedAt: z.number().int().nonnegative().optional(),
+  /** `v1=<hex HMAC-SHA256>` over the name and every field above (core/signing.ts). */
+  signature: z.string().max(200).optional(),
 });
 export type IntentPayload = z.input<typeof intentPayload>;
 
@@ -53,6 +57,10 @@ export const INTENT_ERRORS = [
   "idempotency_conflict",
   "no_failed_jobs",
   "rerun_limit",
+  /** The token stopped being valid between the API's check and the apply (401). */
+  "unauthorized",
+  /** The user lost write access, or the token its scope, in between (403). */
+  "forbidden",
 ] as const;
 export type IntentErrorCode = (typeof INTENT_ERRORS)[number];
 

@@ -138,9 +138,14 @@ export interface WorkerMetrics {
   registry: Registry;
   intentDuration: Histogram<"kind" | "result">;
   reaperEnded: Counter<"reason">;
+  intentsRejected: Counter<"reason">;
   /** Records one processed intent attempt. */
   observeIntent(kind: string, result: IntentResultLabel, seconds: number): void;
 }
+
+/** Why a worker dropped a queue job without applying it (worker/worker.ts). */
+export const REJECT_REASONS = ["malformed", "unknown_intent", "unsigned", "bad_signature", "expired"] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export const INTENT_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -169,10 +174,18 @@ export function createWorkerMetrics(registry: Registry = createRegistry()): Work
   });
   // Every reason shows from the first scrape, so rate() sees the first increment.
   for (const reason of REAP_REASONS) reaperEnded.inc({ reason }, 0);
+  const intentsRejected = new Counter({
+    name: "actions_intents_rejected_total",
+    help: "Queue jobs a worker refused to apply, by reason: malformed, unknown_intent, unsigned, bad_signature, expired (older than a day). Anything but zero means someone wrote to the intent queue who should not, or api and worker disagree on INTENT_SIGNING_KEY.",
+    labelNames: ["reason"],
+    registers: [registry],
+  });
+  for (const reason of REJECT_REASONS) intentsRejected.inc({ reason }, 0);
   return {
     registry,
     intentDuration,
     reaperEnded,
+    intentsRejected,
     observeIntent(kind, result, seconds) {
       intentDuration.observe({ kind: intentKindLabel(kind), result }, seconds);
     },

@@ -5,6 +5,7 @@ import { commonEnv, parseConfig } from "../core/config.ts";
 import { createPrisma } from "../core/db.ts";
 import { migrate, summary } from "../prisma/migrate.ts";
 import { demoRun, seedDemo } from "./seed.ts";
+import { ensureSigningKey } from "../core/signing.ts";
 
 // `npm start`: the whole system on one machine. Migrates, seeds the demo world, then
 // runs the API, WORKERS worker processes and a runner-sim fleet as children with
@@ -18,7 +19,7 @@ const cfg = parseConfig(commonEnv.extend({
 // The fleet registers itself with a secret that lives as long as this command.
 process.env.RUNNER_REGISTRATION_TOKEN ??= randomBytes(24).toString("hex");
 // API and workers sign and verify intents with a key of this command's own, unless given.
-process.env.INTENT_SIGNING_KEY ??= randomBytes(32).toString("hex");
+ensureSigningKey();
 process.env.API_URL ??= `http://127.0.0.1:${cfg.PORT}`;
 const children: { name: string; proc: ChildProcess }[] = [];
 const COLORS = [36, 33, 35, 32, 34, 31];

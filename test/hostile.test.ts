@@ -18,7 +18,7 @@ import { sha256 } from "../core/tokens.ts";
 import { createIntentWorker } from "../worker/worker.ts";
 import { hostileRequest, SQLISH, type HostileRequest, type HostileWorld } from "./setup/arbitraries.ts";
 import { createTestDb, type TestDb } from "./setup/db.ts";
-import { startStack, type Stack } from "./setup/stack.ts";
+import { SIGNING_KEY, startStack, type Stack } from "./setup/stack.ts";
 import { poolSql } from "../core/sql.ts";
 import { buildWorld, claim, claimJob, ONE_JOB, pushAndRun, registerTestRunner, TWO_JOBS } from "./setup/world.ts";
 
@@ -63,7 +63,7 @@ async function startHostileStack(db: TestDb, log: Logger, opts: { unauthPerHour:
   const prefix = `h${process.pid}${Math.random().toString(36).slice(2, 8)}`;
   const producer = connectRedis(redisUrl, "producer");
   const eventsConn = connectRedis(redisUrl, "subscriber");
-  const intents = IntentClient.create(producer, eventsConn, prefix, 10_000);
+  const intents = IntentClient.create(producer, eventsConn, prefix, 10_000, SIGNING_KEY);
   await intents.ready();
   const app = createApp({
     prisma: db.prisma,
@@ -82,7 +82,7 @@ async function startHostileStack(db: TestDb, log: Logger, opts: { unauthPerHour:
   const publisher = connectRedis(redisUrl, "publisher");
   const worker: Worker = createIntentWorker(
     { prisma: db.prisma, pool: db.pool, publish: (c, m) => publisher.publish(c, m), queuePrefix: prefix, log, holdTxMs: 0 },
-    { connection: blocking, prefix, concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 15_000 },
+    { connection: blocking, prefix, concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 15_000, intentKeys: [SIGNING_KEY] },
   );
   await worker.waitUntilReady();
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -10,8 +10,8 @@ import { createRegistry, registerQueueMetrics } from "../core/metrics.ts";
 import { connectRedis } from "../core/redis.ts";
 import { expectInvariants } from "./setup/invariants.ts";
 import { createTestDb, waitFor, type TestDb } from "./setup/db.ts";
-import { spawnService, startStack, type Service, type Stack } from "./setup/stack.ts";
-import { buildWorld, call, claimJob, ONE_JOB, pushAndRun, registerTestRunner } from "./setup/world.ts";
+import { SIGNING_KEY, spawnService, startStack, type Service, type Stack } from "./setup/stack.ts";
+import { buildWorld, call, claimJob, ONE_JOB, pushAndRun, registerTestRunner, tokenIdOf } from "./setup/world.ts";
 
 // Prometheus metrics: /metrics on an in-process API after real requests, and /metrics,
 // /healthz and /readyz on a real worker process.
@@ -253,13 +253,13 @@ describe("a worker process's HTTP side", () => {
     // An intent this process applies.
     const producer = connectRedis(inject("redisUrl"), "producer");
     const events = connectRedis(inject("redisUrl"), "subscriber");
-    const client = IntentClient.create(producer, events, prefix, 10_000);
+    const client = IntentClient.create(producer, events, prefix, 10_000, SIGNING_KEY);
     try {
       await client.ready();
       const r = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, "c5c5c5c5");
       const bob = await db.prisma.user.findUniqueOrThrow({ where: { login: "bob" } });
       const outcome = await client.submit("cancel-job", {
-        intentUid: `cancel-job-metrics-${Date.now()}`, targetId: r.job_ids[0]!, actorUserId: Number(bob.id), tokenId: null, idempotencyKey: null, requestId: null,
+        intentUid: `cancel-job-metrics-${Date.now()}`, targetId: r.job_ids[0]!, actorUserId: Number(bob.id), tokenId: await tokenIdOf(db.prisma, world.tokens.bob), idempotencyKey: null, requestId: null,
       });
       expect(outcome).toMatchObject({ kind: "result", result: { ok: true } });
     } finally {

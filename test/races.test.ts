@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { intentUid } from "../api/intents.ts";
 import { cancelJob } from "../worker/processors/cancel-job.ts";
 import { worldSuite } from "./setup/suite.ts";
-import { call, claim, claimJob, ONE_JOB, pushAndRun, registerTestRunner } from "./setup/world.ts";
+import { call, claim, claimJob, ONE_JOB, pushAndRun, registerTestRunner, tokenIdOf } from "./setup/world.ts";
 
 const s = worldSuite("races");
 
@@ -75,8 +75,8 @@ describe("two actors on one job", () => {
 
 describe("one intent delivered twice", () => {
   const deps = () => ({ prisma: s.db.prisma, pool: s.db.pool, publish: async () => 0, queuePrefix: s.stack.prefix, log: pino({ level: "silent" }), holdTxMs: 0 });
-  const payload = (jobId: number, actor: bigint) => ({
-    intentUid: intentUid("cancel-job", Number(actor), null), targetId: jobId, actorUserId: Number(actor), tokenId: null,
+  const payload = (jobId: number, actor: bigint, tokenId: number) => ({
+    intentUid: intentUid("cancel-job", Number(actor), null), targetId: jobId, actorUserId: Number(actor), tokenId,
     idempotencyKey: null, requestId: null, reason: null, params: null,
   });
 
@@ -84,7 +84,7 @@ describe("one intent delivered twice", () => {
     const bob = await s.db.prisma.user.findUniqueOrThrow({ where: { login: "bob" } });
     for (const together of [false, true]) {
       const r = await pushAndRun(s.db.prisma, "alice/demo", ONE_JOB, together ? "dddd0002" : "dddd0001");
-      const p = payload(r.job_ids[0]!, bob.id);
+      const p = payload(r.job_ids[0]!, bob.id, await tokenIdOf(s.db.prisma, s.world.tokens.bob));
       const [first, second] = together
         ? await Promise.all([cancelJob(deps(), p), cancelJob(deps(), p)])
         : [await cancelJob(deps(), p), await cancelJob(deps(), p)];

@@ -6,6 +6,9 @@ import type { PendingWrite } from "../core/sql.ts";
 import type { IntentPayload, IntentResult } from "../core/contracts.ts";
 import { intentResult } from "../core/contracts.ts";
 import type { Logger } from "../core/logger.ts";
+import { findTokenByIdForTarget, type Target } from "../core/data/access.ts";
+import { authorizeIntent } from "../core/authorize.ts";
+import { assertNever } from "../core/assert.ts";
 
 export type IntentKind = "cancel_job" | "rerun_run" | "cancel_run" | "force_cancel_run" | "rerun_failed_jobs" | "rerun_job" | "bulk_cancel";
 
@@ -92,6 +95,41 @@ async function findPrior(sql: Sql, kind: IntentKind, p: IntentPayload, now: Date
   return prior ? { kind: "replay", result: intentResult.parse(JSON.parse(prior.result)) } : { kind: "new" };
 }
 
+/** What each intent's target id names: the repository it acts in is checked from there. */
+const TARGET_OF: Record<IntentKind, "job" | "run" | "repo"> = {
+  cancel_job: "job",
+  rerun_job: "job",
+  cancel_run: "run",
+  force_cancel_run: "run",
+  rerun_run: "run",
+  rerun_failed_jobs: "run",
+  bulk_cancel: "repo",
+};
+const NOT_FOUND = { job: "job not found", run: "run not found", repo: "repository not found" } as const;
+
+/**
+ * The API checked the token and the user's role before it enqueued the intent; between that
+ * and now either may have changed. Checked again here, in the intent's own transaction, the
+ * intent is refused (and recorded so) with the answer the API would now give; null: go on.
+ */
+async function reauthorize(sql: Sql, kind: IntentKind, p: IntentPayload, now: Date): Promise<Applied | null> {
+  const of = TARGET_OF[kind];
+  const target = { [of]: BigInt(p.targetId) } as Target;
+  const found = p.tokenId === null ? null : await findTokenByIdForTarget(sql, BigInt(p.tokenId), target);
+  const a = authorizeIntent(found, BigInt(p.actorUserId), now.getTime());
+  switch (a.kind) {
+    case "allowed":
+      return null;
+    case "unauthorized":
+    case "forbidden":
+      return rejected(a.kind, a.message);
+    case "not_found":
+      return rejected("not_found", NOT_FOUND[of]);
+    default:
+      return assertNever(a, "authorization");
+  }
+}
+
 /** Thrown inside the transaction to roll it back: another delivery recorded this intent first. */
 class AlreadyApplied extends Error {}
 
@@ -133,7 +171,7 @@ async function applyOn<D>(deps: ProcessorDeps, run: TxRunner<D>, kind: IntentKin
       if (prior.kind === "conflict") {
         return { result: { ok: false, error: "idempotency_conflict", message: "idempotency key reused with a different target" } };
       }
-      const applied = await apply(db, now);
+      const applied = (await reauthorize(sql, kind, p, now)) ?? (await apply(db, now));
       const stored = await recordIntent(sql, kind, p, applied, now);
       if (deps.holdTxMs > 0) {
         deps.log.warn({ intent: p.intentUid, holdMs: deps.holdTxMs }, "fault injection: holding transaction before commit");

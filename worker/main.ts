@@ -26,7 +26,7 @@ const intentQueue = new Queue(QUEUE_NAME, { connection: probe, prefix: cfg.QUEUE
 // Redis errors here surface in /readyz and actions_metrics_collector_up, not as console noise.
 intentQueue.on("error", () => {});
 registerQueueMetrics(metrics.registry, intentQueue);
-const ready = readinessCheck(prisma, probe);
+const ready = readinessCheck(prisma, probe, log);
 let started = false;
 const http = await startWorkerHttp({
   port: cfg.WORKER_PORT,
@@ -43,6 +43,8 @@ const worker = createIntentWorker(
     concurrency: cfg.WORKER_CONCURRENCY,
     lockDurationMs: cfg.WORKER_LOCK_DURATION_MS,
     stalledIntervalMs: cfg.WORKER_STALLED_INTERVAL_MS,
+    intentKeys: [cfg.INTENT_SIGNING_KEY, ...(cfg.INTENT_SIGNING_KEY_PREVIOUS ? [cfg.INTENT_SIGNING_KEY_PREVIOUS] : [])],
+    onRejected: (reason) => metrics.intentsRejected.inc({ reason }),
   },
   metrics.observeIntent,
 );

@@ -1,9 +1,10 @@
 import { Worker, UnrecoverableError, type Job } from "bullmq";
-import { QUEUE_NAME, intentPayload, type IntentName, type IntentResult } from "../core/contracts.ts";
+import { QUEUE_NAME, intentPayload, type IntentName, type IntentPayload, type IntentResult } from "../core/contracts.ts";
 import type { Redis } from "../core/redis.ts";
-import { resultLabel, type IntentResultLabel } from "../core/metrics.ts";
+import { resultLabel, type IntentResultLabel, type RejectReason } from "../core/metrics.ts";
+import { verifyIntent } from "../core/signing.ts";
 import type { ProcessorDeps } from "./intent.ts";
-import { PROCESSORS } from "./processors/index.ts";
+import { PROCESSORS, type Processor } from "./processors/index.ts";
 
 export interface WorkerOptions {
   connection: Redis;
@@ -11,18 +12,39 @@ export interface WorkerOptions {
   concurrency: number;
   lockDurationMs: number;
   stalledIntervalMs: number;
+  /** INTENT_SIGNING_KEY, and during a rotation the previous key too. */
+  intentKeys: readonly string[];
+  /** Told about every queue job refused before it reached a processor. */
+  onRejected?: (reason: RejectReason) => void;
 }
 
-function route(deps: ProcessorDeps) {
+type Admission = { ok: true; payload: IntentPayload; processor: Processor } | { ok: false; reason: RejectReason; detail: string };
+
+/** What the queue hands over is a claim: only a well-formed, signed, fresh intent goes on. */
+function admit(job: Job, keys: readonly string[], nowMs: number): Admission {
+  const parsed = intentPayload.safeParse(job.data);
+  if (!parsed.success) return { ok: false, reason: "malformed", detail: parsed.error.issues.map((i) => i.path.join(".") || "payload").join(", ") };
+  const processor = PROCESSORS[job.name as IntentName];
+  if (!processor) return { ok: false, reason: "unknown_intent", detail: "no processor for this name" };
+  const v = verifyIntent(keys, job.name, parsed.data, nowMs);
+  if (!v.ok) return { ok: false, reason: v.reason, detail: "signature check failed" };
+  return { ok: true, payload: parsed.data, processor };
+}
+
+function route(deps: ProcessorDeps, opts: WorkerOptions) {
   return async (job: Job): Promise<IntentResult> => {
-    const parsed = intentPayload.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`malformed intent payload: ${parsed.error.message}`);
+    const a = admit(job, opts.intentKeys, Date.now());
+    if (!a.ok) {
+      // Dropped with nothing written: the job fails for good and stays visible in the failed set.
+      opts.onRejected?.(a.reason);
+      deps.log.warn({ queue_job: String(job.id).slice(0, 200), name: String(job.name).slice(0, 100), reason: a.reason, detail: a.detail }, "intent rejected");
+      throw new UnrecoverableError(`intent rejected: ${a.reason}`);
+    }
+    const p = a.payload;
     const name = job.name as IntentName;
-    const log = deps.log.child({ intent: parsed.data.intentUid, kind: name, request_id: parsed.data.requestId, attempt: job.attemptsMade + 1 });
+    const log = deps.log.child({ intent: p.intentUid, kind: name, request_id: p.requestId, attempt: job.attemptsMade + 1 });
     const started = performance.now();
-    const processor = PROCESSORS[name];
-    if (!processor) throw new UnrecoverableError(`unknown intent ${job.name}`);
-    const result = await processor({ ...deps, log }, parsed.data);
+    const result = await a.processor({ ...deps, log }, p);
     log.info({ ok: result.ok, error: result.ok ? undefined : result.error, ms: +(performance.now() - started).toFixed(2) }, "intent applied");
     return result;
   };
@@ -47,7 +69,7 @@ function observed(processor: (job: Job) => Promise<IntentResult>, observe: Inten
 }
 
 export function createIntentWorker(deps: ProcessorDeps, opts: WorkerOptions, observe?: IntentObserver): Worker {
-  return new Worker(QUEUE_NAME, observe ? observed(route(deps), observe) : route(deps), {
+  return new Worker(QUEUE_NAME, observe ? observed(route(deps, opts), observe) : route(deps, opts), {
     connection: opts.connection,
     prefix: opts.prefix,
     concurrency: opts.concurrency,

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { ensureSigningKey } from "../../core/signing.ts";
 import { fileURLToPath } from "node:url";
 import { IntentClient, intentUid } from "../../api/intents.ts";
 import { connectRedis, type Redis } from "../../core/redis.ts";
@@ -73,7 +74,7 @@ async function queueCeiling(ctx: BenchContext): Promise<Levels> {
   const producer = connectRedis(REDIS_URL, "producer", "bench-ceiling-producer");
   const events = connectRedis(REDIS_URL, "subscriber", "bench-ceiling-events");
   // The API's own producer: one QueueEvents listener settling waiters by job id.
-  const intents = IntentClient.create(producer, events, prefix, 10_000);
+  const intents = IntentClient.create(producer, events, prefix, 10_000, ensureSigningKey());
   try {
     await intents.ready();
     return await withChild("ceiling-worker.ts", { REDIS_URL, QUEUE_PREFIX: prefix }, /ceiling worker ready/, () =>

@@ -30,10 +30,15 @@ interface TokenRow {
 const ms = (c: string) => `(extract(epoch FROM ${c}) * 1000)::float8`;
 const date = (v: number | null) => (v === null ? null : new Date(v));
 
-export const TOKEN_SQL = `
+/** A token is looked up by its hash (a request) or by its id (a worker re-checking an intent). */
+const TOKEN_BY = { hash: "t.token_hash = $1::text", id: "t.id = $1::bigint" } as const;
+type TokenBy = keyof typeof TOKEN_BY;
+
+const tokenSql = (by: TokenBy) => `
   SELECT t.id::text, t.user_id::text, t.scopes, t.repo_id::text, ${ms("t.expires_at")} AS expires_ms, ${ms("t.revoked_at")} AS revoked_ms,
     ${ms("t.last_used_at")} AS last_used_ms, u.login, ${ms("u.suspended_at")} AS suspended_ms, u.is_site_admin
-  FROM personal_access_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1::text`;
+  FROM personal_access_tokens t JOIN users u ON u.id = t.user_id WHERE ${TOKEN_BY[by]}`;
+export const TOKEN_SQL = tokenSql("hash");
 
 export async function findTokenByHash(sql: Sql, hash: string): Promise<AuthedToken | null> {
   const [r] = await sql.rows<TokenRow>(TOKEN_SQL, [hash]);
@@ -112,20 +117,37 @@ interface TargetRow {
 
 // The token and, in the same round trip, the facts about the repository of the run or job
 // the request names (what targetAccess would read next). The user is the token's own.
-export const TOKEN_TARGET_SQL = perVariant((of: keyof typeof REPO_OF) => `
+const tokenTargetSql = (of: keyof typeof REPO_OF, by: TokenBy) => `
   SELECT tk.*, rf.repo_id AS target_repo_id, rf.owner_id AS target_owner_id, rf.visibility AS target_visibility,
     rf.is_archived AS target_is_archived, rf.deleted AS target_deleted, rf.role AS target_role
-  FROM (${TOKEN_SQL}) tk
+  FROM (${tokenSql(by)}) tk
   LEFT JOIN LATERAL (
     SELECT r.id::text AS repo_id, r.owner_id::text, r.visibility::text, r.is_archived, r.deleted_at IS NOT NULL AS deleted,
       (SELECT c.role::text FROM repo_collaborators c WHERE c.repo_id = r.id AND c.user_id = tk.user_id::bigint) AS role
     FROM repos r WHERE r.id = ${REPO_OF[of].replace("$1", "$2")}
-  ) rf ON true`);
+  ) rf ON true`;
+export const TOKEN_TARGET_SQL = perVariant((of: keyof typeof REPO_OF) => tokenTargetSql(of, "hash"));
+const TOKEN_ID_TARGET_SQL = perVariant((of: keyof typeof REPO_OF) => tokenTargetSql(of, "id"));
 
 /** The token, with what it may do on the target's repository; null when no token has this hash. */
-export async function findTokenForTarget(sql: Sql, hash: string, target: Target): Promise<{ token: AuthedToken; repoId: bigint | undefined; access: Access } | null> {
+export async function findTokenForTarget(sql: Sql, hash: string, target: Target): Promise<TokenForTarget | null> {
+  return tokenForTarget(sql, TOKEN_TARGET_SQL, hash, target);
+}
+
+/** The same facts for a token named by id: what a worker re-checks inside an intent's transaction. */
+export async function findTokenByIdForTarget(sql: Sql, tokenId: bigint, target: Target): Promise<TokenForTarget | null> {
+  return tokenForTarget(sql, TOKEN_ID_TARGET_SQL, tokenId.toString(), target);
+}
+
+export interface TokenForTarget {
+  token: AuthedToken;
+  repoId: bigint | undefined;
+  access: Access;
+}
+
+async function tokenForTarget(sql: Sql, statement: (of: keyof typeof REPO_OF) => string, key: string, target: Target): Promise<TokenForTarget | null> {
   const [kind, targetId] = Object.entries(target)[0] as [keyof typeof REPO_OF, bigint];
-  const [r] = await sql.rows<TokenRow & TargetRow>(TOKEN_TARGET_SQL(kind), [hash, targetId.toString()]);
+  const [r] = await sql.rows<TokenRow & TargetRow>(statement(kind), [key, targetId.toString()]);
   if (!r) return null;
   const token = tokenOf(r);
   const repo: RepoFacts | undefined = r.target_repo_id === null ? undefined : {

@@ -16,6 +16,9 @@ import { poolSql } from "../../core/sql.ts";
 
 export { spawnService, type Service } from "../../scripts/service.ts";
 
+/** The key in-process APIs sign with and workers verify with; spawned services get the same from the environment (vitest.config.ts). */
+export const SIGNING_KEY = process.env.INTENT_SIGNING_KEY ?? "test-intent-signing-key-0123456789abcdef";
+
 export interface Stack {
   url: string;
   prefix: string;
@@ -54,7 +57,7 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
   const producer = connectRedis(redisUrl, "producer");
   const eventsConn = connectRedis(redisUrl, "subscriber");
   const redis = connectRedis(redisUrl, "worker", "test-assert");
-  const created = IntentClient.create(producer, eventsConn, prefix, opts.resultTimeoutMs ?? 10_000);
+  const created = IntentClient.create(producer, eventsConn, prefix, opts.resultTimeoutMs ?? 10_000, SIGNING_KEY);
   const intents = opts.wrapIntents ? opts.wrapIntents(created) : created;
   await intents.ready();
   const app = createApp({
@@ -78,7 +81,7 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
     const publisher = connectRedis(redisUrl, "publisher");
     const worker = createIntentWorker(
       { prisma: db.prisma, pool: db.pool, publish: (c, m) => publisher.publish(c, m), queuePrefix: prefix, log, holdTxMs: w.holdTxMs ?? 0, rerunLimit: opts.rerunLimit },
-      { connection: blocking, prefix, concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 15_000 },
+      { connection: blocking, prefix, concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 15_000, intentKeys: [SIGNING_KEY] },
     );
     await worker.waitUntilReady();
     workers.push({ worker, conns: [blocking, publisher] });

@@ -1,5 +1,6 @@
 import type { PrismaClient } from "../../core/db.ts";
 import * as ops from "../../admin/ops.ts";
+import { sha256 } from "../../core/tokens.ts";
 
 export const TWO_JOBS = `name: CI
 on: push
@@ -52,6 +53,12 @@ export async function buildWorld(prisma: PrismaClient) {
     aliceBoundOther: await tok("alice", ["repo:write"], { repo: "alice/other" }),
   };
   return { repos: { pub, priv, other, archived }, tokens };
+}
+
+/** The id of a PAT, for tests that build intents by hand (a signed intent names its token). */
+export async function tokenIdOf(prisma: PrismaClient, token: string): Promise<number> {
+  const t = await prisma.personalAccessToken.findUniqueOrThrow({ where: { tokenHash: sha256(token) }, select: { id: true } });
+  return Number(t.id);
 }
 
 export async function pushAndRun(prisma: PrismaClient, repo: string, source: string, sha = SHA1, file = ".shithub/workflows/ci.yml") {

@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Job, Queue } from "bullmq";
+import * as ops from "../admin/ops.ts";
+import { intentUid } from "../api/intents.ts";
+import { QUEUE_NAME, type IntentPayload } from "../core/contracts.ts";
+import { connectRedis, type Redis } from "../core/redis.ts";
+import { signIntent } from "../core/signing.ts";
+import { waitFor } from "./setup/db.ts";
+import { fingerprint } from "./setup/fingerprint.ts";
+import { spawnService, type Service } from "./setup/stack.ts";
+import { worldSuite } from "./setup/suite.ts";
+import { call, ONE_JOB, pushAndRun, tokenIdOf } from "./setup/world.ts";
+
+// The intent queue is a door anyone with Redis write access can knock on (docs/security.md,
+// "Signed intents"). A worker process applies only what the API signed, and re-checks the
+// token and the role inside the intent's own transaction.
+
+// No in-process worker: the worker is a real process, so its /metrics can be read.
+const s = worldSuite("signed", { withWorker: false, resultTimeoutMs: 400 });
+let worker: Service;
+let workerUrl: string;
+let redis: Redis;
+let queue: Queue;
+
+beforeAll(async () => {
+  worker = spawnService("worker/main.ts", { DATABASE_URL: s.db.url, REDIS_URL: s.stack.redisUrl, QUEUE_PREFIX: s.stack.prefix, WORKER_PORT: "0" });
+  await worker.waitForLine(/"msg":"worker ready"/);
+  workerUrl = `http://127.0.0.1:${/"port":(\d+)[^\n]*"msg":"worker http listening"/.exec(worker.output())![1]}`;
+  redis = connectRedis(s.stack.redisUrl, "producer", "signed-test-attacker");
+  queue = new Queue(QUEUE_NAME, { connection: redis, prefix: s.stack.prefix });
+});
+afterAll(async () => {
+  await queue?.close();
+  redis?.disconnect();
+  await worker?.kill("SIGTERM");
+});
+
+async function rejectedCount(reason: string): Promise<number> {
+  const text = await (await fetch(`${workerUrl}/metrics`)).text();
+  const m = new RegExp(`^actions_intents_rejected_total\\{reason="${reason}"\\} (\\d+)$`, "m").exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+/** Adds a queue job as an attacker with Redis access would, and waits for the worker's verdict. */
+async function forge(name: string, data: unknown): Promise<Job> {
+  const job = await queue.add(name, data, { jobId: `forged-${Math.random().toString(36).slice(2)}`, attempts: 1 });
+  return waitFor(`forged job ${job.id} to be settled`, async () => {
+    const j = await Job.fromId(queue, job.id!);
+    return j?.finishedOn !== undefined ? j : null;
+  }, 15_000);
+}
+
+describe("a worker applies only intents the API signed", () => {
+  it("drops forged queue jobs — unsigned, re-targeted, re-kinded — and counts each by reason, changing nothing", async () => {
+    // The victim: a queued job of alice's private repository.
+    const victim = await pushAndRun(s.db.prisma, "alice/secret", ONE_JOB, "5e5e5e5e");
+    const alice = await s.db.prisma.user.findUniqueOrThrow({ where: { login: "alice" } });
+    // A real, signed cancel by bob in the public repository leaves its signed payload in Redis.
+    const own = await pushAndRun(s.db.prisma, "alice/demo", ONE_JOB, "5e5e5e5f");
+    expect((await call(s.stack.url, "POST", `/api/v1/jobs/${own.job_ids[0]}/cancel`, { token: s.world.tokens.bob })).status).toBe(202);
+    const [seen] = await queue.getJobs(["completed"]);
+    const signed = seen!.data as IntentPayload;
+    expect(signed.signature).toMatch(/^v1=[0-9a-f]{64}$/);
+
+    const before = await fingerprint(s.db.pool);
+    const counts = { unsigned: await rejectedCount("unsigned"), bad: await rejectedCount("bad_signature") };
+    const plain: IntentPayload = {
+      intentUid: intentUid("force-cancel-run", Number(alice.id), null), targetId: victim.run_id, actorUserId: Number(alice.id),
+      tokenId: await tokenIdOf(s.db.prisma, s.world.tokens.alice), idempotencyKey: null, requestId: null, reason: null, params: null, issuedAt: Date.now(),
+    };
+    const forged: [string, string, unknown, string][] = [
+      ["unsigned, as the victim", "force-cancel-run", plain, "unsigned"],
+      ["a signature made with a guessed key", "force-cancel-run", signIntent("not-the-key-".repeat(4), "force-cancel-run", plain), "bad_signature"],
+      ["bob's signed cancel pointed at alice's job", "cancel-job", { ...signed, targetId: victim.job_ids[0] }, "bad_signature"],
+      ["bob's signed cancel as alice", "cancel-job", { ...signed, actorUserId: Number(alice.id) }, "bad_signature"],
+      ["bob's signed cancel of a job replayed as a force-cancel of a run", "force-cancel-run", { ...signed, targetId: victim.run_id }, "bad_signature"],
+    ];
+    for (const [what, name, data, reason] of forged) {
+      const job = await forge(name, data);
+      expect(job.failedReason, what).toBe(`intent rejected: ${reason}`);
+      expect(job.returnvalue, what).toBeFalsy();
+    }
+    expect(await rejectedCount("unsigned")).toBe(counts.unsigned + 1);
+    expect(await rejectedCount("bad_signature")).toBe(counts.bad + 4);
+    expect(await fingerprint(s.db.pool)).toBe(before);
+    expect(worker.output()).toMatch(/"reason":"bad_signature"[^\n]*"msg":"intent rejected"/);
+  });
+
+  it("answers an exact replay of a signed intent with its first result, and changes nothing more", async () => {
+    const r = await pushAndRun(s.db.prisma, "alice/demo", ONE_JOB, "5e5e5e60");
+    const first = await call(s.stack.url, "POST", `/api/v1/jobs/${r.job_ids[0]}/cancel`, { token: s.world.tokens.bob });
+    expect(first).toMatchObject({ status: 202, body: { changed_jobs: 1 } });
+    const original = (await queue.getJobs(["completed"])).find((j) => (j.data as IntentPayload).targetId === r.job_ids[0])!;
+    const before = await fingerprint(s.db.pool);
+    const replayed = await forge("cancel-job", original.data);
+    expect(replayed.failedReason).toBeFalsy();
+    expect(replayed.returnvalue).toEqual(original.returnvalue);
+    expect(await fingerprint(s.db.pool)).toBe(before);
+  });
+});
+
+describe("the worker checks the token and the role again, in the intent's transaction", () => {
+  /** Queues a cancel while no worker runs (503: queued), then lets `change` happen before it is applied. */
+  async function queuedThen(token: string, sha: string, change: () => Promise<unknown>) {
+    await worker.kill("SIGTERM");
+    const r = await pushAndRun(s.db.prisma, "alice/demo", ONE_JOB, sha);
+    const res = await call(s.stack.url, "POST", `/api/v1/jobs/${r.job_ids[0]}/cancel`, { token });
+    expect(res.status).toBe(503);
+    await change();
+    worker = spawnService("worker/main.ts", { DATABASE_URL: s.db.url, REDIS_URL: s.stack.redisUrl, QUEUE_PREFIX: s.stack.prefix, WORKER_PORT: "0" });
+    const intent = await waitFor("the queued intent to be recorded", () =>
+      s.db.prisma.lifecycleIntent.findFirst({ where: { uid: res.body.intent_id } }), 20_000);
+    const job = await s.db.prisma.workflowJob.findUniqueOrThrow({ where: { id: BigInt(r.job_ids[0]!) } });
+    return { intent, job };
+  }
+
+  it("refuses an intent whose token was revoked after the API accepted it (the API's 401 answer), and cancels nothing", async () => {
+    const token = (await ops.createToken(s.db.prisma, { user: "bob", scopes: ["repo:write"] })).token;
+    const id = await tokenIdOf(s.db.prisma, token);
+    const { intent, job } = await queuedThen(token, "5e5e5e61", () => ops.revokeToken(s.db.prisma, id));
+    expect(intent).toMatchObject({ state: "rejected", result: { ok: false, error: "unauthorized", message: "token revoked" } });
+    expect(job).toMatchObject({ status: "queued", cancelRequested: false });
+  });
+
+  it("refuses an intent whose user lost write access after the API accepted it (the API's 403 answer)", async () => {
+    await ops.createUser(s.db.prisma, { login: "erin" });
+    await ops.addCollaborator(s.db.prisma, { repo: "alice/demo", user: "erin", role: "write" });
+    const token = (await ops.createToken(s.db.prisma, { user: "erin", scopes: ["repo:write"] })).token;
+    const { intent, job } = await queuedThen(token, "5e5e5e62", () =>
+      ops.addCollaborator(s.db.prisma, { repo: "alice/demo", user: "erin", role: "read" }));
+    expect(intent).toMatchObject({ state: "rejected", result: { ok: false, error: "forbidden", message: "write permission required" } });
+    expect(job).toMatchObject({ status: "queued", cancelRequested: false });
+    await worker.waitForLine(/"msg":"worker ready"/);
+  });
+});
