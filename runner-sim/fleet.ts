@@ -37,7 +37,7 @@ export class Fleet {
   async start(): Promise<void> {
     const swept = this.opts.registry.sweep();
     if (swept.length > 0) this.opts.log.warn({ pids: swept }, "killed containers a previous run of this fleet left behind");
-    const sub = connectRedis(this.opts.redisUrl, "subscriber", "runner-sim-signals");
+    const sub = connectRedis(this.opts.redisUrl, "signals");
     this.sub = sub;
     sub.on("message", (_channel: string, message: string) => this.onSignal(message));
     sub.on("ready", () => {
