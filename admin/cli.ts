@@ -5,6 +5,7 @@ import { createPrisma, isTransientDbError, type PrismaClient } from "../core/db.
 import { parseId } from "../core/ids.ts";
 import { SCOPES } from "../core/scopes.ts";
 import * as ops from "./ops.ts";
+import { dashboardUrl } from "./dashboard.ts";
 
 // The operator CLI: `npm run -s admin -- <noun> <verb> --flag value … [--json]`.
 // Scripts parse the one JSON object it prints with --json, so that output and the exit
@@ -123,6 +124,12 @@ const COMMANDS: Record<string, Command<unknown>> = {
   "runner drain": runnerState("drain"),
   "runner undrain": runnerState("undrain"),
   "runner revoke": runnerState("revoke"),
+  "dashboard-url": command({
+    usage: "--user LOGIN [--scope admin:read|admin:write] [--api-url URL]",
+    run: (p, v) => dashboardUrl(p, { user: str(v, "user"), scope: opt(v, "scope"), apiUrl: opt(v, "api-url") ?? (process.env.API_URL || undefined) }),
+    say: (r) => `one-use ${r.scope} link for ${r.user}, valid until ${r.expires_at} (open it in a browser; it works once): ${r.url}`,
+    json: (r) => ({ url: r.url, expires_at: r.expires_at }),
+  }),
 };
 
 function usage(): string {
@@ -183,10 +190,12 @@ async function main(argv: string[]): Promise<{ code: number; out?: string }> {
   const [noun, verb, ...rest] = argv;
   if (noun === "help" || noun === "--help" || noun === "-h") return { code: 0, out: usage() };
   if (noun === undefined) throw new UsageError("no command given; see --help");
-  const name = `${noun} ${verb ?? ""}`.trim();
+  // One-word commands (dashboard-url, redis-acl) take every argument after the noun as flags.
+  const oneWord = COMMANDS[noun] !== undefined;
+  const name = oneWord ? noun : `${noun} ${verb ?? ""}`.trim();
   const c = COMMANDS[name];
   if (!c) throw new UsageError(`unknown command "${name}"; see --help`);
-  const v = parse(name, c, rest);
+  const v = parse(name, c, oneWord ? argv.slice(1) : rest);
   if (v.help) return { code: 0, out: `usage: ${name} ${c.usage} [--json]` };
   return { code: 0, out: await execute(c, v) };
 }

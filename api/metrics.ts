@@ -66,13 +66,21 @@ export function createApiMetrics(opts: ApiMetricsOptions = {}): ApiMetrics {
   return { registry, httpDuration, intents, cancelPropagation };
 }
 
+export const UNMATCHED_ROUTE_LABEL = "unmatched";
+/** Every request the dashboard admitted, whatever its path. */
+export const DASHBOARD_ROUTE_LABEL = "dashboard";
+
 /**
  * The route template that matched (`/api/v1/jobs/:id/cancel`), with the mount path of
- * its router; never the raw URL, whose ids would make a series per job.
+ * its router; never the raw URL, whose ids would make a series per job. A router whose
+ * paths must not be named (the hidden queue dashboard) fixes the label in
+ * `res.locals.routeLabel`, which wins over any route its sub-app matched.
  */
 export function routeLabel(req: Request): string {
+  const fixed: unknown = req.res?.locals.routeLabel;
+  if (fixed === DASHBOARD_ROUTE_LABEL || fixed === UNMATCHED_ROUTE_LABEL) return fixed;
   const path: unknown = req.route?.path;
-  if (path === undefined) return "unmatched";
+  if (path === undefined) return UNMATCHED_ROUTE_LABEL;
   return `${req.baseUrl ?? ""}${typeof path === "string" ? path : String(path)}`;
 }
 

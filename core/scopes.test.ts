@@ -19,6 +19,10 @@ describe("hasScope", () => {
     [["REPO:READ"], "repo:read", false],
     [[" repo:read"], "repo:read", false],
     [["admin"], "admin:read", false],
+    [["admin:write"], "admin:read", true],
+    [["admin:write"], "admin:write", true],
+    [["admin:read"], "admin:write", false],
+    [["admin:write"], "repo:read", false],
   ];
   it.each(rows)("granted %j needs %s → %s", (granted, needed, want) => {
     expect(hasScope(granted, needed)).toBe(want);
@@ -28,7 +32,7 @@ describe("hasScope", () => {
     expect(hasScope([s], s)).toBe(true);
   });
 
-  it.each(SCOPES.filter((s) => s !== "admin:read").map((s) => [s] as const))("no scope implies admin:read: %s", (s) => {
+  it.each(SCOPES.filter((s) => s !== "admin:read" && s !== "admin:write").map((s) => [s] as const))("no scope implies admin:read: %s", (s) => {
     expect(hasScope([s], "admin:read")).toBe(false);
   });
 });
@@ -40,7 +44,8 @@ describe("isScope", () => {
     ["user:read", true],
     ["user:write", true],
     ["admin:read", true],
-    ["admin:write", false],
+    ["admin:write", true],
+    ["admin:delete", false],
     ["repo", false],
     ["", false],
   ] as const)("%j → %s", (s, want) => {

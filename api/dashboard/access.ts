@@ -1,0 +1,82 @@
+import { assertNever } from "../../core/assert.ts";
+import { hasScope } from "../../core/scopes.ts";
+import type { DashboardGrant } from "./secrets.ts";
+
+// Who gets which dashboard, decided from plain facts about the request (api/dashboard.ts
+// gathers them). Pure, so the whole table is tested in access.test.ts.
+
+export const SESSION_COOKIE = "actions_dashboard";
+
+/** How the request says who it is. A PAT header wins over the cookie: it is what scripts send. */
+export type Credential = { kind: "none" } | { kind: "token"; header: string } | { kind: "session"; value: string };
+
+export function credentialOf(authorization: string | undefined, cookieHeader: string | undefined): Credential {
+  if (authorization !== undefined && authorization.trim() !== "") return { kind: "token", header: authorization };
+  const value = cookieValue(cookieHeader, SESSION_COOKIE);
+  return value === undefined ? { kind: "none" } : { kind: "session", value };
+}
+
+/** The first cookie of that name in a Cookie header (RFC 6265 §5.4 order), undecoded. */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const pair of (header ?? "").split(";")) {
+    const eq = pair.indexOf("=");
+    if (eq < 0) continue;
+    if (pair.slice(0, eq).trim() === name) return pair.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** The dashboard grant a PAT's scopes carry: admin:write implies admin:read. */
+export function grantOfScopes(scopes: readonly string[]): DashboardGrant | null {
+  if (hasScope(scopes, "admin:write")) return "admin:write";
+  if (hasScope(scopes, "admin:read")) return "admin:read";
+  return null;
+}
+
+/** GET and HEAD only read (every Bull Board GET route is a read; see the router's notes). */
+export const isReadMethod = (method: string) => method === "GET" || method === "HEAD";
+
+/**
+ * Defence in depth beside SameSite=Strict, for cookie-authenticated writes: the browser's
+ * `Sec-Fetch-Site` must say same-origin; a browser too old to send it must send an
+ * `Origin` equal to ours. Neither header → refused (browsers send Origin on every
+ * non-GET fetch, and Bull Board's UI writes with PUT/POST/PATCH).
+ */
+export function isSameOrigin(h: { secFetchSite: string | undefined; origin: string | undefined; self: string }): boolean {
+  if (h.secFetchSite !== undefined) return h.secFetchSite === "same-origin";
+  return h.origin !== undefined && h.origin === h.self;
+}
+
+export interface DashboardRequest {
+  /** What the (checked) credential grants; null: not a site admin with an admin scope, or no valid credential. */
+  grant: DashboardGrant | null;
+  via: Credential["kind"];
+  method: string;
+  sameOrigin: boolean;
+}
+
+export type Board = "read-only" | "writable";
+
+export type DashboardDecision =
+  | { kind: "hidden" }
+  | { kind: "refused"; message: string }
+  | { kind: "serve"; board: Board };
+
+export const NEEDS_WRITE = "dashboard actions need admin:write";
+export const CROSS_SITE = "cross-site dashboard request refused";
+
+export function decide(r: DashboardRequest): DashboardDecision {
+  if (r.grant === null || r.via === "none") return { kind: "hidden" };
+  const board: Board = r.grant === "admin:write" ? "writable" : "read-only";
+  if (isReadMethod(r.method)) return { kind: "serve", board };
+  if (board === "read-only") return { kind: "refused", message: NEEDS_WRITE };
+  switch (r.via) {
+    case "token":
+      // A header a page cannot make a browser send: no CSRF to defend against.
+      return { kind: "serve", board };
+    case "session":
+      return r.sameOrigin ? { kind: "serve", board } : { kind: "refused", message: CROSS_SITE };
+    default:
+      return assertNever(r.via, "credential kind");
+  }
+}
