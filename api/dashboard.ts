@@ -6,7 +6,7 @@ import { Router, type Express, type Request, type RequestHandler, type Response 
 import { resolveToken, type AuthDeps } from "./auth.ts";
 import { HttpError, notFound } from "./errors.ts";
 import { DASHBOARD_ROUTE_LABEL, UNMATCHED_ROUTE_LABEL } from "./metrics.ts";
-import { credentialOf, decide, grantOfScopes, isSameOrigin, SESSION_COOKIE, type Board, type Credential, type DashboardRequest } from "./dashboard/access.ts";
+import { credentialOf, decide, grantOfScopes, isSameOrigin, loginHandover, SESSION_COOKIE, type Board, type Credential, type DashboardRequest } from "./dashboard/access.ts";
 import { newSecret, readSecret, SESSION_TTL_MS, type DashboardGrant } from "./dashboard/secrets.ts";
 import { consumeTicket, sessionIsValid } from "./dashboard/store.ts";
 import { assertNever } from "../core/assert.ts";
@@ -100,8 +100,19 @@ async function login(deps: Pick<AuthDeps, "sql">, req: Request, res: Response): 
   });
   // The ticket is spent, but its URL need not travel further.
   res.set("Referrer-Policy", "no-referrer");
-  res.redirect(303, DASHBOARD_PATH);
+  const handover = loginHandover(req.get("sec-fetch-site"));
+  switch (handover) {
+    case "redirect":
+      return res.redirect(303, DASHBOARD_PATH);
+    case "page":
+      res.type("html").send(HANDOVER_PAGE);
+      return;
+    default:
+      return assertNever(handover, "handover");
+  }
 }
+
+const HANDOVER_PAGE = `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${DASHBOARD_PATH}"><title>Queue dashboard</title><a href="${DASHBOARD_PATH}">Open the queue dashboard</a>`;
 
 /** The dashboard and its login, behind the site-admin guard. */
 export function dashboardRouter(deps: Pick<AuthDeps, "sql">, queues: Queue[]): Router {

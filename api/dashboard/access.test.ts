@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CROSS_SITE, NEEDS_WRITE, cookieValue, credentialOf, decide, grantOfScopes, isSameOrigin, type DashboardDecision, type DashboardRequest } from "./access.ts";
+import { CROSS_SITE, NEEDS_WRITE, cookieValue, credentialOf, decide, grantOfScopes, isSameOrigin, loginHandover, type DashboardDecision, type DashboardRequest } from "./access.ts";
 
 describe("decide", () => {
   const serve = (board: "read-only" | "writable"): DashboardDecision => ({ kind: "serve", board });
@@ -74,5 +74,17 @@ describe("grantOfScopes", () => {
     [[], null],
   ] as const)("%j → %s", (scopes, want) => {
     expect(grantOfScopes(scopes)).toBe(want);
+  });
+});
+
+describe("loginHandover", () => {
+  it.each([
+    [undefined, "redirect"],
+    ["none", "redirect"],
+    ["same-origin", "redirect"],
+    ["same-site", "page"],
+    ["cross-site", "page"],
+  ] as const)("Sec-Fetch-Site %j → %s", (site, want) => {
+    expect(loginHandover(site)).toBe(want);
   });
 });

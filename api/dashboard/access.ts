@@ -47,6 +47,16 @@ export function isSameOrigin(h: { secFetchSite: string | undefined; origin: stri
   return h.origin !== undefined && h.origin === h.self;
 }
 
+/**
+ * How the login hands the browser over to the dashboard. A navigation that came from
+ * another site (a link clicked in a web mail or chat) is cross-site, and so is a redirect
+ * it follows: the new SameSite=Strict cookie would not go with it and the dashboard would
+ * answer 404. A page of ours that navigates on is a same-site navigation, so those get it.
+ */
+export function loginHandover(secFetchSite: string | undefined): "redirect" | "page" {
+  return secFetchSite === undefined || secFetchSite === "none" || secFetchSite === "same-origin" ? "redirect" : "page";
+}
+
 export interface DashboardRequest {
   /** What the (checked) credential grants; null: not a site admin with an admin scope, or no valid credential. */
   grant: DashboardGrant | null;

@@ -475,7 +475,7 @@ export function buildRegistry(): OpenAPIRegistry {
     tags: ["Operations"],
     summary: "Readiness: Postgres and Redis reachable, migrations applied",
     security: [],
-    responses: { 200: json("Ready.", S.Readiness), 503: error("`not ready`, with the `reason`.") },
+    responses: { 200: json("Ready.", S.Readiness), 503: error("`not ready`, with the `reason`: the failing dependency (`postgres unreachable`, `redis unreachable`, `migration <name> not applied`), never a driver's message.") },
   });
   path({
     method: "get",
