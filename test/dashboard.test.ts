@@ -223,6 +223,14 @@ describe("the one-use browser link", () => {
     expect((await db.pool.query("SELECT used_at FROM dashboard_tickets WHERE token_hash = $1", [hash])).rows[0].used_at).toBeNull();
   });
 
+  it("of racing uses of one ticket exactly one opens a session", async () => {
+    const link = await dashboardUrl(db.prisma, { user: "root", apiUrl: url });
+    const before = await db.prisma.dashboardSession.count();
+    const statuses = (await Promise.all(Array.from({ length: 8 }, () => login(link.url)))).map((r) => r.status).sort();
+    expect(statuses).toEqual([303, 404, 404, 404, 404, 404, 404, 404]);
+    expect(await db.prisma.dashboardSession.count()).toBe(before + 1);
+  });
+
   it("a link followed from another site gets a page of ours that navigates on, not a redirect", async () => {
     const link = await dashboardUrl(db.prisma, { user: "root", apiUrl: url });
     const res = await fetch(link.url, { redirect: "manual", headers: { "sec-fetch-site": "cross-site" } });
