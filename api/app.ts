@@ -13,6 +13,8 @@ import { runRoutes } from "./routes/runs.ts";
 import { bulkRoutes } from "./routes/bulk.ts";
 import { readRoutes } from "./routes/read.ts";
 import { runnerRoutes } from "./routes/runner.ts";
+import { JSON_TYPES, jsonBodiesOnly } from "./body.ts";
+import { apiEnv } from "../core/config.ts";
 
 export interface AppDeps {
   prisma: PrismaClient;
@@ -25,6 +27,8 @@ export interface AppDeps {
   readiness: () => Promise<string | null>;
   registrationTokenHash?: string | null;
   trustProxy?: boolean;
+  /** LOG_MAX_BYTES_PER_JOB: a job's stored log stops growing here (413); the config's default when unset. */
+  logMaxBytesPerJob?: number;
   /** Middleware that sees every request first (metrics, for instance). */
   before?: RequestHandler[];
   /** Further routers (docs, dashboards, metrics), mounted before the 404. */
@@ -58,9 +62,13 @@ export function createApp(deps: AppDeps): Express {
   app.set("etag", false);
   app.use(requestContext(deps.log));
   for (const mw of deps.before ?? []) app.use(mw);
-  app.use(express.json({ limit: "256kb", type: ["application/json", "application/*+json"] }));
+  app.use(jsonBodiesOnly());
+  app.use(express.json({ limit: "256kb", type: JSON_TYPES }));
   app.use(healthRoutes(deps.readiness));
-  app.use(runnerRoutes({ prisma: deps.prisma, sql: deps.sql, registrationTokenHash: deps.registrationTokenHash ?? null }));
+  app.use(runnerRoutes({
+    prisma: deps.prisma, sql: deps.sql, registrationTokenHash: deps.registrationTokenHash ?? null,
+    logMaxBytesPerJob: deps.logMaxBytesPerJob ?? apiEnv.shape.LOG_MAX_BYTES_PER_JOB.parse(undefined),
+  }));
   app.use(lifecycleRoutes(deps));
   app.use(rerunRoutes(deps));
   app.use(runRoutes(deps));

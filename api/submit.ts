@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { PrismaClient } from "../core/db.ts";
 import { repoAccess, sameTarget, targetAccess, type Access, type Target } from "../core/data/access.ts";
 import { assertNever } from "../core/assert.ts";
+import { sqlText } from "../core/text.ts";
 import type { IntentName, IntentResult } from "../core/contracts.ts";
 import { tokenOf, type AuthDeps, type TargetAccess } from "./auth.ts";
 import { badRequest, conflict, HttpError, invalidToken, notFound, unavailable, unprocessable } from "./errors.ts";
@@ -21,7 +22,7 @@ export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 /** No fields: unknown ones are refused so a client relying on an option we lack finds out. */
 export const emptyBody = z.strictObject({});
 /** Every cancel route takes an optional reason, stored on the jobs it cancels. */
-export const cancelBody = z.strictObject({ reason: z.string().max(500).refine((s) => !s.includes("\u0000"), "must not contain NUL characters").optional() });
+export const cancelBody = z.strictObject({ reason: sqlText(z.string().max(500)).optional() });
 
 export function parseBody<S extends z.ZodType>(schema: S, req: Request): z.infer<S> {
   const parsed = schema.safeParse(req.body ?? {});

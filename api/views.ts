@@ -1,30 +1,9 @@
 import { num } from "../core/ids.ts";
+import type { JobRow, RunRow, StepRow } from "../core/data/reads.ts";
 
 // Read views of DESIGN.md §4.4: snake_case, RFC 3339 UTC or null, ids as numbers.
 
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
-
-interface JobRow {
-  id: bigint; runId: bigint; jobKey: string; name: string; runsOn: string; needs: string[];
-  status: string; conclusion: string | null; cancelRequested: boolean; cancelRequestedAt: Date | null;
-  runnerId: bigint | null; startedAt: Date | null; completedAt: Date | null;
-  reused: boolean;
-  cancelReason: string | null; cancelRequestedTokenId: bigint | null;
-  cancelRequester: { id: bigint; login: string } | null;
-}
-
-interface StepRow {
-  id: bigint; stepIndex: number; name: string; status: string; conclusion: string | null;
-  startedAt: Date | null; completedAt: Date | null;
-}
-
-interface RunRow {
-  id: bigint; repoId: bigint; runIndex: number; workflowFile: string; workflowName: string; headSha: string;
-  headRef: string; event: string; status: string; conclusion: string | null; parentRunId: bigint | null;
-  createdAt: Date; startedAt: Date | null; completedAt: Date | null;
-  actor: { id: bigint; login: string } | null;
-  attempt: number; originalRunId: bigint | null;
-}
 
 export function jobView(j: JobRow) {
   return {

@@ -33,10 +33,12 @@ function json(description: string, schema: z.ZodType, headers: Headers = {}): Re
 const error = (description: string, headers: Headers = {}) => json(description, S.ErrorBody, headers);
 const empty = (description: string, headers: Headers = {}): ResponseConfig => ({ description, headers: { ...ALWAYS, ...headers } });
 
-// Bodies are parsed (express.json, 256 KiB) before any route or authentication runs.
+// Bodies are checked (api/body.ts) and parsed (express.json, 256 KiB) before any route or authentication runs.
 const BODY_ERRORS = {
   413: error("`request body too large`: over 256 KiB. Decided before authentication."),
-  415: error("`unsupported charset` or `unsupported content encoding`. Decided before authentication."),
+  415: error(
+    "`Content-Type must be application/json`: the request carries a body (`Content-Length` > 0 or `Transfer-Encoding`) whose type is not `application/json` (parameters allowed), or has no type; nothing is applied. Or `unsupported charset` (JSON not in UTF-8), `unsupported content encoding`. Decided before authentication.",
+  ),
 };
 const INTERNAL = { 500: error("`internal error`: logged with the request id, never detailed.") };
 
@@ -296,7 +298,7 @@ export function buildRegistry(): OpenAPIRegistry {
     request: { params: z.object({ id: JobId }) },
     responses: {
       200: {
-        description: "Plain text, steps in order, each as `##[group]<step name>` … `##[endgroup]`.",
+        description: "Plain text, steps in order, each as `##[group]<step name>` … `##[endgroup]`, each chunk on its own line. Streamed (chunked transfer encoding): a failure part-way cuts the connection instead of ending the body.",
         headers: { ...ALWAYS, ...RATE, ...SCOPES },
         content: { "text/plain": { schema: z.string() } },
       },
@@ -328,7 +330,7 @@ export function buildRegistry(): OpenAPIRegistry {
       202: json("Accepted: applied by the worker tier.", S.BulkCancelResult, { ...RATE, ...SCOPES }),
       ...lifecycleErrors("repository"),
       400: error(
-        "`malformed JSON body` (before authentication); `body must be a JSON object`, `unknown field: <names>`, `invalid body: <field>: <problem>; …`; `Idempotency-Key must be 1 to 255 visible ASCII characters`.",
+        "`malformed JSON body` (before authentication); `body must be a JSON object`, `unknown field: <names>`, `invalid body: <field>: <problem>; …` (`must not contain NUL characters` for a NUL in `workflow_file`, `head_ref` or `reason`), `invalid path: owner|repo: must not contain NUL characters`; `Idempotency-Key must be 1 to 255 visible ASCII characters`. Nothing is matched or queued.",
         { ...RATE, ...SCOPES },
       ),
       422: error("`Idempotency-Key already used for a different request` (the same key for another repository).", { ...RATE, ...SCOPES }),
@@ -426,6 +428,8 @@ export function buildRegistry(): OpenAPIRegistry {
     operationId: "appendJobLog",
     tags: ["Runner protocol"],
     summary: "Append a log chunk to a step",
+    description:
+      "The chunk is normalised before it is stored and before a retry is compared with it: NUL and unpaired surrogates become U+FFFD. A job stores at most `LOG_MAX_BYTES_PER_JOB` UTF-8 bytes of log over all its steps (checked and counted in one statement, so concurrent appends never pass it); a retry of a stored chunk is a no-op and counts nothing.",
     security: [{ jobToken: [] }],
     request: { params: z.object({ id: JobId }), body: jsonBody(S.LogChunk, true) },
     responses: {
@@ -433,8 +437,11 @@ export function buildRegistry(): OpenAPIRegistry {
       400: invalidBody(),
       401: jobUnauthorized,
       404: error(`${jobNotFound}; or \`step not found\`: no such step in this job.`),
-      409: error("`log chunk <seq> already written` with other content."),
+      409: error("`log chunk <seq> already written` with other content (compared after normalisation: a retry of the same chunk is a 200)."),
       ...BODY_ERRORS,
+      413: error(
+        "`log limit reached`: storing the chunk would take the job's log (all steps) past `LOG_MAX_BYTES_PER_JOB` UTF-8 bytes (default 16 MiB); nothing is stored. Or `request body too large` (over 256 KiB, before authentication).",
+      ),
       ...INTERNAL,
     },
   });
@@ -541,7 +548,8 @@ const INFO_DESCRIPTION = `PAT-authenticated cancel and rerun of workflow jobs, t
 - Errors are \`{"error": "<short message>"}\`; more fields may be added, never fewer.
 - Path ids are positive decimal integers; anything else is treated as an unknown id (404).
 - Every answer carries \`X-Request-Id\` (the caller's, when well-formed, or a new one).
-- JSON request bodies (any route) are parsed before routing and authentication: malformed → 400, over 256 KiB → 413.
+- JSON request bodies (any route) are parsed before routing and authentication: malformed → 400, over 256 KiB → 413. A POST, PUT, PATCH or DELETE that carries a body must send it as \`application/json\` (any other type, or none, → 415 \`Content-Type must be application/json\`, nothing applied); a POST without a body is fine.
+- A string that reaches the database must not contain U+0000 (400 naming the field). Log text is normalised instead: NUL and unpaired surrogates become U+FFFD.
 - A path or method not listed here → 404 \`route not found\`.`;
 
 let cached: object | undefined;

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { bulkFilters, matchedView, matchRuns } from "../../core/data/bulkcancel.ts";
 import { num } from "../../core/ids.ts";
 import { authenticate, requireScope } from "../auth.ts";
+import { pathText } from "../body.ts";
 import { authorizeWrite, cancelBody, idempotencyKey, parseBody, submitIntent, type IntentRouteDeps } from "../submit.ts";
 
 /** The body of a bulk cancel: the filters, `dry_run`, and the reason every cancel takes. */
@@ -22,7 +23,8 @@ export function bulkRoutes(deps: IntentRouteDeps): Router {
   r.post("/api/v1/repos/:owner/:repo/actions/runs/cancel", auth, requireScope("repo:write"), async (req, res) => {
     const body = parseBody(bulkCancelRequest, req);
     idempotencyKey(req);
-    const repoId = await repoByName(String(req.params.owner), String(req.params.repo));
+    const [owner, name] = [pathText(req, "owner"), pathText(req, "repo")];
+    const repoId = await repoByName(owner, name);
     await authorizeWrite(deps, res, repoId, "repository");
     const { dry_run, reason, ...filters } = body;
     if (dry_run === true) {

@@ -5,6 +5,7 @@ import type { PoolSql } from "../../core/sql.ts";
 import { heartbeatAndClaim, findJobToken, type JobCredential } from "../../core/data/claim.ts";
 import { reportJobTx } from "../../core/data/jobs.ts";
 import { appendLog, reportStepTx } from "../../core/data/steps.ts";
+import { logText, sqlText } from "../../core/text.ts";
 import { parseId, num } from "../../core/ids.ts";
 import { CONCLUSIONS, type Conclusion } from "../../core/lifecycle/types.ts";
 import type { Report } from "../../core/lifecycle/report.ts";
@@ -14,11 +15,7 @@ import { observeCancelPropagation } from "../metrics.ts";
 import { timingSafeEqual } from "node:crypto";
 import { badRequest, conflict, HttpError, invalidToken, notFound, unauthenticated } from "../errors.ts";
 
-// Postgres text cannot hold U+0000: a string that carries one is refused here (400),
-// before the database would refuse it with an error (a 500).
-const noNul = (s: string) => !s.includes("\u0000");
-const NUL_MESSAGE = "must not contain NUL characters";
-const runnerLabel = z.string().min(1).max(100).regex(/^[^,\s]+$/).refine(noNul, NUL_MESSAGE);
+const runnerLabel = sqlText(z.string().min(1).max(100).regex(/^[^,\s]+$/));
 
 export interface RunnerDeps {
   prisma: PrismaClient;
@@ -26,6 +23,8 @@ export interface RunnerDeps {
   sql: PoolSql;
   /** sha256 of the registration secret; null disables self-registration. */
   registrationTokenHash: string | null;
+  /** LOG_MAX_BYTES_PER_JOB: UTF-8 bytes of log stored per job, all steps together. */
+  logMaxBytesPerJob: number;
 }
 
 export const registerBody = z.strictObject({
@@ -37,8 +36,8 @@ export const registerBody = z.strictObject({
 export const heartbeatBody = z.strictObject({
   labels: z.array(runnerLabel).max(50).optional(),
   capacity: z.number().int().min(1).max(256).optional(),
-  host_name: z.string().max(255).refine(noNul, NUL_MESSAGE).optional(),
-  version: z.string().max(100).refine(noNul, NUL_MESSAGE).optional(),
+  host_name: sqlText(z.string().max(255)).optional(),
+  version: sqlText(z.string().max(100)).optional(),
 });
 
 export const reportBody = z.strictObject({
@@ -168,10 +167,11 @@ export function runnerRoutes(deps: RunnerDeps): Router {
 
   r.post("/api/v1/jobs/:id/logs", job, async (req, res) => {
     const b = parse(logBody, req.body);
-    // Output is text for people to read: a NUL the process printed becomes U+FFFD, as an
-    // unpaired surrogate already does on its way to UTF-8 (a retried chunk still matches).
-    const content = b.content.replaceAll("\u0000", "\uFFFD");
-    settleOutcome(await inTx(deps.prisma, (tx) => appendLog(tx, jobOf(res).jobId, BigInt(b.step_id), b.seq, content)), "step", res);
+    // Normalised before it is stored and before a retry is compared with what was stored.
+    const content = logText(b.content);
+    const out = await appendLog(deps.sql, jobOf(res).jobId, BigInt(b.step_id), b.seq, content, deps.logMaxBytesPerJob);
+    if (out.kind === "limit") throw new HttpError(413, "log limit reached");
+    settleOutcome(out, "step", res);
   });
 
   r.post("/api/v1/jobs/:id/cancel-check", job, async (_req, res) => {

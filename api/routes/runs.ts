@@ -1,17 +1,13 @@
 import { Router } from "express";
 import { parseId, num } from "../../core/ids.ts";
-import { repoAccess } from "../../core/data/access.ts";
-import { authenticate, idParam, requireScope, tokenOf } from "../auth.ts";
-import { notFound } from "../errors.ts";
+import { authenticate, idParam, requireScope } from "../auth.ts";
 import { authorizeWriteOn, cancelBody, idempotencyKey, parseBody, submitIntent, type IntentRouteDeps } from "../submit.ts";
 import { runTimeline } from "../../core/data/timeline.ts";
+import { visibleTarget } from "./read.ts";
 
 /** Whole-run operations: cancel, force-cancel, and the timeline of who did what. */
 export function runRoutes(deps: IntentRouteDeps): Router {
   const r = Router();
-  const auth = authenticate(deps);
-  const runRepo = async (id: bigint | null) =>
-    id === null ? undefined : (await deps.prisma.workflowRun.findUnique({ where: { id }, select: { repoId: true } }))?.repoId;
 
   for (const [path, name] of [["cancel", "cancel-run"], ["force-cancel", "force-cancel-run"]] as const) {
     r.post(`/api/v1/runs/:id/${path}`, authenticate(deps, idParam("run")), requireScope("repo:write"), async (req, res) => {
@@ -23,11 +19,9 @@ export function runRoutes(deps: IntentRouteDeps): Router {
     });
   }
 
-  r.get("/api/v1/runs/:id/timeline", auth, requireScope("repo:read"), async (req, res) => {
-    const id = parseId(req.params.id);
-    const repoId = await runRepo(id);
-    if (repoId === undefined || (await repoAccess(deps.sql, tokenOf(res), repoId)) === "none") throw notFound("run");
-    res.json({ run_id: num(id!), events: await runTimeline(deps.prisma, id!) });
+  r.get("/api/v1/runs/:id/timeline", authenticate(deps, idParam("run")), requireScope("repo:read"), async (_req, res) => {
+    const id = visibleTarget(res, "run");
+    res.json({ run_id: num(id), events: await runTimeline(deps.sql, id) });
   });
   return r;
 }

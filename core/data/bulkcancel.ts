@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { PrismaClient, Tx } from "../db.ts";
 import { Prisma } from "../db.ts";
 import { cancelRunTx, type CancelActor, type Signal } from "./cancel.ts";
+import { sqlText } from "../text.ts";
 
 // Bulk cancel (issue 6, route 5): the filters, the matching query both the API (dry run)
 // and the worker (the cancel itself) use, and the cancel of every matched run.
@@ -11,8 +12,8 @@ export const BULK_CANCEL_DEFAULT = 100;
 
 /** The filters, as the API validates them and the worker re-parses them from the intent. */
 export const bulkFilters = z.strictObject({
-  workflow_file: z.string().min(1).max(500).optional(),
-  head_ref: z.string().min(1).max(500).optional(),
+  workflow_file: sqlText(z.string().min(1).max(500)).optional(),
+  head_ref: sqlText(z.string().min(1).max(500)).optional(),
   /** Only open runs can be cancelled; without it both queued and running runs match. */
   status: z.enum(["queued", "running"]).optional(),
   created_before: z.iso.datetime({ offset: true }).optional(),

@@ -1,4 +1,5 @@
 import type { Tx } from "../db.ts";
+import { id, type Sql } from "../sql.ts";
 import { decideReport, type Report } from "../lifecycle/report.ts";
 import type { Conclusion, JobStatus } from "../lifecycle/types.ts";
 import { assertNever } from "../assert.ts";
@@ -33,16 +34,63 @@ export async function reportStepTx(tx: Tx, jobId: bigint, stepId: bigint, report
   }
 }
 
-export type LogApplied = { kind: "ok"; changed: boolean } | { kind: "conflict"; message: string } | { kind: "not_found" };
+export type LogApplied =
+  | { kind: "ok"; changed: boolean }
+  | { kind: "conflict"; message: string }
+  | { kind: "not_found" }
+  | { kind: "limit" };
 
-/** Appends one log chunk; a retried chunk (same seq, same content) is accepted once. */
-export async function appendLog(tx: Tx, jobId: bigint, stepId: bigint, seq: number, content: string): Promise<LogApplied> {
-  const step = await tx.workflowStep.findFirst({ where: { id: stepId, jobId }, select: { id: true } });
-  if (!step) return { kind: "not_found" };
-  const inserted = await tx.$executeRaw`
-    INSERT INTO step_log_chunks (step_id, seq, content) VALUES (${stepId}, ${seq}, ${content})
-    ON CONFLICT (step_id, seq) DO NOTHING`;
-  if (inserted === 1) return { kind: "ok", changed: true };
-  const prior = await tx.stepLogChunk.findUnique({ where: { stepId_seq: { stepId, seq } }, select: { content: true } });
-  return prior?.content === content ? { kind: "ok", changed: false } : { kind: "conflict", message: `log chunk ${seq} already written` };
+// One statement, so the byte count and the chunks never disagree under concurrent appends:
+// the job row is locked (FOR NO KEY UPDATE: a racing append waits here, then reads the
+// count its predecessor left), the chunk is inserted only if it is new and fits, and the
+// count grows by what was inserted. A retry of a stored chunk inserts nothing and counts
+// nothing, even when the log is full.
+export const APPEND_LOG_SQL = `
+  WITH job AS (
+    SELECT j.log_bytes FROM workflow_jobs j
+    WHERE j.id = $1::bigint AND EXISTS (SELECT 1 FROM workflow_steps s WHERE s.id = $2::bigint AND s.job_id = j.id)
+    FOR NO KEY UPDATE OF j
+  ), prior AS (
+    SELECT c.content FROM step_log_chunks c WHERE c.step_id = $2::bigint AND c.seq = $3::int AND EXISTS (SELECT 1 FROM job)
+  ), ins AS (
+    INSERT INTO step_log_chunks (step_id, seq, content)
+    SELECT $2::bigint, $3::int, $4::text FROM job
+    WHERE NOT EXISTS (SELECT 1 FROM prior) AND job.log_bytes + octet_length($4::text) <= $5::bigint
+    ON CONFLICT (step_id, seq) DO NOTHING
+    RETURNING octet_length(content) AS bytes
+  ), counted AS (
+    UPDATE workflow_jobs j SET log_bytes = j.log_bytes + ins.bytes FROM ins WHERE j.id = $1::bigint RETURNING 1
+  )
+  SELECT EXISTS (SELECT 1 FROM job) AS found, EXISTS (SELECT 1 FROM counted) AS inserted, (SELECT content FROM prior) AS prior,
+    COALESCE((SELECT log_bytes + octet_length($4::text) <= $5::bigint FROM job), false) AS fits`;
+
+export interface AppendRow {
+  found: boolean;
+  inserted: boolean;
+  /** The stored chunk under this seq, as this statement saw it. */
+  prior: string | null;
+  fits: boolean;
+}
+
+export type AppendDecision = LogApplied | { kind: "reread" };
+
+/** `content` is normalised (logText) so a retry compares equal to what was stored. */
+export function decideAppend(row: AppendRow, content: string, seq: number): AppendDecision {
+  if (!row.found) return { kind: "not_found" };
+  if (row.inserted) return { kind: "ok", changed: true };
+  if (row.prior !== null) return row.prior === content ? { kind: "ok", changed: false } : { kind: "conflict", message: `log chunk ${seq} already written` };
+  if (!row.fits) return { kind: "limit" };
+  // A concurrent append of the same seq committed after this statement's snapshot.
+  return { kind: "reread" };
+}
+
+/** Appends one log chunk of a job's step, within the job's byte budget; a retried chunk is accepted once. */
+export async function appendLog(sql: Sql, jobId: bigint, stepId: bigint, seq: number, content: string, maxBytes: number): Promise<LogApplied> {
+  const [row] = await sql.rows<AppendRow>(APPEND_LOG_SQL, [id(jobId), id(stepId), seq, content, String(maxBytes)]);
+  const d = decideAppend(row!, content, seq);
+  if (d.kind !== "reread") return d;
+  const [stored] = await sql.rows<{ content: string }>(
+    `SELECT content FROM step_log_chunks WHERE step_id = $1::bigint AND seq = $2::int`, [id(stepId), seq]);
+  const again = decideAppend({ ...row!, prior: stored?.content ?? null }, content, seq);
+  return again.kind === "reread" ? { kind: "not_found" } : again;
 }

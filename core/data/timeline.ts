@@ -1,4 +1,4 @@
-import type { PrismaClient } from "../db.ts";
+import { id, type Sql } from "../sql.ts";
 import { num } from "../ids.ts";
 
 // Who did what to a run and its jobs, when, through which route: the intents people sent
@@ -25,48 +25,59 @@ export interface TimelineEvent {
 }
 
 interface IntentRow {
-  id: bigint; kind: string; target_id: bigint; actor_user_id: bigint; login: string | null;
-  token_id: bigint | null; request_id: string | null; reason: string | null; state: string; result: { body?: Record<string, unknown>; error?: string }; created_at: Date;
+  id: string; kind: string; target_id: string; actor_user_id: string; login: string | null;
+  token_id: string | null; request_id: string | null; reason: string | null; state: string; result: { body?: Record<string, unknown>; error?: string }; created_at: Date;
 }
 
-export async function runTimeline(prisma: PrismaClient, runId: bigint): Promise<TimelineEvent[]> {
-  const jobs = await prisma.workflowJob.findMany({ where: { runId }, select: { id: true, jobKey: true, cancelReason: true } });
+interface TransitionRow {
+  id: string; job_id: string; from_status: string | null; to_status: string; to_conclusion: string | null; at: Date;
+}
+
+const INTENTS_SQL = `
+  SELECT i.id::text, i.kind::text AS kind, i.target_id::text, i.actor_user_id::text, u.login, i.token_id::text, i.request_id, i.reason,
+    i.state::text AS state, i.result, i.created_at
+  FROM lifecycle_intents i LEFT JOIN users u ON u.id = i.actor_user_id
+  WHERE (i.kind IN ('cancel_run', 'force_cancel_run', 'rerun_run', 'rerun_failed_jobs') AND i.target_id = $1::bigint)
+     OR (i.kind IN ('cancel_job', 'rerun_job') AND i.target_id = ANY($2::bigint[]))
+     OR (i.kind IN ('rerun_run', 'rerun_failed_jobs', 'rerun_job') AND i.result->'body'->>'run_id' = $1::text)
+  ORDER BY i.created_at, i.id`;
+
+const TRANSITIONS_SQL = `
+  SELECT id::text, job_id::text, from_status::text, to_status::text, to_conclusion::text, at
+  FROM job_transitions WHERE job_id = ANY($1::bigint[]) ORDER BY at, id`;
+
+export async function runTimeline(sql: Sql, runId: bigint): Promise<TimelineEvent[]> {
+  const jobs = await sql.rows<{ id: string; job_key: string }>(`SELECT id::text, job_key FROM workflow_jobs WHERE run_id = $1::bigint`, [id(runId)]);
   const jobIds = jobs.map((j) => j.id);
-  const intents = await prisma.$queryRaw<IntentRow[]>`
-    SELECT i.id, i.kind::text AS kind, i.target_id, i.actor_user_id, u.login, i.token_id, i.request_id, i.reason, i.state::text AS state, i.result, i.created_at
-    FROM lifecycle_intents i LEFT JOIN users u ON u.id = i.actor_user_id
-    WHERE (i.kind IN ('cancel_run', 'force_cancel_run', 'rerun_run', 'rerun_failed_jobs') AND i.target_id = ${runId})
-       OR (i.kind IN ('cancel_job', 'rerun_job') AND i.target_id = ANY(${jobIds}::bigint[]))
-       OR (i.kind IN ('rerun_run', 'rerun_failed_jobs', 'rerun_job') AND i.result->'body'->>'run_id' = ${String(runId)})
-    ORDER BY i.created_at, i.id`;
-  const transitions = await prisma.jobTransition.findMany({ where: { jobId: { in: jobIds } }, orderBy: [{ at: "asc" }, { id: "asc" }] });
-  const keyOf = new Map(jobs.map((j) => [j.id, j.jobKey]));
+  const intents = await sql.rows<IntentRow>(INTENTS_SQL, [id(runId), jobIds]);
+  const transitions = await sql.rows<TransitionRow>(TRANSITIONS_SQL, [jobIds]);
+  const keyOf = new Map(jobs.map((j) => [j.id, j.job_key]));
   const events: (TimelineEvent & { sort: [number, number, bigint] })[] = [
     ...intents.map((i) => ({
-      sort: [i.created_at.getTime(), 0, i.id] as [number, number, bigint],
+      sort: [i.created_at.getTime(), 0, BigInt(i.id)] as [number, number, bigint],
       at: i.created_at.toISOString(),
       type: "request" as const,
-      actor: i.login === null ? null : { id: num(i.actor_user_id), login: i.login },
+      actor: i.login === null ? null : { id: num(BigInt(i.actor_user_id)), login: i.login },
       route: ROUTES[i.kind] ?? i.kind,
       action: createdThisRun(i, runId) ? `${i.kind} (created this run)` : i.kind,
-      job_id: i.kind === "cancel_job" || i.kind === "rerun_job" ? num(i.target_id) : null,
+      job_id: i.kind === "cancel_job" || i.kind === "rerun_job" ? num(BigInt(i.target_id)) : null,
       detail: {
         outcome: i.state === "applied" ? "applied" : (i.result.error ?? "rejected"),
-        token_id: i.token_id === null ? null : num(i.token_id),
+        token_id: i.token_id === null ? null : num(BigInt(i.token_id)),
         request_id: i.request_id,
         ...(i.reason !== null ? { reason: i.reason } : {}),
         ...(i.result.body?.changed_jobs !== undefined ? { changed_jobs: i.result.body.changed_jobs } : {}),
       },
     })),
     ...transitions.map((t) => ({
-      sort: [t.at.getTime(), 1, t.id] as [number, number, bigint],
+      sort: [t.at.getTime(), 1, BigInt(t.id)] as [number, number, bigint],
       at: t.at.toISOString(),
       type: "job_transition" as const,
       actor: null,
       route: null,
-      action: t.fromStatus === null ? "job created" : `job ${t.toStatus}`,
-      job_id: num(t.jobId),
-      detail: { job_key: keyOf.get(t.jobId), from: t.fromStatus, to: t.toStatus, conclusion: t.toConclusion },
+      action: t.from_status === null ? "job created" : `job ${t.to_status}`,
+      job_id: num(BigInt(t.job_id)),
+      detail: { job_key: keyOf.get(t.job_id), from: t.from_status, to: t.to_status, conclusion: t.to_conclusion },
     })),
   ];
   events.sort((a, b) => a.sort[0] - b.sort[0] || a.sort[1] - b.sort[1] || (a.sort[2] < b.sort[2] ? -1 : 1));

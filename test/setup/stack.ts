@@ -12,7 +12,7 @@ import { createIntentWorker } from "../../worker/worker.ts";
 import { readinessCheck } from "../../core/readiness.ts";
 import { sha256 } from "../../core/tokens.ts";
 import type { TestDb } from "./db.ts";
-import { poolSql } from "../../core/sql.ts";
+import { poolSql, type PoolSql } from "../../core/sql.ts";
 
 export { spawnService, type Service } from "../../scripts/service.ts";
 
@@ -44,6 +44,10 @@ export interface StackOptions {
   wrapIntents?: (intents: IntentClient) => IntentClient;
   /** The worker's RERUN_LIMIT (default 50). */
   rerunLimit?: number;
+  /** The API's LOG_MAX_BYTES_PER_JOB (default 16 MiB). */
+  logMaxBytesPerJob?: number;
+  /** Wraps the API's plain SQL (counting the statements a request runs, for instance). */
+  wrapSql?: (sql: PoolSql) => PoolSql;
 }
 
 /**
@@ -62,13 +66,14 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
   await intents.ready();
   const app = createApp({
     prisma: db.prisma,
-    sql: poolSql(db.pool),
+    sql: opts.wrapSql ? opts.wrapSql(poolSql(db.pool)) : poolSql(db.pool),
     intents,
     tokenLimiter: createLimiter(producer, `${prefix}:rl:token`, opts.ratePerHour ?? 100_000),
     ipLimiter: createLimiter(producer, `${prefix}:rl:ip`, opts.unauthPerHour ?? 100_000),
     log,
     readiness: readinessCheck(db.prisma, producer),
     registrationTokenHash: opts.registrationToken ? sha256(opts.registrationToken) : null,
+    logMaxBytesPerJob: opts.logMaxBytesPerJob,
     before: opts.before,
     routers: opts.routers,
   });
