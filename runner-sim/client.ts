@@ -8,6 +8,8 @@ export const claimedJob = z.object({
   job: z.object({
     id: z.number(),
     run_id: z.number(),
+    /** The runner the job was claimed for: a cancel signal must name it. */
+    runner_id: z.number(),
     job_key: z.string(),
     name: z.string(),
     runs_on: z.string(),
@@ -16,6 +18,13 @@ export const claimedJob = z.object({
   }),
 });
 export type Claim = z.infer<typeof claimedJob>;
+
+const cancelCheckAnswer = z.object({ cancelled: z.boolean(), force: z.boolean() });
+
+export type CancelAnswer =
+  | { kind: "answer"; cancelled: boolean; force: boolean }
+  | { kind: "refused"; message: string }
+  | { kind: "failed"; message: string };
 
 export type StatusBody = { status: "running" } | { status: "completed"; conclusion: string } | { status: "cancelled" } | { status: "skipped" };
 
@@ -68,7 +77,7 @@ export class RunnerClient {
   }
 
   /** null when nothing was claimable. */
-  async heartbeat(runnerToken: string, body: { labels: string[]; capacity: number; host_name: string; version: string }): Promise<Claim | null> {
+  async heartbeat(runnerToken: string, body: { labels?: string[]; capacity?: number; host_name: string; version: string }): Promise<Claim | null> {
     const r = await this.post("/api/v1/runners/heartbeat", runnerToken, body, 1);
     return r.status === 204 ? null : claimedJob.parse(r.json);
   }
@@ -85,8 +94,15 @@ export class RunnerClient {
     return this.post(`/api/v1/jobs/${jobId}/logs`, token, chunk);
   }
 
-  async cancelCheck(jobId: number, token: string): Promise<boolean> {
-    const r = await this.post(`/api/v1/jobs/${jobId}/cancel-check`, token, undefined, 2);
-    return (r.json as { cancelled: boolean }).cancelled;
+  /** The API's word on a job's cancel; a 401 (the token no longer works) is an answer too. */
+  async cancelCheck(jobId: number, token: string): Promise<CancelAnswer> {
+    try {
+      const r = await this.post(`/api/v1/jobs/${jobId}/cancel-check`, token, undefined, 2);
+      const a = cancelCheckAnswer.parse(r.json);
+      return { kind: "answer", cancelled: a.cancelled, force: a.force };
+    } catch (e) {
+      if (e instanceof ProtocolError && e.status === 401) return { kind: "refused", message: e.message };
+      return { kind: "failed", message: (e as Error).message };
+    }
   }
 }

@@ -5,6 +5,8 @@ import type { RunnerClient } from "./client.ts";
 import type { JobRun } from "./job.ts";
 import type { ContainerRegistry } from "./orphans.ts";
 import { SimRunner, type RunnerSpec } from "./runner.ts";
+import { judgeSignal } from "./signals.ts";
+import { assertNever } from "../core/assert.ts";
 
 export interface FleetOptions {
   redisUrl: string;
@@ -17,9 +19,10 @@ export interface FleetOptions {
 }
 
 /**
- * Runners sharing one dedicated Redis subscription for cancel signals. A signal for a job
- * no runner here holds is ignored. Whenever the subscription (re)connects, every held job
- * is checked, since signals published while it was away are lost.
+ * Runners sharing one dedicated Redis subscription for cancel signals. A signal is acted
+ * on only for a job a runner here holds, naming that runner, and only once cancel-check
+ * confirms it. Whenever the subscription (re)connects, every held job is checked, since
+ * signals published while it was away are lost.
  */
 export class Fleet {
   private readonly jobs = new Map<number, JobRun>();
@@ -36,7 +39,8 @@ export class Fleet {
 
   async start(): Promise<void> {
     const swept = this.opts.registry.sweep();
-    if (swept.length > 0) this.opts.log.warn({ pids: swept }, "killed containers a previous run of this fleet left behind");
+    if (swept.killed.length > 0) this.opts.log.warn({ pids: swept.killed }, "killed containers a previous run of this fleet left behind");
+    if (swept.skipped.length > 0) this.opts.log.info({ skipped: swept.skipped }, "left alone recorded pids this fleet cannot prove it started");
     const sub = connectRedis(this.opts.redisUrl, "signals");
     this.sub = sub;
     sub.on("message", (_channel: string, message: string) => this.onSignal(message));
@@ -60,7 +64,22 @@ export class Fleet {
       this.opts.log.warn("malformed cancel signal ignored");
       return;
     }
-    this.jobs.get(parsed.data.job_id)?.cancel("signal", parsed.data.request_id ?? undefined, parsed.data.force ?? false);
+    const sig = parsed.data;
+    const job = this.jobs.get(sig.job_id);
+    const d = judgeSignal(job, sig);
+    switch (d.kind) {
+      case "confirm":
+        // Whether to stop, and how hard, is the API's answer; the signal's own `force` is not.
+        job!.signal(sig.request_id ?? undefined);
+        return;
+      case "ignore":
+        // Every fleet hears every cancel: one for a job held elsewhere is routine.
+        if (d.reason === "not held here") return;
+        this.opts.log.warn({ job_id: sig.job_id, runner_id: sig.runner_id, holder: job?.runnerId, request_id: sig.request_id, reason: d.reason }, "cancel signal ignored");
+        return;
+      default:
+        assertNever(d, "signal decision");
+    }
   }
 
   /** The pids of running containers, by job (for tests and benchmarks). */

@@ -2,6 +2,8 @@ import type { Logger } from "../core/logger.ts";
 import { startContainer, type Container, type ContainerExit } from "./container/driver.ts";
 import type { Claim, RunnerClient, StatusBody } from "./client.ts";
 import type { ContainerRegistry } from "./orphans.ts";
+import { actOnCheck } from "./signals.ts";
+import { assertNever } from "../core/assert.ts";
 
 export interface JobOptions {
   graceMs: number;
@@ -21,6 +23,8 @@ const now = () => performance.timeOrigin + performance.now();
  */
 export class JobRun {
   readonly id: number;
+  /** The runner the API gave this job to: a signal for it must name this runner. */
+  readonly runnerId: number;
   private readonly token: string;
   private cancelling = false;
   private timedOut = false;
@@ -30,6 +34,9 @@ export class JobRun {
   /** The cancel request's id, carried on the terminal report so logs line up end to end. */
   private requestId: string | undefined;
   private forced = false;
+  /** Signals waiting for the next cancel-check (one in flight at a time), by request id. */
+  private signalled: (string | undefined)[] | null = null;
+  private signalCheck = false;
 
   constructor(
     private readonly client: RunnerClient,
@@ -37,11 +44,12 @@ export class JobRun {
     private readonly opts: JobOptions,
   ) {
     this.id = claim.job.id;
+    this.runnerId = claim.job.runner_id;
     this.token = claim.token;
   }
 
   /** Idempotent: a second cancel (poll after signal) does nothing more. */
-  cancel(via: "signal" | "poll" | "reconnect" | "shutdown", requestId?: string, force = false): void {
+  cancel(via: "signal" | "poll" | "reconnect" | "refused" | "shutdown", requestId?: string, force = false): void {
     if (this.finished) return;
     // A force-cancel after a plain one still cuts the grace period short.
     if (force) this.forced = true;
@@ -55,13 +63,52 @@ export class JobRun {
     void (force ? this.container?.kill() : this.container?.stop(this.opts.graceMs));
   }
 
+  /**
+   * A cancel signal for this job: asked about at once (one local call). Signals arriving
+   * while a check is in flight share the next one, which starts when it returns — its
+   * answer is then newer than the signal.
+   */
+  signal(requestId: string | undefined): void {
+    if (this.finished || this.forced) return;
+    (this.signalled ??= []).push(requestId);
+    if (!this.signalCheck) void this.checkSignals();
+  }
+
+  private async checkSignals(): Promise<void> {
+    this.signalCheck = true;
+    try {
+      while (this.signalled !== null && !this.finished) {
+        const batch = this.signalled;
+        this.signalled = null;
+        await this.ask("signal", batch);
+      }
+    } finally {
+      this.signalled = null;
+      this.signalCheck = false;
+    }
+  }
+
   /** Asks the API whether this job was cancelled (the safety net for a lost signal). */
   async check(via: "poll" | "reconnect"): Promise<void> {
-    if (this.finished || this.cancelling) return;
-    try {
-      if (await this.client.cancelCheck(this.id, this.token)) this.cancel(via);
-    } catch (e) {
-      this.opts.log.warn({ job_id: this.id, err: (e as Error).message }, "cancel-check failed");
+    if (this.finished || this.forced) return;
+    await this.ask(via, null);
+  }
+
+  private async ask(via: "signal" | "poll" | "reconnect", signals: (string | undefined)[] | null): Promise<void> {
+    const answer = await this.client.cancelCheck(this.id, this.token);
+    if (answer.kind !== "answer") this.opts.log.warn({ job_id: this.id, via, err: answer.message }, "cancel-check failed");
+    const act = actOnCheck(answer, { stopping: this.cancelling, forced: this.forced }, signals !== null);
+    switch (act.kind) {
+      case "stop":
+        this.cancel(answer.kind === "refused" ? "refused" : via, signals?.findLast((r) => r !== undefined), act.force);
+        return;
+      case "unconfirmed":
+        for (const requestId of signals ?? []) this.opts.log.warn({ job_id: this.id, request_id: requestId, reason: act.reason }, "cancel signal unconfirmed; ignored");
+        return;
+      case "keep":
+        return;
+      default:
+        assertNever(act, "cancel-check action");
     }
   }
 
@@ -96,6 +143,8 @@ export class JobRun {
     await this.client.stepStatus(this.id, step.id, this.token, { status: "running" });
     let seq = 0;
     const container = startContainer(step.run, {
+      // Marks the container as this fleet's, for the sweep of a later life.
+      env: this.opts.registry.containerEnv(),
       onLine: (line) => {
         const chunk = { step_id: step.id, seq: seq++, content: line };
         this.logChain = this.logChain.then(() => this.client.log(this.id, this.token, chunk)).catch(() => {});

@@ -8,6 +8,7 @@ import { onShutdown } from "../core/shutdown.ts";
 import { RunnerClient } from "./client.ts";
 import { Fleet } from "./fleet.ts";
 import { ContainerRegistry } from "./orphans.ts";
+import { fleetIdentity, lockFleet } from "./state.ts";
 import type { RunnerSpec } from "./runner.ts";
 
 // `npm run start:runner-sim [-- --runners 4 --labels ubuntu-latest,linux --capacity 2 …]`:
@@ -29,7 +30,8 @@ const simEnv = commonEnv.extend({
   // … or the shared secret with which the fleet registers itself.
   RUNNER_REGISTRATION_TOKEN: z.string().min(20).optional(),
   // Where live containers are recorded, so a restarted fleet can kill what its previous
-  // life left behind. Default: a folder per name prefix under the system temp dir.
+  // life left behind: each fleet identity (API_URL with the name prefix, or with the
+  // tokens) gets a folder of its own under this base. Default: <tmpdir>/actions-runner-sim.
   RUNNER_STATE_DIR: z.string().min(1).optional(),
 });
 
@@ -46,16 +48,25 @@ function flagsAsEnv(): Record<string, string> {
   return Object.fromEntries(Object.entries(values).map(([k, v]) => [FLAGS[k as keyof typeof FLAGS], String(v)]));
 }
 
-const cfg = parseConfig(simEnv, { ...process.env, ...flagsAsEnv() });
+const input = { ...process.env, ...flagsAsEnv() };
+const cfg = parseConfig(simEnv, input);
 const log = createLogger("runner-sim", { level: cfg.LOG_LEVEL, pretty: cfg.LOG_PRETTY });
 const client = new RunnerClient(cfg.API_URL);
 
 async function fleetSpecs(): Promise<RunnerSpec[]> {
-  const base = { labels: cfg.RUNNER_LABELS, capacity: cfg.RUNNER_CAPACITY };
-  if (cfg.RUNNER_TOKENS) return cfg.RUNNER_TOKENS.map((token, i) => ({ ...base, name: `given-${i + 1}`, token }));
+  if (cfg.RUNNER_TOKENS) {
+    // The operator registered these runners with their labels and capacity: a heartbeat
+    // changes them only when this fleet was told to (the defaults would overwrite them).
+    const given = {
+      ...(input.RUNNER_LABELS !== undefined ? { labels: cfg.RUNNER_LABELS } : {}),
+      ...(input.RUNNER_CAPACITY !== undefined ? { capacity: cfg.RUNNER_CAPACITY } : {}),
+    };
+    return cfg.RUNNER_TOKENS.map((token, i) => ({ ...given, name: `given-${i + 1}`, token }));
+  }
   if (!cfg.RUNNER_REGISTRATION_TOKEN) {
     throw new Error("set RUNNER_TOKENS (from `admin runner register`) or RUNNER_REGISTRATION_TOKEN");
   }
+  const base = { labels: cfg.RUNNER_LABELS, capacity: cfg.RUNNER_CAPACITY };
   const specs: RunnerSpec[] = [];
   for (let i = 1; i <= cfg.RUNNERS; i++) {
     const name = `${cfg.RUNNER_NAME_PREFIX}-${i}`;
@@ -67,6 +78,12 @@ async function fleetSpecs(): Promise<RunnerSpec[]> {
 }
 
 try {
+  const identity = fleetIdentity(cfg.API_URL, cfg.RUNNER_TOKENS ? { kind: "tokens", tokens: cfg.RUNNER_TOKENS } : { kind: "names", prefix: cfg.RUNNER_NAME_PREFIX });
+  const stateDir = path.join(cfg.RUNNER_STATE_DIR ?? path.join(os.tmpdir(), "actions-runner-sim"), identity.dirName);
+  const registry = new ContainerRegistry(stateDir, identity.marker);
+  // Before registering: a second fleet of this identity would rotate the live one's runners.
+  const lock = await lockFleet(stateDir, identity);
+  if (!lock.locked) log.warn({ platform: process.platform }, "no single-fleet lock on this platform");
   const fleet = new Fleet(await fleetSpecs(), client, {
     redisUrl: cfg.REDIS_URL,
     queuePrefix: cfg.QUEUE_PREFIX,
@@ -74,10 +91,11 @@ try {
     graceMs: cfg.CANCEL_GRACE_MS,
     pollMs: cfg.CANCEL_POLL_MS,
     log,
-    registry: new ContainerRegistry(cfg.RUNNER_STATE_DIR ?? path.join(os.tmpdir(), "actions-runner-sim", cfg.RUNNER_NAME_PREFIX)),
+    registry,
   });
+  log.info({ state_dir: stateDir }, "fleet state");
   await fleet.start();
-  onShutdown(log, [["stop runners and their containers", () => fleet.stop()]]);
+  onShutdown(log, [["stop runners and their containers", () => fleet.stop()], ["release the fleet lock", async () => lock.release()]]);
 } catch (e) {
   log.fatal({ err: (e as Error).message }, "runner-sim could not start");
   process.exit(1);

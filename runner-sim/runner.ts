@@ -3,10 +3,13 @@ import { ProtocolError, type RunnerClient } from "./client.ts";
 import { JobRun, type JobOptions } from "./job.ts";
 
 export interface RunnerSpec {
+  /** For the logs; the API knows a runner by its token. */
   name: string;
   token: string;
-  labels: string[];
-  capacity: number;
+  /** Sent on each heartbeat when set; unset, the runner keeps what it was registered with. */
+  labels?: string[];
+  /** Unset: claim until the API has nothing more for this runner (it enforces the capacity). */
+  capacity?: number;
 }
 
 const VERSION = "runner-sim/0.1";
@@ -47,18 +50,19 @@ export class SimRunner {
         log.warn({ runner: this.spec.name, err: (e as Error).message }, "heartbeat failed");
       }
       // Claim again at once while there is room; otherwise wait for a beat or a free slot.
-      if (!claimed || this.jobs.size >= this.spec.capacity) await this.pause();
+      if (!claimed || this.jobs.size >= (this.spec.capacity ?? Infinity)) await this.pause();
     }
   }
 
   private async heartbeat(): Promise<boolean> {
     const claim = await this.client.heartbeat(this.spec.token, {
-      labels: this.spec.labels,
-      capacity: this.spec.capacity,
+      ...(this.spec.labels ? { labels: this.spec.labels } : {}),
+      ...(this.spec.capacity ? { capacity: this.spec.capacity } : {}),
       host_name: os.hostname(),
       version: VERSION,
     });
     if (!claim) return false;
+
     const job = new JobRun(this.client, claim, { ...this.jobOpts, log: this.jobOpts.log.child({ runner: this.spec.name }) });
     this.jobs.set(job.id, job);
     this.onJobs("start", job);

@@ -537,7 +537,7 @@ describe("hostile input (targeted)", () => {
     expect(await stateDigest(db.pool)).toBe(before);
   });
 
-  it("takes a job token for its own job only, and after the job ended accepts only a repeat of its end", async () => {
+  it("takes a job token for its own job only, and after the job ended accepts only a repeat of its end (for 60 s)", async () => {
     const a = await claimedJob();
     const b = await claimedJob();
     await unchanged(async () => {
@@ -577,12 +577,19 @@ describe("hostile input (targeted)", () => {
       // Its steps were closed with it: a step report now is a conflict too.
       const step = await post(`/api/v1/jobs/${a.jobId}/steps/${a.stepIds[0]}/status`, a.token, { status: "running" });
       expect(step.status).toBe(409);
-      expect(parsed(await post(`/api/v1/jobs/${a.jobId}/cancel-check`, a.token))).toEqual({ cancelled: false });
+      expect(parsed(await post(`/api/v1/jobs/${a.jobId}/cancel-check`, a.token))).toEqual({ cancelled: false, force: false });
     });
     // A late log chunk is stored or refused, never a 5xx, and never changes the job or run.
     const late = await post(`/api/v1/jobs/${a.jobId}/logs`, a.token, { step_id: a.stepIds[0], seq: 0, content: "late line" });
     expect([200, 409]).toContain(late.status);
     expect(await rows()).toEqual(ended);
+    // 60 s after the end the token is spent: even a repeat of the end is refused, and changes nothing.
+    await db.pool.query("UPDATE workflow_jobs SET started_at = started_at - interval '61 seconds', completed_at = completed_at - interval '61 seconds' WHERE id = $1", [a.jobId]);
+    await unchanged(async () => {
+      const spent = await post(`/api/v1/jobs/${a.jobId}/status`, a.token, { status: "completed", conclusion: "success" });
+      expect(spent.status).toBe(401);
+      expect(parsed(spent)).toEqual({ error: "token expired" });
+    });
   });
 
   it("refuses a revoked runner (401) with its runner token and its job tokens, and changes nothing", async () => {

@@ -19,7 +19,7 @@ describe("runner protocol", () => {
     expect(first.body).toMatchObject({
       token: expect.stringMatching(/^shithub_job_/),
       expires_at: expect.any(String),
-      job: { id: build, run_id: r.run_id, job_key: "build", name: "Build", runs_on: "ubuntu-latest", timeout_minutes: 360 },
+      job: { id: build, run_id: r.run_id, runner_id: runner.id, job_key: "build", name: "Build", runs_on: "ubuntu-latest", timeout_minutes: 360 },
     });
     expect(first.body.job.steps.map((s: { index: number; name: string; run: string }) => [s.index, s.name, s.run])).toEqual([
       [0, "Compile", 'echo "compiling"'],
@@ -38,7 +38,7 @@ describe("runner protocol", () => {
       expect((await post(`/api/v1/jobs/${build}/logs`, t, { step_id: step.id, seq: 0, content: "other" })).status).toBe(409);
       expect((await post(`/api/v1/jobs/${build}/steps/${step.id}/status`, t, { status: "completed", conclusion: "success" })).status).toBe(200);
     }
-    expect((await post(`/api/v1/jobs/${build}/cancel-check`, t)).body).toEqual({ cancelled: false });
+    expect((await post(`/api/v1/jobs/${build}/cancel-check`, t)).body).toEqual({ cancelled: false, force: false });
     expect((await post(`/api/v1/jobs/${build}/status`, t, { status: "completed", conclusion: "success" })).body).toEqual({ changed: true, run_completed: false });
 
     const second = await claim(s.stack.url, runner.token);

@@ -341,7 +341,10 @@ export function buildRegistry(): OpenAPIRegistry {
   const jsonBody = (schema: z.ZodType, required: boolean) => ({ required, content: { "application/json": { schema } } });
   const invalidBody = (more = "") => error(`\`malformed JSON body\`, or \`invalid body: <field>: <problem>; …\`${more}.`);
   const runnerUnauthorized = error("`unauthenticated` (no credentials), `invalid token`, or `runner revoked`.", CHALLENGE);
-  const jobUnauthorized = error("`unauthenticated` (no credentials), `invalid token`, `token expired`, or `runner revoked`.", CHALLENGE);
+  const jobUnauthorized = error(
+    "`unauthenticated` (no credentials), `invalid token`, `token expired` (past its expiry, or 60 s after the job ended), `token revoked` (its runner registered again), or `runner revoked`.",
+    CHALLENGE,
+  );
   const jobNotFound = "`job not found`: the path's job is not the token's job";
 
   path({
@@ -358,6 +361,7 @@ export function buildRegistry(): OpenAPIRegistry {
       401: error("`unauthenticated` (no credentials), `invalid token` (unreadable Authorization header), or `invalid registration token`.", CHALLENGE),
       403: error("`runner revoked`: a runner of this name was revoked."),
       404: error("`route not found`: self-registration is disabled (no registration secret configured)."),
+      409: error("`runner name taken by an operator-registered runner`: the name belongs to a runner registered with `admin runner register`; nothing changed."),
       ...BODY_ERRORS,
       ...INTERNAL,
     },
@@ -452,7 +456,8 @@ export function buildRegistry(): OpenAPIRegistry {
     operationId: "cancelCheck",
     tags: ["Runner protocol"],
     summary: "Has the job been cancelled?",
-    description: "The polling fallback for the cancel signal: true once a cancel was requested or the job is cancelled. The body is ignored.",
+    description:
+      "The runner's source of truth for cancels: a cancel signal is only a hint to ask here (and this is also the polling fallback for a lost signal). `cancelled` is true once a cancel was requested or the job is cancelled; `force` when it was force-cancelled. The body is ignored.",
     security: [{ jobToken: [] }],
     request: { params: z.object({ id: JobId }) },
     responses: {

@@ -141,7 +141,8 @@ export const Run = z
 // ---- Runner protocol ----
 
 export const RunnerRegistration = named("RunnerRegistration", registerBody, {
-  description: "Registers a runner by name, or starts a new life for an existing one (its old tokens stop working, jobs it still held are ended).",
+  description:
+    "Registers a runner by name, or starts a new life for a runner that registered itself (its old runner and job tokens stop working, jobs it still held are ended). A name an operator registered (`admin runner register`) is refused.",
 });
 export const RunnerRegistered = z
   .object({
@@ -160,6 +161,7 @@ export const ClaimedJob = z
     job: z.object({
       id,
       run_id: id,
+      runner_id: id.openapi({ description: "The runner that claimed the job: a cancel signal for it must name this runner" }),
       job_key: z.string(),
       name: z.string(),
       runs_on: z.string(),
@@ -178,7 +180,12 @@ export const LogChunk = named("LogChunk", logBody, {
 });
 export const JobReported = z.object({ changed: z.boolean(), run_completed: z.boolean() }).openapi("JobReported");
 export const Changed = z.object({ changed: z.boolean() }).openapi("Changed");
-export const CancelCheck = z.object({ cancelled: z.boolean() }).openapi("CancelCheck");
+export const CancelCheck = z
+  .object({
+    cancelled: z.boolean().openapi({ description: "A cancel was requested, or the job is cancelled: stop it" }),
+    force: z.boolean().openapi({ description: "It was force-cancelled: stop it at once, without the grace period" }),
+  })
+  .openapi("CancelCheck");
 
 // ---- Operations ----
 

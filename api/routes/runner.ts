@@ -90,16 +90,17 @@ function runnerAuth(deps: RunnerDeps): RequestHandler {
   };
 }
 
-/** The per-job token works for its own job only, until it expires or its runner is revoked. */
+/**
+ * The per-job token works for its own job only: until it expires, 60 s after the job
+ * ended, until its runner registers again, and not once its runner is revoked.
+ */
 function jobAuth(deps: RunnerDeps): RequestHandler {
   return async (req, res, next) => {
-    const cred = await findJobToken(deps.sql, bearer(req));
-    if (!cred) throw invalidToken("invalid token");
-    if (cred.runnerRevokedAt !== null) throw invalidToken("runner revoked");
-    if (cred.expiresAt.getTime() <= Date.now()) throw invalidToken("token expired");
+    const check = await findJobToken(deps.sql, bearer(req));
+    if (check.kind === "refused") throw invalidToken(check.reason);
     const id = parseId(req.params.id);
-    if (id === null || id !== cred.jobId) throw notFound("job");
-    res.locals.job = cred;
+    if (id === null || id !== check.cred.jobId) throw notFound("job");
+    res.locals.job = check.cred;
     next();
   };
 }
@@ -124,6 +125,7 @@ export function runnerRoutes(deps: RunnerDeps): Router {
     const b = parse(registerBody, req.body);
     const reg = await registerOrRotate(deps.prisma, { name: b.name, labels: [...new Set(b.labels)], capacity: b.capacity });
     if (reg.kind === "revoked") throw new HttpError(403, "runner revoked");
+    if (reg.kind === "operator_owned") throw conflict("runner name taken by an operator-registered runner");
     res.status(201).json({ id: num(reg.id), name: b.name, token: reg.token, ended_jobs: reg.endedJobs.map((id) => num(id)) });
   });
 
@@ -140,7 +142,7 @@ export function runnerRoutes(deps: RunnerDeps): Router {
       token: claimed.token,
       expires_at: claimed.expiresAt.toISOString(),
       job: {
-        id: num(claimed.id), run_id: num(claimed.runId), job_key: claimed.jobKey, name: claimed.name,
+        id: num(claimed.id), run_id: num(claimed.runId), runner_id: num(res.locals.runnerId as bigint), job_key: claimed.jobKey, name: claimed.name,
         runs_on: claimed.runsOn, timeout_minutes: claimed.timeoutMinutes,
         steps: claimed.steps.map((s) => ({ id: num(s.id), index: s.stepIndex, name: s.name, run: s.run })),
       },
@@ -175,10 +177,12 @@ export function runnerRoutes(deps: RunnerDeps): Router {
   });
 
   r.post("/api/v1/jobs/:id/cancel-check", job, async (_req, res) => {
-    const [j] = await deps.sql.rows<{ status: string; cancel_requested: boolean }>(
-      `SELECT status::text, cancel_requested FROM workflow_jobs WHERE id = $1::bigint`, [jobOf(res).jobId.toString()]);
+    const [j] = await deps.sql.rows<{ status: string; cancel_requested: boolean; force_cancelled: boolean }>(
+      `SELECT status::text, cancel_requested, force_cancelled FROM workflow_jobs WHERE id = $1::bigint`, [jobOf(res).jobId.toString()]);
     if (!j) throw notFound("job");
-    res.json({ cancelled: j.cancel_requested || j.status === "cancelled" });
+    // The runner acts on this answer only (a signal is a hint to ask): `force` is the
+    // force-cancel's, never the signal's.
+    res.json({ cancelled: j.cancel_requested || j.status === "cancelled", force: j.force_cancelled });
   });
   return r;
 }

@@ -2,6 +2,8 @@ import type { Sql } from "../sql.ts";
 import type { Tx } from "../db.ts";
 import { Prisma } from "../db.ts";
 import { sha256 } from "../tokens.ts";
+import { judgeJobToken, type JobTokenRefusal } from "../lifecycle/credentials.ts";
+import type { JobStatus } from "../lifecycle/types.ts";
 
 export interface RunnerRow {
   id: bigint;
@@ -124,15 +126,27 @@ async function startJob(tx: Tx, pick: { id: bigint; run_id: bigint }, runnerId: 
 export interface JobCredential {
   jobId: bigint;
   runnerId: bigint;
-  expiresAt: Date;
-  runnerRevokedAt: Date | null;
 }
 
-export async function findJobToken(sql: Sql, token: string): Promise<JobCredential | null> {
-  const [t] = await sql.rows<{ job_id: string; runner_id: string; expires_ms: number; revoked_ms: number | null }>(`
+export type JobTokenCheck = { kind: "ok"; cred: JobCredential } | { kind: "refused"; reason: "invalid token" | JobTokenRefusal };
+
+/**
+ * The job token, its runner and its job in one statement (every runner report passes
+ * here); judgeJobToken decides.
+ */
+export async function findJobToken(sql: Sql, token: string, nowMs = Date.now()): Promise<JobTokenCheck> {
+  const [t] = await sql.rows<{ job_id: string; runner_id: string; expires_ms: number; token_revoked_ms: number | null; runner_revoked_ms: number | null; job_status: JobStatus; completed_ms: number | null }>(`
     SELECT t.job_id::text, t.runner_id::text, (extract(epoch FROM t.expires_at) * 1000)::float8 AS expires_ms,
-      (extract(epoch FROM r.revoked_at) * 1000)::float8 AS revoked_ms
-    FROM job_tokens t JOIN runners r ON r.id = t.runner_id WHERE t.token_hash = $1::text`, [sha256(token)]);
-  if (!t) return null;
-  return { jobId: BigInt(t.job_id), runnerId: BigInt(t.runner_id), expiresAt: new Date(t.expires_ms), runnerRevokedAt: t.revoked_ms === null ? null : new Date(t.revoked_ms) };
+      (extract(epoch FROM t.revoked_at) * 1000)::float8 AS token_revoked_ms,
+      (extract(epoch FROM r.revoked_at) * 1000)::float8 AS runner_revoked_ms,
+      j.status::text AS job_status, (extract(epoch FROM j.completed_at) * 1000)::float8 AS completed_ms
+    FROM job_tokens t JOIN runners r ON r.id = t.runner_id JOIN workflow_jobs j ON j.id = t.job_id
+    WHERE t.token_hash = $1::text`, [sha256(token)]);
+  if (!t) return { kind: "refused", reason: "invalid token" };
+  const d = judgeJobToken({
+    expiresMs: t.expires_ms, tokenRevokedMs: t.token_revoked_ms, runnerRevokedMs: t.runner_revoked_ms,
+    jobStatus: t.job_status, jobCompletedMs: t.completed_ms,
+  }, nowMs);
+  if (d.kind === "refused") return d;
+  return { kind: "ok", cred: { jobId: BigInt(t.job_id), runnerId: BigInt(t.runner_id) } };
 }

@@ -1,0 +1,77 @@
+import { createHash } from "node:crypto";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { procCmdline, procStat, type ProcStat } from "./proc.ts";
+
+// A fleet's identity: which runners it speaks for, on which service. Its state folder and
+// the marker its containers carry derive from it, so two fleets on one host never share
+// a folder nor sweep each other's containers, and a second live fleet of the same
+// identity (which would rotate the first one's runners) is refused.
+
+export type FleetSource = { kind: "names"; prefix: string } | { kind: "tokens"; tokens: string[] };
+
+export interface FleetIdentity {
+  /** The folder under the state base (readable, never a token). */
+  dirName: string;
+  /** Put into each container's environment; the sweep kills only containers carrying it. */
+  marker: string;
+}
+
+const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+
+export function fleetIdentity(apiUrl: string, src: FleetSource): FleetIdentity {
+  // Tokens enter only hashed, and then hashed again with everything else.
+  const who = src.kind === "names" ? `names:${src.prefix}` : `tokens:${[...new Set(src.tokens.map(sha256))].sort().join(",")}`;
+  const h = sha256(`actions-runner-sim fleet\n${apiUrl}\n${who}`);
+  const label = src.kind === "names" ? src.prefix : "tokens";
+  return { dirName: `${label}-${h.slice(0, 12)}`, marker: h.slice(0, 32) };
+}
+
+export class FleetLockedError extends Error {}
+
+const ownerFile = (dir: string) => path.join(dir, "fleet.pid");
+
+/** Is the process a lock file names still that runner-sim (not a later user of its pid)? */
+export function isLiveOwner(rec: { pid: number; start_time: string }, stat: ProcStat | null, cmdline: string[] | null): boolean {
+  return stat !== null && stat.startTime === rec.start_time && (cmdline ?? []).some((a) => a.endsWith("runner-sim/main.ts"));
+}
+
+function describeOwner(dir: string): string {
+  try {
+    const rec = JSON.parse(readFileSync(ownerFile(dir), "utf8")) as { pid: number; start_time: string };
+    if (Number.isInteger(rec.pid) && isLiveOwner(rec, procStat(rec.pid), procCmdline(rec.pid))) return `pid ${rec.pid}`;
+  } catch {
+    // No readable owner file: the name of the state folder must do.
+  }
+  return "owner unknown";
+}
+
+/**
+ * Holds this fleet's identity on this host until the process ends. The kernel holds the
+ * lock (an abstract Unix socket, released when its process dies, even by SIGKILL), so a
+ * stale lock cannot exist and two starts cannot both win; the owner file beside the
+ * state says who holds it. Linux only; elsewhere nothing is locked.
+ */
+export async function lockFleet(dir: string, id: FleetIdentity): Promise<{ locked: boolean; release(): void }> {
+  if (process.platform !== "linux") return { locked: false, release() {} };
+  const server = net.createServer((c) => c.destroy());
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ path: `\0actions-runner-sim:${id.marker}` }, resolve);
+    });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EADDRINUSE") throw e;
+    throw new FleetLockedError(`another runner-sim fleet with this identity is running on this host (${describeOwner(dir)}; state ${dir}); refusing to start`);
+  }
+  server.unref();
+  writeFileSync(ownerFile(dir), JSON.stringify({ pid: process.pid, start_time: procStat(process.pid)?.startTime ?? "" }));
+  return {
+    locked: true,
+    release() {
+      rmSync(ownerFile(dir), { force: true });
+      server.close();
+    },
+  };
+}
