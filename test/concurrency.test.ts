@@ -61,7 +61,7 @@ describe("concurrency groups", () => {
     const latest = await newRun(src, "alice/other");
     // A running job is asked to stop (its runner learns through cancel-check); the new run waits for it.
     expect(await job(running.job_ids[0]!)).toMatchObject({ status: "running", cancelRequested: true });
-    expect((await call(s.stack.url, "POST", `/api/v1/jobs/${running.job_ids[0]}/cancel-check`, { token: c.token })).body).toEqual({ cancelled: true });
+    expect((await call(s.stack.url, "POST", `/api/v1/jobs/${running.job_ids[0]}/cancel-check`, { token: c.token })).body).toEqual({ cancelled: true, force: false });
     expect((await claim(s.stack.url, runner.token)).status).toBe(204);
     expect((await call(s.stack.url, "POST", `/api/v1/jobs/${running.job_ids[0]}/status`, { token: c.token, body: { status: "cancelled" } })).status).toBe(200);
     const next = await claim(s.stack.url, runner.token);

@@ -514,6 +514,8 @@ describe("runner protocol answers match the document", () => {
     await api("POST", REGISTER, { token: REGISTRATION, body: { name: "openapi-revoked" } });
     await ops.setRunnerState(db.prisma, "openapi-revoked", "revoke");
     expect((await api("POST", REGISTER, { token: REGISTRATION, body: { name: "openapi-revoked" } })).body).toEqual({ error: "runner revoked" });
+    await ops.registerRunner(db.prisma, { name: "openapi-operator", labels: [LABEL], capacity: 1 });
+    expect((await api("POST", REGISTER, { token: REGISTRATION, body: { name: "openapi-operator" } })).body).toEqual({ error: "runner name taken by an operator-registered runner" });
 
     // Heartbeat and claim.
     expect((await api("POST", HEARTBEAT, { token: runner, body: { version: "1.0" } })).status).toBe(204);
@@ -543,7 +545,7 @@ describe("runner protocol answers match the document", () => {
     expect((await api("POST", STEP_STATUS, { params: p(987654321), token: jt, body: { status: "running" } })).body).toEqual({ error: "step not found" });
     expect((await api("POST", STEP_STATUS, { params: p(s2.id), token: jt, body: { status: "completed" } })).body).toEqual({ error: "completed needs a conclusion" });
     expect((await api("POST", STEP_STATUS, { params: p(s2.id), token: jt, body: { status: "done" } })).status).toBe(400);
-    expect((await api("POST", CANCEL_CHECK, { params: p(), token: jt })).body).toEqual({ cancelled: false });
+    expect((await api("POST", CANCEL_CHECK, { params: p(), token: jt })).body).toEqual({ cancelled: false, force: false });
     expect((await api("POST", CANCEL_CHECK, { params: p() })).status).toBe(401);
 
     // Another job's token, and a token that expired.
@@ -558,7 +560,7 @@ describe("runner protocol answers match the document", () => {
 
     // A user's cancel of the running job reaches the runner's poll.
     expect((await api("POST", CANCEL, { params: { id: jobId }, token: world.tokens.alice })).body).toMatchObject({ changed_jobs: 1, run_completed: false });
-    expect((await api("POST", CANCEL_CHECK, { params: p(), token: jt })).body).toEqual({ cancelled: true });
+    expect((await api("POST", CANCEL_CHECK, { params: p(), token: jt })).body).toEqual({ cancelled: true, force: false });
 
     expect((await api("POST", STATUS, { params: p(), token: jt, body: { status: "completed", conclusion: "success" } })).body).toEqual({ changed: true, run_completed: true });
     expect((await api("POST", STATUS, { params: p(), token: jt, body: { status: "completed", conclusion: "success" } })).body).toEqual({ changed: false, run_completed: false });

@@ -53,7 +53,7 @@ describe("two actors on one job", () => {
         // Claimed first: still running, flagged, and the runner learns of it.
         expect(job).toMatchObject({ status: "running", cancelRequested: true });
         const check = await call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/cancel-check`, { token: hb.body.token });
-        expect(check.body).toEqual({ cancelled: true });
+        expect(check.body).toEqual({ cancelled: true, force: false });
         await call(s.stack.url, "POST", `/api/v1/jobs/${jobId}/status`, { token: hb.body.token, body: { status: "cancelled" } });
       } else {
         expect(job).toMatchObject({ status: "cancelled", conclusion: "cancelled", runnerId: null });
