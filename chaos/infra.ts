@@ -1,9 +1,12 @@
 import { spawn, execFile, execFileSync, type ChildProcess } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { Redis } from "ioredis";
+import { ACL_ROLES, ACL_USER, aclUsers, urlForUser, type AclRole } from "../core/redis-acl.ts";
 
 // Private Redis and Postgres servers for the scenarios that stop them: the machine's
 // shared servers carry other people's tests and must never be touched.
@@ -47,16 +50,21 @@ export async function until<T>(what: string, probe: () => Promise<T | null | und
   }
 }
 
-/** One raw PING, so readiness does not depend on a client's reconnect logic. */
-function redisPing(port: number): Promise<boolean> {
+/** AUTH and one raw PING, so readiness does not depend on a client's reconnect logic. */
+function redisPing(port: number, password: string): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = net.connect(port, "127.0.0.1");
+    let got = "";
     const done = (ok: boolean) => { sock.destroy(); resolve(ok); };
     sock.setTimeout(1000, () => done(false));
     sock.on("error", () => done(false));
-    sock.on("connect", () => sock.write("PING\r\n"));
+    // Before the first ACL SAVE the default user has no password and takes any.
+    sock.on("connect", () => sock.write(`AUTH default ${password}\r\nPING\r\n`));
     // A Redis still loading its AOF answers -LOADING: not ready yet.
-    sock.on("data", (d) => done(d.toString().startsWith("+PONG")));
+    sock.on("data", (d) => {
+      const lines = (got += d.toString()).split("\r\n");
+      if (lines.length > 2) done(lines[1] === "+PONG");
+    });
   });
 }
 
@@ -64,28 +72,93 @@ function exited(p: ChildProcess): Promise<void> {
   return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once("exit", () => r()));
 }
 
+/** The Redis users of DESIGN.md §10 on a private server: a URL per role, and the admin's. */
+export interface AclUrls {
+  admin: string;
+  api: string;
+  worker: string;
+  runner: string;
+}
+
+const servers = new Map<string, PrivateRedis>();
+
+/** The private server (of this process) whose admin URL this is, if any. */
+export function privateRedisAt(url: string): PrivateRedis | undefined {
+  return servers.get(url);
+}
+
+/**
+ * A redis-server of our own. Its ACL users live in an aclfile, as an operator would keep
+ * them (README): `applyAcl` sets them and ACL SAVEs, and a restart loads them again. The
+ * default user (the admin) has a password, so a process handed no user is refused rather
+ * than quietly running as the admin.
+ */
 export class PrivateRedis {
   proc: ChildProcess | null = null;
+  acl: AclUrls | null = null;
+  private readonly adminPassword = randomBytes(18).toString("hex");
   private constructor(readonly port: number, readonly dir: string) {}
 
+  /** The admin's URL (Redis' default user, with its password). */
   get url(): string {
+    return urlForUser(this.base, "default", this.adminPassword);
+  }
+
+  private get base(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
   static async create(): Promise<PrivateRedis> {
     const r = new PrivateRedis(await freePort(), mkdtempSync(path.join(os.tmpdir(), "chaos-redis-")));
+    writeFileSync(path.join(r.dir, "users.acl"), "");
     atExit.set(r, () => {
       r.proc?.kill("SIGKILL");
       rmSync(r.dir, { recursive: true, force: true });
     });
     await r.start();
+    await r.admin(async (c) => {
+      await c.call("ACL", "SETUSER", "default", `>${r.adminPassword}`);
+      await c.call("ACL", "SAVE");
+    });
+    servers.set(r.url, r);
     return r;
+  }
+
+  private async admin<T>(f: (c: Redis) => Promise<T>): Promise<T> {
+    const c = new Redis(this.url, { maxRetriesPerRequest: 1, retryStrategy: () => null });
+    try {
+      return await f(c);
+    } finally {
+      c.disconnect();
+    }
   }
 
   async start(): Promise<void> {
     // appendonly: what was queued before a stop is there after the start.
-    this.proc = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--dir", this.dir], { stdio: "ignore" });
-    await until(`redis on ${this.port}`, () => redisPing(this.port), 15_000, 50);
+    const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--dir", this.dir, "--aclfile", path.join(this.dir, "users.acl")];
+    this.proc = spawn("redis-server", args, { stdio: "ignore" });
+    await until(`redis on ${this.port}`, () => redisPing(this.port, this.adminPassword), 15_000, 50);
+  }
+
+  /** Sets the three users for `prefix` (random passwords), persisted in the aclfile. */
+  async applyAcl(prefix: string): Promise<AclUrls> {
+    const passwords = Object.fromEntries(ACL_ROLES.map((r) => [r, randomBytes(18).toString("hex")])) as Record<AclRole, string>;
+    const plan = aclUsers({ prefix, passwords });
+    if (!plan.ok) throw new Error(`no ACL users for prefix ${prefix}: ${JSON.stringify(plan.problem)}`);
+    await this.admin(async (c) => {
+      for (const u of plan.users) await c.call("ACL", "SETUSER", u.name, ...u.rules);
+      await c.call("ACL", "SAVE");
+      await c.call("ACL", "LOG", "RESET");
+    });
+    const role = (r: AclRole) => urlForUser(this.base, ACL_USER[r], passwords[r]);
+    this.acl = { admin: this.url, api: role("api"), worker: role("worker"), runner: role("runner") };
+    return this.acl;
+  }
+
+  /** ACL LOG: every command refused since the users were set, as flat key/value records. */
+  async aclDenials(): Promise<Record<string, string>[]> {
+    const raw = await this.admin((c) => c.call("ACL", "LOG") as Promise<unknown[][]>);
+    return raw.map((e) => Object.fromEntries(Array.from({ length: e.length / 2 }, (_, i) => [String(e[2 * i]), String(e[2 * i + 1])])));
   }
 
   /**
@@ -107,6 +180,7 @@ export class PrivateRedis {
     }
     rmSync(this.dir, { recursive: true, force: true });
     atExit.delete(this);
+    servers.delete(this.url);
   }
 }
 

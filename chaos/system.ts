@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { spawnService, type Service } from "../scripts/service.ts";
-import { sleep } from "./infra.ts";
+import type { AclRole } from "../core/redis-acl.ts";
+import { privateRedisAt, sleep, type AclUrls } from "./infra.ts";
 
 // The service's real processes for one scenario: an API, N workers, optionally a runner
 // simulator, each a separate OS process that a fault can kill, stop or starve.
@@ -28,22 +29,28 @@ export class System {
   /** Every process ever started, including killed ones: their logs are evidence. */
   readonly all: { role: string; service: Service }[] = [];
   sim: Service | null = null;
+  /** Null on a Redis that is not ours (npm run chaos against REDIS_URL): no users to hand out. */
+  private redisUsers: AclUrls | null = null;
 
   constructor(readonly cfg: SystemConfig) {}
 
-  private env(extra: Record<string, string>): Record<string, string> {
+  private env(redisRole: AclRole, extra: Record<string, string>): Record<string, string> {
     const c = this.cfg;
-    return { DATABASE_URL: c.dbUrl, REDIS_URL: c.redisUrl, QUEUE_PREFIX: c.prefix, LOG_LEVEL: "info", DB_POOL_SIZE: "5", ...extra };
+    const redisUrl = this.redisUsers?.[redisRole] ?? c.redisUrl;
+    return { DATABASE_URL: c.dbUrl, REDIS_URL: redisUrl, QUEUE_PREFIX: c.prefix, LOG_LEVEL: "info", DB_POOL_SIZE: "5", ...extra };
   }
 
   private async spawn(role: string, entry: string, extra: Record<string, string>, ready: RegExp): Promise<Service> {
-    const s = spawnService(entry, this.env(extra));
+    const redisRole: AclRole = role === "api" ? "api" : role === "runner-sim" ? "runner" : "worker";
+    const s = spawnService(entry, this.env(redisRole, extra));
     this.all.push({ role, service: s });
     await s.waitForLine(ready, 90_000);
     return s;
   }
 
   async start(): Promise<void> {
+    // On a private Redis each process runs as its role's ACL user (DESIGN.md §10).
+    this.redisUsers = (await privateRedisAt(this.cfg.redisUrl)?.applyAcl(this.cfg.prefix)) ?? null;
     const api = this.spawn("api", "api/server.ts", {
       PORT: "0", HOST: "127.0.0.1", RESULT_TIMEOUT_MS: String(this.cfg.resultTimeoutMs),
       RATE_LIMIT_PER_HOUR: "100000000", UNAUTH_RATE_LIMIT_PER_HOUR: "100000000", RUNNER_REGISTRATION_TOKEN: REGISTRATION_TOKEN,

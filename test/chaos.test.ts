@@ -1,5 +1,6 @@
 import { describe, expect, inject, it } from "vitest";
 import type { Report } from "../chaos/harness.ts";
+import { PrivateRedis } from "../chaos/infra.ts";
 import { MUST_BE_ZERO } from "../chaos/reconcile.ts";
 import { SCENARIOS } from "../chaos/scenarios.ts";
 import { createTestDb } from "./setup/db.ts";
@@ -13,9 +14,13 @@ import { createTestDb } from "./setup/db.ts";
 async function run(name: string): Promise<Report> {
   const scenario = SCENARIOS.find((s) => s.name === name)!;
   const db = await createTestDb(name);
+  // A private Redis, so that every process runs as its ACL user (chaos/system.ts);
+  // redis-restart brings its own, which it stops and starts.
+  const redis = name === "redis-restart" ? null : await PrivateRedis.create();
   try {
-    return await scenario.run({ dbUrl: db.url, redisUrl: inject("redisUrl"), short: true, log: (m) => console.error(m) });
+    return await scenario.run({ dbUrl: db.url, redisUrl: redis?.url ?? inject("redisUrl"), short: true, log: (m) => console.error(m) });
   } finally {
+    await redis?.dispose();
     await db.drop();
   }
 }

@@ -1,4 +1,4 @@
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isAlive } from "../runner-sim/container/driver.ts";
 import { connectRedis } from "../core/redis.ts";
 import { waitFor } from "./setup/db.ts";
@@ -72,7 +72,7 @@ describe("end to end with api, worker and runner-sim processes", () => {
     const r = await pushAndRun(sys.db.prisma, "alice/demo", "jobs:\n  slow:\n    steps: [{run: sleep 600}]\n", "e2e00004");
     const jobId = r.job_ids[0]!;
     const started = await event(sys.sim, "container started", jobId);
-    const redis = connectRedis(inject("redisUrl"), "worker", "e2e-admin");
+    const redis = connectRedis(sys.redisUrl, "worker", "e2e-admin");
     try {
       const killed = await redis.call("CLIENT", "KILL", "TYPE", "pubsub", "SKIPME", "yes");
       expect(Number(killed)).toBeGreaterThanOrEqual(1);

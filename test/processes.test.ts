@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { expectInvariants } from "./setup/invariants.ts";
+import { startAclRedis, type AclRedis } from "./setup/acl-redis.ts";
 import { createTestDb, waitFor, type TestDb } from "./setup/db.ts";
 import { fingerprint } from "./setup/fingerprint.ts";
 import { spawnService, startStack, type Service, type Stack } from "./setup/stack.ts";
@@ -10,6 +11,8 @@ import { buildWorld, call, ONE_JOB, pushAndRun } from "./setup/world.ts";
 
 let db: TestDb;
 let world: Awaited<ReturnType<typeof buildWorld>>;
+/** A Redis with ACLs on, for the processes not tied to startStack's in-process API (shared Redis). */
+let acl: AclRedis;
 const services: Service[] = [];
 const prefix = `p${process.pid}${Math.random().toString(36).slice(2, 7)}`;
 
@@ -33,17 +36,19 @@ async function startApi(extra: Record<string, string>): Promise<string> {
 beforeAll(async () => {
   db = await createTestDb("procs");
   world = await buildWorld(db.prisma);
+  acl = await startAclRedis(prefix);
 });
 afterAll(async () => {
   // Whatever the tests did, the database must still satisfy every invariant.
   if (db) await expectInvariants(db);
   for (const s of services) await s.kill("SIGKILL");
+  await acl?.stop();
   await db?.drop();
 });
 
 describe("the worker tier applies intents, not the API", () => {
   it("answers 503 after the bounded wait with no worker, then applies the intent once a worker starts", async () => {
-    const url = await startApi({ RESULT_TIMEOUT_MS: "1500" });
+    const url = await startApi({ RESULT_TIMEOUT_MS: "1500", REDIS_URL: acl.urls.api });
     expect(await call(url, "GET", "/healthz")).toMatchObject({ status: 200, body: { status: "ok" } });
     expect(await call(url, "GET", "/readyz")).toMatchObject({ status: 200, body: { status: "ready" } });
     const r = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, "abcd0001");
@@ -58,7 +63,7 @@ describe("the worker tier applies intents, not the API", () => {
     expect(waited).toBeGreaterThanOrEqual(1400);
     expect(await fingerprint(db.pool)).toBe(before);
 
-    const worker = start("worker/main.ts");
+    const worker = start("worker/main.ts", { REDIS_URL: acl.urls.worker });
     await worker.waitForLine(/worker ready/);
     await waitFor("the queued intent to be applied", async () => {
       const j = await db.prisma.workflowJob.findUniqueOrThrow({ where: { id: BigInt(jobId) } });

@@ -1,4 +1,6 @@
-import { afterAll, beforeAll, inject } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
+import type { AclRole } from "../../core/redis-acl.ts";
+import { startAclRedis, type AclRedis } from "./acl-redis.ts";
 import { createTestDb, waitFor, type TestDb } from "./db.ts";
 import { expectInvariants } from "./invariants.ts";
 import { spawnService, type Service } from "./stack.ts";
@@ -13,6 +15,10 @@ export interface SystemSuite {
   workerProc: Service;
   /** The default runner-sim fleet. */
   sim: Service;
+  /** The suite's private Redis: each process gets its role's user, tests the admin's URL. */
+  redis: AclRedis;
+  /** The admin's URL of that Redis, for tests that read or publish on it directly. */
+  redisUrl: string;
   /** Starts one more process of the system (stopped with the others). */
   start(entry: string, env?: Record<string, string>): Service;
   /** Starts another runner-sim fleet against this API. */
@@ -21,21 +27,29 @@ export interface SystemSuite {
 
 const REG = "registration-secret-for-system-tests";
 
+/** Which Redis user a process of the system runs as (DESIGN.md §10). */
+const ROLE_OF: Record<string, AclRole> = { "api/server.ts": "api", "worker/main.ts": "worker", "runner-sim/main.ts": "runner" };
+
 /**
  * The whole system as separate processes — api, worker, a runner-sim fleet — on the test
- * file's own database and queue prefix; at the end, the invariants must hold.
+ * file's own database, queue prefix and Redis with ACLs on; at the end, the invariants
+ * must hold and Redis must have refused no command.
  */
 export function systemSuite(label: string, fleetEnv: Record<string, string>): SystemSuite {
   const s = {} as SystemSuite;
   const services: Service[] = [];
   const prefix = `${label.replace(/[^a-z0-9]/gi, "").slice(0, 6)}${process.pid}${Math.random().toString(36).slice(2, 7)}`;
   s.start = (entry, env = {}) => {
-    const svc = spawnService(entry, { DATABASE_URL: s.db.url, REDIS_URL: inject("redisUrl"), QUEUE_PREFIX: prefix, RUNNER_REGISTRATION_TOKEN: REG, ...env });
+    const role = ROLE_OF[entry];
+    if (!role) throw new Error(`no Redis role for ${entry}`);
+    const svc = spawnService(entry, { DATABASE_URL: s.db.url, REDIS_URL: s.redis.urls[role], QUEUE_PREFIX: prefix, RUNNER_REGISTRATION_TOKEN: REG, ...env });
     services.push(svc);
     return svc;
   };
   s.startFleet = (env) => s.start("runner-sim/main.ts", { API_URL: s.api, HEARTBEAT_MS: "100", CANCEL_GRACE_MS: "1000", CANCEL_POLL_MS: "2000", ...env });
   beforeAll(async () => {
+    s.redis = await startAclRedis(prefix);
+    s.redisUrl = s.redis.adminUrl;
     s.db = await createTestDb(label);
     s.world = await buildWorld(s.db.prisma);
     s.apiProc = s.start("api/server.ts", { PORT: "0", HOST: "127.0.0.1" });
@@ -50,6 +64,11 @@ export function systemSuite(label: string, fleetEnv: Record<string, string>): Sy
     if (s.db) await expectInvariants(s.db);
     for (const svc of services.reverse()) await svc.kill("SIGTERM");
     await s.db?.drop();
+    if (s.redis) {
+      const denied = (await s.redis.denials()).map((d) => `${d.username}: ${d.reason} ${d.object}`);
+      await s.redis.stop();
+      expect(denied, "commands Redis refused a process of the system").toEqual([]);
+    }
   });
   return s;
 }
