@@ -5,6 +5,7 @@ import { createPrisma, isTransientDbError, type PrismaClient } from "../core/db.
 import { parseId } from "../core/ids.ts";
 import { SCOPES } from "../core/scopes.ts";
 import * as ops from "./ops.ts";
+import { redisAcl, sayRedisAcl } from "./redis-acl.ts";
 import { dashboardUrl } from "./dashboard.ts";
 
 // The operator CLI: `npm run -s admin -- <noun> <verb> --flag value … [--json]`.
@@ -15,14 +16,14 @@ class UsageError extends Error {}
 
 type Values = Record<string, string | boolean | undefined>;
 
-interface Command<R> {
+type Command<R> = {
   /** The flags, written once: it is both the help text and the parser's option table. */
   usage: string;
-  run(prisma: PrismaClient, v: Values): Promise<R>;
   say(r: R): string;
   /** Where the contract names the exact keys, --json prints only those. */
   json?(r: R): unknown;
-}
+  // A command that needs no database (redis-acl) runs without opening one.
+} & ({ run(prisma: PrismaClient, v: Values): Promise<R> } | { runWithoutDatabase(v: Values): Promise<R> });
 
 const command = <R>(c: Command<R>) => c as unknown as Command<unknown>;
 const str = (v: Values, k: string) => v[k] as string;
@@ -124,6 +125,12 @@ const COMMANDS: Record<string, Command<unknown>> = {
   "runner drain": runnerState("drain"),
   "runner undrain": runnerState("undrain"),
   "runner revoke": runnerState("revoke"),
+  "redis-acl": command({
+    usage: "[--apply]",
+    runWithoutDatabase: (v) => redisAcl({ apply: v.apply === true }),
+    say: sayRedisAcl,
+    json: (r) => ({ users: r.users.map((u) => ({ name: u.name, rules: u.rules })) }),
+  }),
   "dashboard-url": command({
     usage: "--user LOGIN [--scope admin:read|admin:write] [--api-url URL]",
     run: (p, v) => dashboardUrl(p, { user: str(v, "user"), scope: opt(v, "scope"), apiUrl: opt(v, "api-url") ?? (process.env.API_URL || undefined) }),
@@ -142,6 +149,7 @@ function usage(): string {
     `Scopes: ${SCOPES.join(", ")}.`,
     "--json prints one JSON object on stdout. Exit status: 0 done, 1 refused or failed, 2 usage error.",
     "DATABASE_URL names the database (default postgresql://postgres@127.0.0.1:5432/actions).",
+    "redis-acl needs no database: REDIS_URL (an admin user, for --apply), QUEUE_PREFIX, REDIS_ACL_{API,WORKER,RUNNER}_PASSWORD.",
   ].join("\n");
 }
 
@@ -175,6 +183,10 @@ function parse(name: string, c: Command<unknown>, args: string[]): Values {
 }
 
 async function execute(c: Command<unknown>, v: Values): Promise<string> {
+  if ("runWithoutDatabase" in c) {
+    const r = await c.runWithoutDatabase(v);
+    return v.json ? JSON.stringify(c.json ? c.json(r) : r) : c.say(r);
+  }
   const env = parseConfig(commonEnv);
   // One connection: the CLI runs one operation, and a bigger pool only delays the exit.
   const prisma = createPrisma(env.DATABASE_URL, 1);
