@@ -1,5 +1,4 @@
 import { Router, type Response } from "express";
-import type { PrismaClient } from "../../core/db.ts";
 import type { Logger } from "../../core/logger.ts";
 import type { Sql } from "../../core/sql.ts";
 import { readJob, readJobsOfRun, readLogBatch, readRun, readSteps } from "../../core/data/reads.ts";
@@ -8,7 +7,6 @@ import { notFound } from "../errors.ts";
 import { jobView, runView, stepView } from "../views.ts";
 
 export interface ReadDeps extends AuthDeps {
-  prisma: PrismaClient;
   log: Logger;
 }
 
