@@ -176,13 +176,12 @@ export function runnerRoutes(deps: RunnerDeps): Router {
     settleOutcome(out, "step", res);
   });
 
+  // A runner acts on this answer only (a signal is a hint to ask), so it sits on the cancel
+  // propagation path: answered from the token check's own read, one statement in all.
+  // `force` is the force-cancel's, never the signal's.
   r.post("/api/v1/jobs/:id/cancel-check", job, async (_req, res) => {
-    const [j] = await deps.sql.rows<{ status: string; cancel_requested: boolean; force_cancelled: boolean }>(
-      `SELECT status::text, cancel_requested, force_cancelled FROM workflow_jobs WHERE id = $1::bigint`, [jobOf(res).jobId.toString()]);
-    if (!j) throw notFound("job");
-    // The runner acts on this answer only (a signal is a hint to ask): `force` is the
-    // force-cancel's, never the signal's.
-    res.json({ cancelled: j.cancel_requested || j.status === "cancelled", force: j.force_cancelled });
+    const j = jobOf(res).job;
+    res.json({ cancelled: j.cancelRequested || j.status === "cancelled", force: j.forceCancelled });
   });
   return r;
 }

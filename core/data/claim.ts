@@ -126,20 +126,23 @@ async function startJob(tx: Tx, pick: { id: bigint; run_id: bigint }, runnerId: 
 export interface JobCredential {
   jobId: bigint;
   runnerId: bigint;
+  /** The job as the token check read it: enough to answer a cancel-check without another statement. */
+  job: { status: JobStatus; cancelRequested: boolean; forceCancelled: boolean };
 }
 
 export type JobTokenCheck = { kind: "ok"; cred: JobCredential } | { kind: "refused"; reason: "invalid token" | JobTokenRefusal };
 
 /**
  * The job token, its runner and its job in one statement (every runner report passes
- * here); judgeJobToken decides.
+ * here, and a cancel-check needs nothing more); judgeJobToken decides.
  */
 export async function findJobToken(sql: Sql, token: string, nowMs = Date.now()): Promise<JobTokenCheck> {
-  const [t] = await sql.rows<{ job_id: string; runner_id: string; expires_ms: number; token_revoked_ms: number | null; runner_revoked_ms: number | null; job_status: JobStatus; completed_ms: number | null }>(`
+  const [t] = await sql.rows<{ job_id: string; runner_id: string; expires_ms: number; token_revoked_ms: number | null; runner_revoked_ms: number | null; job_status: JobStatus; completed_ms: number | null; cancel_requested: boolean; force_cancelled: boolean }>(`
     SELECT t.job_id::text, t.runner_id::text, (extract(epoch FROM t.expires_at) * 1000)::float8 AS expires_ms,
       (extract(epoch FROM t.revoked_at) * 1000)::float8 AS token_revoked_ms,
       (extract(epoch FROM r.revoked_at) * 1000)::float8 AS runner_revoked_ms,
-      j.status::text AS job_status, (extract(epoch FROM j.completed_at) * 1000)::float8 AS completed_ms
+      j.status::text AS job_status, (extract(epoch FROM j.completed_at) * 1000)::float8 AS completed_ms,
+      j.cancel_requested, j.force_cancelled
     FROM job_tokens t JOIN runners r ON r.id = t.runner_id JOIN workflow_jobs j ON j.id = t.job_id
     WHERE t.token_hash = $1::text`, [sha256(token)]);
   if (!t) return { kind: "refused", reason: "invalid token" };
@@ -148,5 +151,8 @@ export async function findJobToken(sql: Sql, token: string, nowMs = Date.now()):
     jobStatus: t.job_status, jobCompletedMs: t.completed_ms,
   }, nowMs);
   if (d.kind === "refused") return d;
-  return { kind: "ok", cred: { jobId: BigInt(t.job_id), runnerId: BigInt(t.runner_id) } };
+  return {
+    kind: "ok",
+    cred: { jobId: BigInt(t.job_id), runnerId: BigInt(t.runner_id), job: { status: t.job_status, cancelRequested: t.cancel_requested, forceCancelled: t.force_cancelled } },
+  };
 }
