@@ -226,6 +226,11 @@ function problems(req: HostileRequest, res: RawResponse): string[] {
     }
   }
   if (res.headers["x-request-id"] !== undefined && res.headers["cache-control"] !== "no-store") out.push("answer without Cache-Control: no-store");
+  // A body that is not JSON is refused before anything reads it (issue 11: a form body was ignored, its options taken as defaults).
+  const jsonTyped = (req.headers["content-type"] ?? "").split(";", 1)[0]!.trim().toLowerCase() === "application/json";
+  if (["POST", "PUT", "PATCH", "DELETE"].includes(req.method) && (req.body?.length ?? 0) > 0 && !jsonTyped && res.headers["x-request-id"] !== undefined && res.status !== 415) {
+    out.push(`a ${req.headers["content-type"] ?? "typeless"} body answered ${res.status}, not 415`);
+  }
   // Log text is whatever runners wrote (random strings here): only JSON answers are read for leaks of internals.
   const isLogText = res.status === 200 && ct.startsWith("text/plain");
   if (!isLogText && STACK_TRACE.test(res.body)) out.push(`stack trace in body: ${res.body.slice(0, 300)}`);
@@ -349,7 +354,7 @@ describe("hostile input (property)", () => {
     console.log(`hostile property: ${generated} requests in ${((performance.now() - started) / 1000).toFixed(1)} s, 5xx: ${fiveXx}; statuses ${histogram}`);
     expect(fiveXx).toBe(0);
     // The generator reaches past authentication into every kind of answer.
-    for (const s of [200, 400, 401, 404]) expect(statusCounts.get(s) ?? 0).toBeGreaterThan(0);
+    for (const s of [200, 400, 401, 404, 415]) expect(statusCounts.get(s) ?? 0).toBeGreaterThan(0);
   });
 });
 
