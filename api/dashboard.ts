@@ -33,7 +33,9 @@ function board(queues: Queue[], readOnlyMode: boolean): Express {
   createBullBoard({
     queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode })),
     serverAdapter: adapter,
-    options: { uiConfig: { boardTitle: readOnlyMode ? "actions-lifecycle (read-only)" : "actions-lifecycle" } },
+    // The workers panel lists every client of the Redis server (CLIENT LIST), which the API's
+    // Redis user may not do: it would show other tenants' connections (docs/security.md).
+    options: { uiConfig: { boardTitle: readOnlyMode ? "actions-lifecycle (read-only)" : "actions-lifecycle", showWorkers: false } },
   });
   const app = adapter.getRouter() as Express;
   app.disable("x-powered-by");

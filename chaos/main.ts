@@ -5,6 +5,7 @@ import { withDatabase } from "../prisma/engine.ts";
 import { ensureSigningKey } from "../core/signing.ts";
 import { migrate } from "../prisma/migrate.ts";
 import type { Report } from "./harness.ts";
+import { PrivateRedis } from "./infra.ts";
 import { addTally, emptyTally } from "./reconcile.ts";
 import { SCENARIOS } from "./scenarios.ts";
 import { failures, table, type Row } from "./table.ts";
@@ -63,7 +64,11 @@ try {
     const t0 = Date.now();
     for (let i = 1; i <= reps; i++) {
       log(`== ${s.name} ${i}/${reps}: ${s.summary}`);
-      const r: Report = await withDb((dbUrl) => s.run({ dbUrl, redisUrl: cfg.REDIS_URL, short: values.short, log }));
+      // A private Redis per repetition, so every process runs as its own ACL user
+      // (chaos/system.ts); redis-restart brings its own, which it stops and starts.
+      const redis = s.name === "redis-restart" ? null : await PrivateRedis.create();
+      const r: Report = await withDb((dbUrl) => s.run({ dbUrl, redisUrl: redis?.url ?? cfg.REDIS_URL, short: values.short, log }))
+        .finally(() => redis?.dispose());
       for (const n of r.notes) log(`   ${n}`);
       for (const p of r.problems) log(`   PROBLEM: ${p}`);
       log(`   ${failures(r.tally, r.problems.length).join(", ") || "all must-be-zero counts are zero"}`);

@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, apiEnv, commonEnv, parseConfig, workerEnv } from "./config.ts";
 
+const KEY = "0123456789abcdef0123456789abcdef";
+/** API and worker need a signing key; these tests are about the other settings. */
+const signed = (env: Record<string, string>) => ({ INTENT_SIGNING_KEY: KEY, ...env });
+
 function configError(fn: () => unknown): ConfigError {
   try {
     fn();
@@ -13,7 +17,7 @@ function configError(fn: () => unknown): ConfigError {
 
 describe("parseConfig: defaults", () => {
   it("api", () => {
-    expect(parseConfig(apiEnv, {})).toEqual({
+    expect(parseConfig(apiEnv, signed({}))).toEqual({
       DATABASE_URL: "postgresql://postgres@127.0.0.1:5432/actions",
       REDIS_URL: "redis://127.0.0.1:6379",
       QUEUE_PREFIX: "actions",
@@ -26,11 +30,13 @@ describe("parseConfig: defaults", () => {
       UNAUTH_RATE_LIMIT_PER_HOUR: 600,
       JOB_TOKEN_TTL_MINUTES: 1440,
       TRUST_PROXY: false,
+      INTENT_SIGNING_KEY: KEY,
+      LOG_MAX_BYTES_PER_JOB: 16 * 1024 * 1024,
     });
   });
 
   it("worker", () => {
-    expect(parseConfig(workerEnv, {})).toMatchObject({
+    expect(parseConfig(workerEnv, signed({}))).toMatchObject({
       WORKER_CONCURRENCY: 8,
       WORKER_LOCK_DURATION_MS: 30_000,
       WORKER_STALLED_INTERVAL_MS: 15_000,
@@ -44,7 +50,7 @@ describe("parseConfig: defaults", () => {
   });
 
   it("empty strings fall back to the default", () => {
-    const c = parseConfig(apiEnv, { PORT: "", QUEUE_PREFIX: "", DATABASE_URL: "", TRUST_PROXY: "" });
+    const c = parseConfig(apiEnv, signed({ PORT: "", QUEUE_PREFIX: "", DATABASE_URL: "", TRUST_PROXY: "" }));
     expect([c.PORT, c.QUEUE_PREFIX, c.DATABASE_URL, c.TRUST_PROXY]).toEqual([
       3000,
       "actions",
@@ -54,7 +60,7 @@ describe("parseConfig: defaults", () => {
   });
 
   it("unrelated variables are ignored and not copied", () => {
-    const c = parseConfig(apiEnv, { PATH: "/usr/bin", HOME: "/root" }) as Record<string, unknown>;
+    const c = parseConfig(apiEnv, signed({ PATH: "/usr/bin", HOME: "/root" })) as Record<string, unknown>;
     expect(c.PATH).toBeUndefined();
   });
 });
@@ -73,14 +79,14 @@ describe("parseConfig: values", () => {
     ["bool 0", { TRUST_PROXY: "0", LOG_PRETTY: "0" }, { TRUST_PROXY: false, LOG_PRETTY: false }],
   ];
   it.each(rows)("%s", (_name, env, want) => {
-    expect(parseConfig(apiEnv, env)).toMatchObject(want);
+    expect(parseConfig(apiEnv, signed(env))).toMatchObject(want);
   });
 
   it.each([
     ["WORKER_CONCURRENCY", "32", 32],
     ["FAULT_HOLD_TX_MS", "1500", 1500],
   ] as const)("worker %s=%s", (name, raw, want) => {
-    expect(parseConfig(workerEnv, { [name]: raw })[name]).toBe(want);
+    expect(parseConfig(workerEnv, signed({ [name]: raw }))[name]).toBe(want);
   });
 });
 
@@ -103,7 +109,7 @@ describe("parseConfig: bad values name the variable", () => {
     ["JOB_TOKEN_TTL_MINUTES", "ten"],
   ];
   it.each(rows)("%s=%j", (name, raw) => {
-    const e = configError(() => parseConfig(apiEnv, { [name]: raw }));
+    const e = configError(() => parseConfig(apiEnv, signed({ [name]: raw })));
     expect(e.message).toMatch(/^invalid configuration:\n/);
     expect(e.message).toContain(`  ${name}: `);
     // Only the bad variable is named.
@@ -117,16 +123,23 @@ describe("parseConfig: bad values name the variable", () => {
     ["WORKER_STALLED_INTERVAL_MS", "100"],
     ["FAULT_HOLD_TX_MS", "-5"],
   ])("worker %s=%j", (name, raw) => {
-    expect(configError(() => parseConfig(workerEnv, { [name]: raw })).message).toContain(`  ${name}: `);
+    expect(configError(() => parseConfig(workerEnv, signed({ [name]: raw }))).message).toContain(`  ${name}: `);
+  });
+
+  it.each([
+    ["missing", {}],
+    ["too short", { INTENT_SIGNING_KEY: "short-key" }],
+  ])("api and worker refuse a signing key that is %s", (_what, env: Record<string, string>) => {
+    for (const schema of [apiEnv, workerEnv]) expect(configError(() => parseConfig(schema, env)).message).toContain("  INTENT_SIGNING_KEY: ");
   });
 
   it("lists every bad variable at once", () => {
-    const e = configError(() => parseConfig(apiEnv, { PORT: "x", LOG_LEVEL: "loud", DB_POOL_SIZE: "0" }));
+    const e = configError(() => parseConfig(apiEnv, signed({ PORT: "x", LOG_LEVEL: "loud", DB_POOL_SIZE: "0" })));
     for (const name of ["PORT", "LOG_LEVEL", "DB_POOL_SIZE"]) expect(e.message).toContain(`  ${name}: `);
   });
 
   it("is a ConfigError, which is an Error", () => {
-    const e = configError(() => parseConfig(apiEnv, { PORT: "x" }));
+    const e = configError(() => parseConfig(apiEnv, signed({ PORT: "x" })));
     expect(e).toBeInstanceOf(Error);
   });
 });

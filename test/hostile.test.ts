@@ -582,7 +582,8 @@ describe("hostile input (targeted)", () => {
       // Its steps were closed with it: a step report now is a conflict too.
       const step = await post(`/api/v1/jobs/${a.jobId}/steps/${a.stepIds[0]}/status`, a.token, { status: "running" });
       expect(step.status).toBe(409);
-      expect(parsed(await post(`/api/v1/jobs/${a.jobId}/cancel-check`, a.token))).toEqual({ cancelled: false, force: false });
+      // The job is over: whoever holds it must stop (the answer a reaped job's runner gets).
+      expect(parsed(await post(`/api/v1/jobs/${a.jobId}/cancel-check`, a.token))).toEqual({ cancelled: true, force: false });
     });
     // A late log chunk is stored or refused, never a 5xx, and never changes the job or run.
     const late = await post(`/api/v1/jobs/${a.jobId}/logs`, a.token, { step_id: a.stepIds[0], seq: 0, content: "late line" });

@@ -457,7 +457,7 @@ export function buildRegistry(): OpenAPIRegistry {
     tags: ["Runner protocol"],
     summary: "Has the job been cancelled?",
     description:
-      "The runner's source of truth for cancels: a cancel signal is only a hint to ask here (and this is also the polling fallback for a lost signal). `cancelled` is true once a cancel was requested or the job is cancelled; `force` when it was force-cancelled. The body is ignored.",
+      "The runner's source of truth for cancels: a cancel signal is only a hint to ask here (and this is also the polling fallback for a lost signal). `cancelled` is true once a cancel was requested or the job is no longer running on the server (cancelled, or ended by the reaper): stop it; `force` when it was force-cancelled. The body is ignored.",
     security: [{ jobToken: [] }],
     request: { params: z.object({ id: JobId }) },
     responses: {

@@ -182,7 +182,7 @@ export const JobReported = z.object({ changed: z.boolean(), run_completed: z.boo
 export const Changed = z.object({ changed: z.boolean() }).openapi("Changed");
 export const CancelCheck = z
   .object({
-    cancelled: z.boolean().openapi({ description: "A cancel was requested, or the job is cancelled: stop it" }),
+    cancelled: z.boolean().openapi({ description: "A cancel was requested, or the server already ended the job: stop it" }),
     force: z.boolean().openapi({ description: "It was force-cancelled: stop it at once, without the grace period" }),
   })
   .openapi("CancelCheck");

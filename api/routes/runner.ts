@@ -181,7 +181,8 @@ export function runnerRoutes(deps: RunnerDeps): Router {
   // `force` is the force-cancel's, never the signal's.
   r.post("/api/v1/jobs/:id/cancel-check", job, async (_req, res) => {
     const j = jobOf(res).job;
-    res.json({ cancelled: j.cancelRequested || j.status === "cancelled", force: j.forceCancelled });
+    // A job the server already ended (the reaper, a force-cancel) is over for the runner too: stop it.
+    res.json({ cancelled: j.cancelRequested || j.status !== "running", force: j.forceCancelled });
   });
   return r;
 }
