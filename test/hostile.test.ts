@@ -5,7 +5,7 @@ import { Writable } from "node:stream";
 import fc from "fast-check";
 import { pino } from "pino";
 import type pg from "pg";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Worker } from "bullmq";
 import * as ops from "../admin/ops.ts";
 import { createApp } from "../api/app.ts";
@@ -19,6 +19,7 @@ import { createIntentWorker } from "../worker/worker.ts";
 import { hostileRequest, SQLISH, type HostileRequest, type HostileWorld } from "./setup/arbitraries.ts";
 import { createTestDb, type TestDb } from "./setup/db.ts";
 import { SIGNING_KEY, startStack, type Stack } from "./setup/stack.ts";
+import { startAclRedis } from "./setup/acl-redis.ts";
 import { poolSql } from "../core/sql.ts";
 import { buildWorld, claim, claimJob, ONE_JOB, pushAndRun, registerTestRunner, TWO_JOBS } from "./setup/world.ts";
 
@@ -57,12 +58,15 @@ function capturedLogger(lines: string[] = logLines): Logger {
   return log;
 }
 
-/** API and worker as startStack builds them, with the captured logger and a budget per IP. */
+/**
+ * API and worker as startStack builds them, with the captured logger and a budget per IP,
+ * each on its own Redis user of a private server (as deployed: docs/security.md).
+ */
 async function startHostileStack(db: TestDb, log: Logger, opts: { unauthPerHour: number }): Promise<HostileStack> {
-  const redisUrl = inject("redisUrl");
   const prefix = `h${process.pid}${Math.random().toString(36).slice(2, 8)}`;
-  const producer = connectRedis(redisUrl, "producer");
-  const eventsConn = connectRedis(redisUrl, "subscriber");
+  const acl = await startAclRedis(prefix);
+  const producer = connectRedis(acl.urls.api, "producer");
+  const eventsConn = connectRedis(acl.urls.api, "subscriber");
   const intents = IntentClient.create(producer, eventsConn, prefix, 10_000, SIGNING_KEY);
   await intents.ready();
   const app = createApp({
@@ -78,8 +82,8 @@ async function startHostileStack(db: TestDb, log: Logger, opts: { unauthPerHour:
   const server: http.Server = await new Promise((resolve) => {
     const s = app.listen(0, "127.0.0.1", () => resolve(s));
   });
-  const blocking = connectRedis(redisUrl, "worker");
-  const publisher = connectRedis(redisUrl, "publisher");
+  const blocking = connectRedis(acl.urls.worker, "worker");
+  const publisher = connectRedis(acl.urls.worker, "publisher");
   const worker: Worker = createIntentWorker(
     { prisma: db.prisma, pool: db.pool, publish: (c, m) => publisher.publish(c, m), queuePrefix: prefix, log, holdTxMs: 0 },
     { connection: blocking, prefix, concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 15_000, intentKeys: [SIGNING_KEY] },
@@ -94,9 +98,11 @@ async function startHostileStack(db: TestDb, log: Logger, opts: { unauthPerHour:
       await new Promise((r) => server.close(r));
       await worker.close();
       await intents.close();
-      const keys = await producer.keys(`${prefix}:*`);
-      if (keys.length > 0) await producer.del(...keys);
+      // Whatever the hostile requests did, the service itself never needed more than its users' rights.
+      const denied = await acl.denials();
       for (const c of [blocking, publisher, producer, eventsConn] as Redis[]) c.disconnect();
+      await acl.stop();
+      expect(denied).toEqual([]);
     },
   };
 }
