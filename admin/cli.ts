@@ -7,6 +7,7 @@ import { SCOPES } from "../core/scopes.ts";
 import * as ops from "./ops.ts";
 import { redisAcl, sayRedisAcl } from "./redis-acl.ts";
 import { dashboardUrl } from "./dashboard.ts";
+import { demoToken } from "./demo-token.ts";
 
 // The operator CLI: `npm run -s admin -- <noun> <verb> --flag value … [--json]`.
 // Scripts parse the one JSON object it prints with --json, so that output and the exit
@@ -130,6 +131,13 @@ const COMMANDS: Record<string, Command<unknown>> = {
     runWithoutDatabase: (v) => redisAcl({ apply: v.apply === true }),
     say: sayRedisAcl,
     json: (r) => ({ users: r.users.map((u) => ({ name: u.name, rules: u.rules })) }),
+  }),
+  "demo-token": command({
+    usage: "",
+    run: (p) => demoToken(p),
+    // The token alone, so that `TOKEN=$(npm run -s admin -- demo-token)` works.
+    say: (r) => r.token,
+    json: (r) => ({ token: r.token, user: r.user, repo: r.repo, scopes: r.scopes }),
   }),
   "dashboard-url": command({
     usage: "--user LOGIN [--scope admin:read|admin:write] [--api-url URL]",
