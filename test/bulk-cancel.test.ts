@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import * as ops from "../admin/ops.ts";
+import { BULK_BODY_REQUIRED } from "../api/routes/bulk.ts";
 import { cancelChannel, cancelSignal } from "../core/contracts.ts";
 import { waitFor } from "./setup/db.ts";
 import { worldSuite } from "./setup/suite.ts";
@@ -169,7 +170,22 @@ describe("bulk cancel", () => {
     expect((await bulk(s.world.tokens.bob, { nope: 1 })).body).toEqual({ error: "unknown field: nope" });
     expect((await call(s.stack.url, "POST", PATH(), { token: s.world.tokens.bob, body: [1] })).status).toBe(400);
     expect((await bulk(s.world.tokens.bob, {}, { headers: { "Idempotency-Key": "bad key" } })).status).toBe(400);
-    // No body at all is the default filter set (limit 100, every open run).
-    expect((await call(s.stack.url, "POST", PATH("alice/other"), { token: s.world.tokens.alice })).status).toBe(202);
+  });
+
+  it("refuses a bulk cancel without a body (400, nothing changed); {} explicitly cancels every open run", async () => {
+    const a = await newRun("nobody.yml", "refs/heads/main", "alice/other");
+    const before = await s.db.prisma.lifecycleIntent.count();
+    const refusal = { status: 400, body: { error: BULK_BODY_REQUIRED } };
+    // A bare POST, and an empty body that says it is JSON, for real and as a dry run.
+    expect(await call(s.stack.url, "POST", PATH("alice/other"), { token: s.world.tokens.alice })).toMatchObject(refusal);
+    expect(await call(s.stack.url, "POST", PATH("alice/other"), { token: s.world.tokens.alice, raw: "" })).toMatchObject(refusal);
+    expect(await call(s.stack.url, "POST", PATH("alice/other"), { token: s.world.tokens.alice, headers: { "Idempotency-Key": "bulk-nobody" } })).toMatchObject(refusal);
+    expect(BULK_BODY_REQUIRED).toContain("{}");
+    expect(await run(a.run_id)).toMatchObject({ status: "queued" });
+    expect(await s.db.prisma.lifecycleIntent.count()).toBe(before);
+    // `{}` is the default filter set (limit 100, every open run).
+    const all = await bulk(s.world.tokens.alice, {}, { repo: "alice/other" });
+    expect(all).toMatchObject({ status: 202, body: { matched_runs: [{ id: a.run_id }], changed_jobs: 1 } });
+    expect(await run(a.run_id)).toMatchObject({ status: "completed", conclusion: "cancelled" });
   });
 });

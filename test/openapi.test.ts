@@ -468,15 +468,16 @@ describe("user API answers match the document", () => {
     expect(dry).toMatchObject({ status: 200, body: { dry_run: true, matched_runs: [{ id: r.run_id }], changed_jobs: 0 } });
     const done = await api("POST", BULK, { params, token: world.tokens.bob, body: { workflow_file: "bulk.yml", reason: "openapi" }, headers: { "Idempotency-Key": "openapi-bulk-1" } });
     expect(done).toMatchObject({ status: 202, body: { dry_run: false, changed_jobs: 1 } });
-    const again = await api("POST", BULK, { params: { owner: "alice", repo: "other" }, token: world.tokens.alice, headers: { "Idempotency-Key": "openapi-bulk-1" } });
+    const again = await api("POST", BULK, { params: { owner: "alice", repo: "other" }, token: world.tokens.alice, body: {}, headers: { "Idempotency-Key": "openapi-bulk-1" } });
     expect(again).toMatchObject({ status: 202 });
-    expect((await api("POST", BULK, { params, token: world.tokens.alice, headers: { "Idempotency-Key": "openapi-bulk-2" } })).status).toBe(202);
-    expect((await api("POST", BULK, { params: { owner: "alice", repo: "other" }, token: world.tokens.alice, headers: { "Idempotency-Key": "openapi-bulk-2" } })).status).toBe(422);
+    expect((await api("POST", BULK, { params, token: world.tokens.alice, body: {}, headers: { "Idempotency-Key": "openapi-bulk-2" } })).status).toBe(202);
+    expect((await api("POST", BULK, { params: { owner: "alice", repo: "other" }, token: world.tokens.alice, body: {}, headers: { "Idempotency-Key": "openapi-bulk-2" } })).status).toBe(422);
     expect((await api("POST", BULK, { params, token: world.tokens.bob, body: { limit: 501 } })).status).toBe(400);
     expect((await api("POST", BULK, { params, token: world.tokens.bob, body: { force: true } })).body).toEqual({ error: "unknown field: force" });
-    expect((await api("POST", BULK, { params, token: world.tokens.carol })).body).toEqual({ error: "write permission required" });
-    expect((await api("POST", BULK, { params, token: tok.aliceRead })).status).toBe(403);
-    expect((await api("POST", BULK, { params: { owner: "alice", repo: "secret" }, token: world.tokens.dave })).body).toEqual({ error: "repository not found" });
+    expect((await api("POST", BULK, { params, token: world.tokens.carol, body: {} })).body).toEqual({ error: "write permission required" });
+    expect((await api("POST", BULK, { params, token: world.tokens.bob })).status).toBe(400);
+    expect((await api("POST", BULK, { params, token: tok.aliceRead, body: {} })).status).toBe(403);
+    expect((await api("POST", BULK, { params: { owner: "alice", repo: "secret" }, token: world.tokens.dave, body: {} })).body).toEqual({ error: "repository not found" });
     expect((await api("POST", BULK, { params })).status).toBe(401);
   });
 

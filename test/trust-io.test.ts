@@ -263,6 +263,30 @@ describe("reads authorize before they read", () => {
     }
   });
 
+  it("bulk cancel by owner/name: a private repository the caller cannot see runs the same one statement as a missing one", async () => {
+    const post = async (repo: string, token: string) => {
+      recording = [];
+      const r = await call(s.stack.url, "POST", `/api/v1/repos/${repo}/actions/runs/cancel`, { token, body: { dry_run: true } });
+      const done = recording;
+      recording = null;
+      return { status: r.status, body: r.body, statements: done };
+    };
+    for (const token of [s.world.tokens.dave, s.world.tokens.aliceBoundOther]) {
+      const hidden = await post("alice/secret", token);
+      for (const missing of [await post("alice/no-such-repo", token), await post("no-such-owner/secret", token)]) {
+        expect(hidden).toMatchObject({ status: 404, body: { error: "repository not found" } });
+        expect(missing.body).toEqual(hidden.body);
+        expect(hidden.statements.map((x) => [x.text, x.rows])).toEqual(missing.statements.map((x) => [x.text, x.rows]));
+        // The name is found and judged in the token statement itself: nothing before or after it.
+        expect(hidden.statements.map((x) => x.text)).toEqual([TOKEN_TARGET_SQL("repoName")]);
+      }
+    }
+    // The owner sees it: same first statement, then the dry run's read.
+    const seen = await post("alice/secret", s.world.tokens.alice);
+    expect(seen).toMatchObject({ status: 200, body: { repo_id: s.world.repos.priv.id, dry_run: true } });
+    expect(seen.statements[0]!.text).toBe(TOKEN_TARGET_SQL("repoName"));
+  });
+
   it("keeps the read views exactly as they were", async () => {
     const j = await claimed();
     await call(s.stack.url, "POST", `/api/v1/jobs/${j.jobId}/cancel`, { token: s.world.tokens.bob, body: { reason: "kept" } });

@@ -318,19 +318,19 @@ export function buildRegistry(): OpenAPIRegistry {
     tags: ["Lifecycle"],
     summary: "Cancel the open runs of a repository that match filters",
     description:
-      "Cancels, as `POST /runs/{id}/cancel` does, every open run of the repository that the filters match (at most `limit`, oldest first): queued jobs end at once, running ones are flagged and their runners signalled after commit. Matching and cancelling happen in the worker, in one transaction with the intent record. `dry_run` is answered by the API from a read: 200, nothing changes, no intent is recorded. Repeats are safe: jobs already ended or flagged change nothing.",
+      "Cancels, as `POST /runs/{id}/cancel` does, every open run of the repository that the filters match (at most `limit`, oldest first): queued jobs end at once, running ones are flagged and their runners signalled after commit. Matching and cancelling happen in the worker, in one transaction with the intent record. `dry_run` is answered by the API from a read: 200, nothing changes, no intent is recorded. Repeats are safe: jobs already ended or flagged change nothing. A JSON body is required: `{}` explicitly means every open run (up to `limit`); a request without a body is refused (400) and changes nothing. A repository that does not exist and one the caller may not see get the same 404 from the same single statement.",
     security: pat("repo:write"),
     request: {
       params: repoParams,
       headers: [IdempotencyKeyParam],
-      body: { required: false, content: { "application/json": { schema: S.BulkCancelRequest } } },
+      body: { required: true, content: { "application/json": { schema: S.BulkCancelRequest } } },
     },
     responses: {
       200: json("Dry run: the runs that match; nothing changed.", S.BulkCancelResult, { ...RATE, ...SCOPES }),
       202: json("Accepted: applied by the worker tier.", S.BulkCancelResult, { ...RATE, ...SCOPES }),
       ...lifecycleErrors("repository"),
       400: error(
-        "`malformed JSON body` (before authentication); `body must be a JSON object`, `unknown field: <names>`, `invalid body: <field>: <problem>; …` (`must not contain NUL characters` for a NUL in `workflow_file`, `head_ref` or `reason`), `invalid path: owner|repo: must not contain NUL characters`; `Idempotency-Key must be 1 to 255 visible ASCII characters`. Nothing is matched or queued.",
+        "`malformed JSON body` (before authentication); `a bulk cancel needs a JSON body: send {} to cancel every open run, or filters to narrow it` (no body, or an empty one); `body must be a JSON object`, `unknown field: <names>`, `invalid body: <field>: <problem>; …` (`must not contain NUL characters` for a NUL in `workflow_file`, `head_ref` or `reason`), `invalid path: owner|repo: must not contain NUL characters`; `Idempotency-Key must be 1 to 255 visible ASCII characters`. Nothing is matched or queued.",
         { ...RATE, ...SCOPES },
       ),
       422: error("`Idempotency-Key already used for a different request` (the same key for another repository).", { ...RATE, ...SCOPES }),

@@ -1,10 +1,13 @@
-import { Router } from "express";
+import { Router, type Request } from "express";
 import { z } from "zod";
 import { bulkFilters, matchedView, matchRuns } from "../../core/data/bulkcancel.ts";
+import type { Target } from "../../core/data/access.ts";
 import { num } from "../../core/ids.ts";
-import { authenticate, requireScope } from "../auth.ts";
-import { pathText } from "../body.ts";
-import { authorizeWrite, cancelBody, idempotencyKey, parseBody, submitIntent, type IntentRouteDeps } from "../submit.ts";
+import { hasNoNul } from "../../core/text.ts";
+import { authenticate, requireScope, type TargetAccess } from "../auth.ts";
+import { carriesBody, pathText } from "../body.ts";
+import { badRequest } from "../errors.ts";
+import { authorizeWriteOn, cancelBody, idempotencyKey, parseBody, submitIntent, type IntentRouteDeps } from "../submit.ts";
 
 /** The body of a bulk cancel: the filters, `dry_run`, and the reason every cancel takes. */
 export const bulkCancelRequest = z.strictObject({
@@ -13,27 +16,47 @@ export const bulkCancelRequest = z.strictObject({
   reason: cancelBody.shape.reason,
 });
 
+// A bare POST would be "no filters", i.e. cancel every open run: one stray `curl -X POST`
+// must not do that. The caller says "all" with an explicit `{}` (docs/security.md).
+export const BULK_BODY_REQUIRED = "a bulk cancel needs a JSON body: send {} to cancel every open run, or filters to narrow it";
+
+export type BulkBodyVerdict = { kind: "accept" } | { kind: "refuse"; message: string };
+
+/** `parsed` is what the JSON parser left in req.body (undefined when it read nothing). */
+export function bulkBodyVerdict(carries: boolean, parsed: unknown): BulkBodyVerdict {
+  return carries && parsed !== undefined ? { kind: "accept" } : { kind: "refuse", message: BULK_BODY_REQUIRED };
+}
+
+/**
+ * The repository as the URL names it, for the token statement to find and judge at once.
+ * A NUL in a segment is not looked up: the route answers it 400 (pathText).
+ */
+const repoNamed = (req: Request): Target | null => {
+  const [owner, repo] = [String(req.params.owner ?? ""), String(req.params.repo ?? "")];
+  return hasNoNul(owner) && hasNoNul(repo) ? { repoName: [owner, repo] } : null;
+};
+
 /** Bulk operations on a repository's runs (issue 6, route 5). */
 export function bulkRoutes(deps: IntentRouteDeps): Router {
   const r = Router();
-  const auth = authenticate(deps);
-  const repoByName = async (owner: string, name: string) =>
-    (await deps.prisma.repo.findFirst({ where: { name, owner: { login: owner } }, select: { id: true } }))?.id;
 
-  r.post("/api/v1/repos/:owner/:repo/actions/runs/cancel", auth, requireScope("repo:write"), async (req, res) => {
+  r.post("/api/v1/repos/:owner/:repo/actions/runs/cancel", authenticate(deps, repoNamed), requireScope("repo:write"), async (req, res) => {
+    const v = bulkBodyVerdict(carriesBody(req.headers), req.body);
+    if (v.kind === "refuse") throw badRequest(v.message);
     const body = parseBody(bulkCancelRequest, req);
     idempotencyKey(req);
     const [owner, name] = [pathText(req, "owner"), pathText(req, "repo")];
-    const repoId = await repoByName(owner, name);
-    await authorizeWrite(deps, res, repoId, "repository");
+    // Found and judged in the token statement: missing and hidden are the same 404.
+    await authorizeWriteOn(deps, res, { repoName: [owner, name] }, "repository");
+    const repoId = (res.locals.targetAccess as TargetAccess).repoId!;
     const { dry_run, reason, ...filters } = body;
     if (dry_run === true) {
       // A dry run changes nothing: the API answers it with a read, no intent is recorded.
-      const matched = await matchRuns(deps.prisma, repoId!, filters);
-      res.status(200).json({ repo_id: num(repoId!), dry_run: true, matched_runs: matchedView(matched), changed_jobs: 0 });
+      const matched = await matchRuns(deps.prisma, repoId, filters);
+      res.status(200).json({ repo_id: num(repoId), dry_run: true, matched_runs: matchedView(matched), changed_jobs: 0 });
       return;
     }
-    await submitIntent(deps, req, res, { name: "bulk-cancel", targetId: repoId!, what: "repository", okStatus: 202, reason, params: filters });
+    await submitIntent(deps, req, res, { name: "bulk-cancel", targetId: repoId, what: "repository", okStatus: 202, reason, params: filters });
   });
   return r;
 }

@@ -79,30 +79,44 @@ export function accessOf(token: AuthedToken, repo: RepoFacts | undefined): Acces
   return WRITE_ROLES.has(role) && !repo.is_archived ? "write" : "read";
 }
 
-/** Where a request points: a repository, or the repository a run or job belongs to. */
-export type Target = { repo: bigint } | { run: bigint } | { job: bigint };
+/**
+ * Where a request points: a repository (by id, or by owner login and name as the URL
+ * names it), or the repository a run or job belongs to.
+ */
+export type Target = { repo: bigint } | { run: bigint } | { job: bigint } | { repoName: readonly [owner: string, name: string] };
+type TargetKind = keyof typeof REPO_OF;
 
-export function sameTarget(a: Target, b: Target): boolean {
-  const [ka, ia] = Object.entries(a)[0] as [string, bigint];
-  const [kb, ib] = Object.entries(b)[0] as [string, bigint];
-  return ka === kb && ia === ib;
+/** The statement variant and its one parameter (a name is a text[] of owner and name). */
+function targetParam(t: Target): [TargetKind, string | readonly string[]] {
+  const [kind, v] = Object.entries(t)[0] as [TargetKind, bigint | readonly string[]];
+  return [kind, typeof v === "bigint" ? v.toString() : v];
 }
 
+export function sameTarget(a: Target, b: Target): boolean {
+  const [ka, pa] = targetParam(a);
+  const [kb, pb] = targetParam(b);
+  return ka === kb && JSON.stringify(pa) === JSON.stringify(pb);
+}
+
+// A repository named in the URL is found and judged in the same statement as any other
+// target: "no such repository" and "one you may not see" run the same statement and get
+// the same 404, so neither answers nor timing say whether a private name exists.
 const REPO_OF = {
   repo: "$1::bigint",
   run: "(SELECT repo_id FROM workflow_runs WHERE id = $1::bigint)",
   job: "(SELECT r.repo_id FROM workflow_jobs j JOIN workflow_runs r ON r.id = j.run_id WHERE j.id = $1::bigint)",
+  repoName: "(SELECT nr.id FROM repos nr JOIN users nu ON nu.id = nr.owner_id WHERE nu.login = ($1::text[])[1] AND nr.name = ($1::text[])[2])",
 };
 
-export const ACCESS_SQL = perVariant((of: keyof typeof REPO_OF) => `
+export const ACCESS_SQL = perVariant((of: TargetKind) => `
   SELECT r.id::text AS repo_id, r.owner_id::text, r.visibility::text, r.is_archived, r.deleted_at IS NOT NULL AS deleted,
     (SELECT c.role::text FROM repo_collaborators c WHERE c.repo_id = r.id AND c.user_id = $2::bigint) AS role
   FROM repos r WHERE r.id = ${REPO_OF[of]}`);
 
 /** The target's repository and what the token may do there; repoId undefined when the target does not exist. */
 export async function targetAccess(sql: Sql, token: AuthedToken, target: Target): Promise<{ repoId: bigint | undefined; access: Access }> {
-  const [kind, id] = Object.entries(target)[0] as [keyof typeof REPO_OF, bigint];
-  const [repo] = await sql.rows<RepoFacts>(ACCESS_SQL(kind), [id.toString(), token.userId.toString()]);
+  const [kind, param] = targetParam(target);
+  const [repo] = await sql.rows<RepoFacts>(ACCESS_SQL(kind), [param, token.userId.toString()]);
   return { repoId: repo ? BigInt(repo.repo_id) : undefined, access: accessOf(token, repo) };
 }
 
@@ -117,17 +131,17 @@ interface TargetRow {
 
 // The token and, in the same round trip, the facts about the repository of the run or job
 // the request names (what targetAccess would read next). The user is the token's own.
-const tokenTargetSql = (of: keyof typeof REPO_OF, by: TokenBy) => `
+const tokenTargetSql = (of: TargetKind, by: TokenBy) => `
   SELECT tk.*, rf.repo_id AS target_repo_id, rf.owner_id AS target_owner_id, rf.visibility AS target_visibility,
     rf.is_archived AS target_is_archived, rf.deleted AS target_deleted, rf.role AS target_role
   FROM (${tokenSql(by)}) tk
   LEFT JOIN LATERAL (
     SELECT r.id::text AS repo_id, r.owner_id::text, r.visibility::text, r.is_archived, r.deleted_at IS NOT NULL AS deleted,
       (SELECT c.role::text FROM repo_collaborators c WHERE c.repo_id = r.id AND c.user_id = tk.user_id::bigint) AS role
-    FROM repos r WHERE r.id = ${REPO_OF[of].replace("$1", "$2")}
+    FROM repos r WHERE r.id = ${REPO_OF[of].replaceAll("$1", "$2")}
   ) rf ON true`;
-export const TOKEN_TARGET_SQL = perVariant((of: keyof typeof REPO_OF) => tokenTargetSql(of, "hash"));
-const TOKEN_ID_TARGET_SQL = perVariant((of: keyof typeof REPO_OF) => tokenTargetSql(of, "id"));
+export const TOKEN_TARGET_SQL = perVariant((of: TargetKind) => tokenTargetSql(of, "hash"));
+const TOKEN_ID_TARGET_SQL = perVariant((of: TargetKind) => tokenTargetSql(of, "id"));
 
 /** The token, with what it may do on the target's repository; null when no token has this hash. */
 export async function findTokenForTarget(sql: Sql, hash: string, target: Target): Promise<TokenForTarget | null> {
@@ -145,9 +159,9 @@ export interface TokenForTarget {
   access: Access;
 }
 
-async function tokenForTarget(sql: Sql, statement: (of: keyof typeof REPO_OF) => string, key: string, target: Target): Promise<TokenForTarget | null> {
-  const [kind, targetId] = Object.entries(target)[0] as [keyof typeof REPO_OF, bigint];
-  const [r] = await sql.rows<TokenRow & TargetRow>(statement(kind), [key, targetId.toString()]);
+async function tokenForTarget(sql: Sql, statement: (of: TargetKind) => string, key: string, target: Target): Promise<TokenForTarget | null> {
+  const [kind, param] = targetParam(target);
+  const [r] = await sql.rows<TokenRow & TargetRow>(statement(kind), [key, param]);
   if (!r) return null;
   const token = tokenOf(r);
   const repo: RepoFacts | undefined = r.target_repo_id === null ? undefined : {
