@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import * as ops from "../admin/ops.ts";
 import { QUEUE_NAME } from "../core/contracts.ts";
 import { TOKEN_TARGET_SQL } from "../core/data/access.ts";
+import { endedMessage } from "../core/data/steps.ts";
 import type { PoolSql, Sql } from "../core/sql.ts";
 import { LOG_BATCH_BYTES, LOG_BATCH_CHUNKS } from "../api/routes/read.ts";
 import { fingerprint } from "./setup/fingerprint.ts";
@@ -153,6 +154,27 @@ describe("log chunks", () => {
     expect(await stored(j.jobId)).toEqual({ bytes: String(Buffer.byteLength("half \uFFFD pair\uFFFD")), sum: String(Buffer.byteLength("half \uFFFD pair\uFFFD")), n: 1 });
     // Other content under the same seq is still a conflict.
     expect((await post(j, { ...chunk, content: "other" })).status).toBe(409);
+  });
+
+  it("after a step or its job ended, takes no new chunk (409, nothing stored) but still answers a retry of a stored one (200 changed:false)", async () => {
+    const j = await claimed();
+    const step = (id: number, body: unknown) => call(s.stack.url, "POST", `/api/v1/jobs/${j.jobId}/steps/${id}/status`, { token: j.token, body });
+    const chunk = (stepId: number, seq: number) => ({ step_id: stepId, seq, content: `line ${stepId}.${seq}` });
+    expect((await step(j.steps[0]!, { status: "running" })).status).toBe(200);
+    expect((await post(j, chunk(j.steps[0]!, 0))).body).toEqual({ changed: true });
+    expect((await step(j.steps[0]!, { status: "completed", conclusion: "success" })).status).toBe(200);
+    // The first step is over: its stored chunk is a retry, a new one is refused; the second step is open.
+    expect(await post(j, chunk(j.steps[0]!, 0))).toMatchObject({ status: 200, body: { changed: false } });
+    expect(await post(j, chunk(j.steps[0]!, 1))).toMatchObject({ status: 409, body: { error: endedMessage("step") } });
+    expect((await post(j, chunk(j.steps[1]!, 0))).body).toEqual({ changed: true });
+    const ended = await call(s.stack.url, "POST", `/api/v1/jobs/${j.jobId}/status`, { token: j.token, body: { status: "completed", conclusion: "success" } });
+    expect(ended.status).toBe(200);
+    // The job token still works (late end reports), but the log is closed to new chunks.
+    expect(await post(j, chunk(j.steps[1]!, 0))).toMatchObject({ status: 200, body: { changed: false } });
+    expect(await post(j, chunk(j.steps[1]!, 1))).toMatchObject({ status: 409, body: { error: endedMessage("job") } });
+    expect(await post(j, { ...chunk(j.steps[1]!, 0), content: "other" })).toMatchObject({ status: 409, body: { error: "log chunk 0 already written" } });
+    const bytes = Buffer.byteLength(`line ${j.steps[0]}.0`) + Buffer.byteLength(`line ${j.steps[1]}.0`);
+    expect(await stored(j.jobId)).toEqual({ bytes: String(bytes), sum: String(bytes), n: 2 });
   });
 
   it("stores up to LOG_MAX_BYTES_PER_JOB UTF-8 bytes per job, all steps together, then answers 413 and stores nothing", async () => {

@@ -42,27 +42,32 @@ export type LogApplied =
 
 // One statement, so the byte count and the chunks never disagree under concurrent appends:
 // the job row is locked (FOR NO KEY UPDATE: a racing append waits here, then reads the
-// count its predecessor left), the chunk is inserted only if it is new and fits, and the
-// count grows by what was inserted. A retry of a stored chunk inserts nothing and counts
-// nothing, even when the log is full.
+// count its predecessor left), the chunk is inserted only if it is new, fits, and its job
+// and step are still open, and the count grows by what was inserted. A retry of a stored
+// chunk inserts nothing and counts nothing, even when the log is full or the job over.
+// Job tokens outlive their job by a minute for retried end reports (docs/security.md), so
+// "ended" is checked here, not by the token: after the end a log only answers retries.
 export const APPEND_LOG_SQL = `
   WITH job AS (
-    SELECT j.log_bytes FROM workflow_jobs j
-    WHERE j.id = $1::bigint AND EXISTS (SELECT 1 FROM workflow_steps s WHERE s.id = $2::bigint AND s.job_id = j.id)
+    SELECT j.log_bytes,
+      CASE WHEN j.status IN ('completed', 'cancelled', 'skipped') THEN 'job'
+           WHEN s.status IN ('completed', 'cancelled', 'skipped') THEN 'step' END AS ended
+    FROM workflow_jobs j JOIN workflow_steps s ON s.id = $2::bigint AND s.job_id = j.id
+    WHERE j.id = $1::bigint
     FOR NO KEY UPDATE OF j
   ), prior AS (
     SELECT c.content FROM step_log_chunks c WHERE c.step_id = $2::bigint AND c.seq = $3::int AND EXISTS (SELECT 1 FROM job)
   ), ins AS (
     INSERT INTO step_log_chunks (step_id, seq, content)
     SELECT $2::bigint, $3::int, $4::text FROM job
-    WHERE NOT EXISTS (SELECT 1 FROM prior) AND job.log_bytes + octet_length($4::text) <= $5::bigint
+    WHERE NOT EXISTS (SELECT 1 FROM prior) AND job.ended IS NULL AND job.log_bytes + octet_length($4::text) <= $5::bigint
     ON CONFLICT (step_id, seq) DO NOTHING
     RETURNING octet_length(content) AS bytes
   ), counted AS (
     UPDATE workflow_jobs j SET log_bytes = j.log_bytes + ins.bytes FROM ins WHERE j.id = $1::bigint RETURNING 1
   )
   SELECT EXISTS (SELECT 1 FROM job) AS found, EXISTS (SELECT 1 FROM counted) AS inserted, (SELECT content FROM prior) AS prior,
-    COALESCE((SELECT log_bytes + octet_length($4::text) <= $5::bigint FROM job), false) AS fits`;
+    COALESCE((SELECT log_bytes + octet_length($4::text) <= $5::bigint FROM job), false) AS fits, (SELECT ended FROM job) AS ended`;
 
 export interface AppendRow {
   found: boolean;
@@ -70,15 +75,20 @@ export interface AppendRow {
   /** The stored chunk under this seq, as this statement saw it. */
   prior: string | null;
   fits: boolean;
+  /** Which of the two is terminal (the job first); null while both are open. */
+  ended: "job" | "step" | null;
 }
 
 export type AppendDecision = LogApplied | { kind: "reread" };
+
+export const endedMessage = (what: "job" | "step") => `${what} has ended: it takes no new log chunks (a retry of a stored one is still answered)`;
 
 /** `content` is normalised (logText) so a retry compares equal to what was stored. */
 export function decideAppend(row: AppendRow, content: string, seq: number): AppendDecision {
   if (!row.found) return { kind: "not_found" };
   if (row.inserted) return { kind: "ok", changed: true };
   if (row.prior !== null) return row.prior === content ? { kind: "ok", changed: false } : { kind: "conflict", message: `log chunk ${seq} already written` };
+  if (row.ended !== null) return { kind: "conflict", message: endedMessage(row.ended) };
   if (!row.fits) return { kind: "limit" };
   // A concurrent append of the same seq committed after this statement's snapshot.
   return { kind: "reread" };
