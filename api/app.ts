@@ -29,6 +29,8 @@ export interface AppDeps {
   trustProxy?: boolean;
   /** LOG_MAX_BYTES_PER_JOB: a job's stored log stops growing here (413); the config's default when unset. */
   logMaxBytesPerJob?: number;
+  /** LOG_STREAM_STALL_MS: a log stream whose client reads nothing for this long is cut (30 s when unset). */
+  logStallMs?: number;
   /** Middleware that sees every request first (metrics, for instance). */
   before?: RequestHandler[];
   /** Further routers (docs, dashboards, metrics), mounted before the 404. */

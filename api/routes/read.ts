@@ -8,7 +8,12 @@ import { jobView, runView, stepView } from "../views.ts";
 
 export interface ReadDeps extends AuthDeps {
   log: Logger;
+  /** A log stream whose client takes nothing for this long is cut (LOG_STREAM_STALL_MS). */
+  logStallMs?: number;
 }
+
+/** The default stall limit: a reader that took nothing for 30 s is gone or hostile. */
+export const LOG_STALL_MS = 30_000;
 
 /** A log is streamed in batches of at most this many chunks, and about this many bytes. */
 export const LOG_BATCH_CHUNKS = 256;
@@ -25,21 +30,30 @@ export function visibleTarget(res: Response, what: "run" | "job"): bigint {
   return what === "run" ? (known.target as { run: bigint }).run : (known.target as { job: bigint }).job;
 }
 
-/** Writes with back-pressure: waits for 'drain'; false once the client has gone. */
-function send(res: Response, text: string): Promise<boolean> {
-  if (res.destroyed) return Promise.resolve(false);
-  if (res.write(text)) return Promise.resolve(true);
+export type Sent = "sent" | "gone" | "stalled";
+
+/**
+ * Writes with back-pressure: waits for 'drain', at most `stallMs`. A client that stops
+ * reading would otherwise hold the request, its socket and what is buffered for it
+ * forever; it is cut instead ("stalled"). "gone": the client went away itself.
+ */
+function send(res: Response, text: string, stallMs: number): Promise<Sent> {
+  if (res.destroyed) return Promise.resolve("gone");
+  if (res.write(text)) return Promise.resolve("sent");
   return new Promise((resolve) => {
-    const done = (ok: boolean) => {
+    const done = (how: Sent) => {
+      clearTimeout(timer);
       res.off("drain", onDrain);
       res.off("close", onClose);
-      resolve(ok);
+      if (how === "stalled") res.destroy();
+      resolve(how);
     };
-    const onDrain = () => done(true);
-    const onClose = () => done(false);
+    const onDrain = () => done("sent");
+    const onClose = () => done("gone");
+    const timer = setTimeout(() => done("stalled"), stallMs);
     res.on("drain", onDrain);
     res.on("close", onClose);
-    if (res.destroyed) done(false);
+    if (res.destroyed) done("gone");
   });
 }
 
@@ -48,17 +62,22 @@ const line = (c: string) => (c.endsWith("\n") ? c : `${c}\n`);
 /** Small chunks (log lines) are written together, up to about this much text at a time. */
 const WRITE_AT = 16 * 1024;
 
-/** Decision 12's format, one bounded batch at a time: never the whole log in memory. */
-async function streamLog(sql: Sql, res: Response, jobId: bigint): Promise<void> {
+/**
+ * Decision 12's format, one bounded batch at a time: never the whole log in memory. Each
+ * batch is its own statement, so no database connection waits on a slow reader; a reader
+ * that takes nothing for `stallMs` is cut.
+ */
+async function streamLog(sql: Sql, res: Response, jobId: bigint, stallMs: number, onStall: () => void): Promise<void> {
   const steps = await readSteps(sql, jobId);
   res.status(200).type("text/plain; charset=utf-8");
   let pending = "";
   const out = async (text: string) => {
     pending += text;
     if (pending.length < WRITE_AT) return true;
-    const ok = await send(res, pending);
+    const how = await send(res, pending, stallMs);
     pending = "";
-    return ok;
+    if (how === "stalled") onStall();
+    return how === "sent";
   };
   for (const step of steps) {
     if (!(await out(`##[group]${step.name}\n`))) return;
@@ -70,11 +89,24 @@ async function streamLog(sql: Sql, res: Response, jobId: bigint): Promise<void> 
     }
     if (!(await out("##[endgroup]\n"))) return;
   }
-  res.end(pending);
+  endWithin(res, pending, stallMs, onStall);
+}
+
+/** The last write gets the same limit: a reader that stops before the end is cut too. */
+function endWithin(res: Response, text: string, stallMs: number, onStall: () => void): void {
+  const timer = setTimeout(() => {
+    onStall();
+    res.destroy();
+  }, stallMs);
+  const clear = () => clearTimeout(timer);
+  res.once("finish", clear);
+  res.once("close", clear);
+  res.end(text);
 }
 
 export function readRoutes(deps: ReadDeps): Router {
   const r = Router();
+  const stallMs = deps.logStallMs ?? LOG_STALL_MS;
 
   r.get("/api/v1/runs/:id", authenticate(deps, idParam("run")), requireScope("repo:read"), async (_req, res) => {
     const id = visibleTarget(res, "run");
@@ -97,7 +129,8 @@ export function readRoutes(deps: ReadDeps): Router {
       return;
     }
     try {
-      await streamLog(deps.sql, res, id);
+      const onStall = () => deps.log.warn({ request_id: res.locals.requestId, job_id: String(id), stall_ms: stallMs }, "log stream cut: the client read nothing");
+      await streamLog(deps.sql, res, id, stallMs, onStall);
     } catch (e) {
       if (!res.headersSent) throw e;
       // Part of the log is out: the only honest answer left is a cut connection.

@@ -46,6 +46,8 @@ export interface StackOptions {
   rerunLimit?: number;
   /** The API's LOG_MAX_BYTES_PER_JOB (default 16 MiB). */
   logMaxBytesPerJob?: number;
+  /** The API's LOG_STREAM_STALL_MS (default 30 s). */
+  logStallMs?: number;
   /** Wraps the API's plain SQL (counting the statements a request runs, for instance). */
   wrapSql?: (sql: PoolSql) => PoolSql;
 }
@@ -74,6 +76,7 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
     readiness: readinessCheck(db.prisma, producer),
     registrationTokenHash: opts.registrationToken ? sha256(opts.registrationToken) : null,
     logMaxBytesPerJob: opts.logMaxBytesPerJob,
+    logStallMs: opts.logStallMs,
     before: opts.before,
     routers: opts.routers,
   });
