@@ -29,7 +29,8 @@ function errors(r: ParseResult): string[] {
 }
 /** A one-job workflow around the given job body (indented 4 spaces). */
 function oneJob(body: string, key = "a"): string {
-  return `on: push\njobs:\n  ${key}:\n${body.replace(/^/gm, "    ")}\n`;
+  const withLabels = body.includes("runs-on") ? body : `runs-on: x\n${body}`;
+  return `on: push\njobs:\n  ${key}:\n${withLabels.replace(/^/gm, "    ")}\n`;
 }
 const STEP = "steps:\n  - run: echo hi";
 
@@ -71,20 +72,19 @@ describe("parseWorkflow: accepted forms", () => {
       (w) => w.jobs[0]?.runsOn,
       "self-hosted,linux",
     ],
-    ["runs-on absent", oneJob(STEP), (w) => w.jobs[0]?.runsOn, ""],
     ["no workflow name", oneJob(STEP), (w) => w.name, null],
     ["job name defaults to key", oneJob(STEP, "lint_1-x"), (w) => w.jobs[0]?.name, "lint_1-x"],
     ["default timeout", oneJob(STEP), (w) => w.jobs[0]?.timeoutMinutes, 360],
     ["timeout max 4320", oneJob(`timeout-minutes: 4320\n${STEP}`), (w) => w.jobs[0]?.timeoutMinutes, 4320],
     [
       "needs as a string",
-      "jobs:\n  a:\n    steps: [{run: x}]\n  b:\n    needs: a\n    steps: [{run: y}]\n",
+      "jobs:\n  a:\n    runs-on: x\n    steps: [{run: x}]\n  b:\n    needs: a\n    runs-on: x\n    steps: [{run: y}]\n",
       (w) => w.jobs[1]?.needs,
       ["a"],
     ],
     [
       "duplicate needs are collapsed",
-      "jobs:\n  a:\n    steps: [{run: x}]\n  b:\n    needs: [a, a]\n    steps: [{run: y}]\n",
+      "jobs:\n  a:\n    runs-on: x\n    steps: [{run: x}]\n  b:\n    needs: [a, a]\n    runs-on: x\n    steps: [{run: y}]\n",
       (w) => w.jobs[1]?.needs,
       ["a"],
     ],
@@ -101,20 +101,21 @@ describe("parseWorkflow: accepted forms", () => {
       `Run echo ${"x".repeat(72)}...`,
     ],
     [
-      "unknown keys are ignored",
-      oneJob(`env: {A: b}\nif: always()\npermissions: read-all\nsteps:\n  - run: x\n    env: {C: d}`),
+      "keys that change nothing about what runs are ignored",
+      `on: push\nenv: {Z: y}\npermissions: read-all\ndefaults: {run: {shell: bash}}\nrun-name: r\njobs:\n  a:\n    runs-on: x\n    env: {A: b}\n    permissions: read-all\n` +
+        `    environment: prod\n    outputs: {o: v}\n    steps:\n      - run: x\n        id: s\n        env: {C: d}\n        shell: bash\n        working-directory: w\n        timeout-minutes: 3\n`,
       (w) => w.jobs[0]?.steps,
       [{ name: "Run x", run: "x" }],
     ],
     [
       "jobs keep file order",
-      "jobs:\n  zeta:\n    steps: [{run: x}]\n  alpha:\n    steps: [{run: x}]\n  mid:\n    steps: [{run: x}]\n",
+      "jobs:\n  zeta:\n    runs-on: x\n    steps: [{run: x}]\n  alpha:\n    runs-on: x\n    steps: [{run: x}]\n  mid:\n    runs-on: x\n    steps: [{run: x}]\n",
       (w) => w.jobs.map((j) => j.key),
       ["zeta", "alpha", "mid"],
     ],
     [
       "diamond needs are not a cycle",
-      "jobs:\n  a: {steps: [{run: x}]}\n  b: {needs: a, steps: [{run: x}]}\n  c: {needs: a, steps: [{run: x}]}\n  d: {needs: [b, c], steps: [{run: x}]}\n",
+      "jobs:\n  a: {runs-on: x, steps: [{run: x}]}\n  b: {needs: a, runs-on: x, steps: [{run: x}]}\n  c: {needs: a, runs-on: x, steps: [{run: x}]}\n  d: {needs: [b, c], runs-on: x, steps: [{run: x}]}\n",
       (w) => w.jobs.map((j) => j.needs),
       [[], ["a"], ["a"], ["b", "c"]],
     ],
@@ -136,21 +137,21 @@ describe("parseWorkflow: validation errors", () => {
     ["empty file", "", /^workflow: .*expected object/],
     ["no jobs key", "name: x\non: push\n", /^jobs: /],
     ["empty jobs", "jobs: {}\n", /^jobs: no jobs$/],
-    ["unknown needs", "jobs:\n  a:\n    needs: [nope]\n    steps: [{run: x}]\n", /^jobs\.a\.needs: unknown job "nope"$/],
+    ["unknown needs", "jobs:\n  a:\n    needs: [nope]\n    runs-on: x\n    steps: [{run: x}]\n", /^jobs\.a\.needs: unknown job "nope"$/],
     [
       "needs naming an Object.prototype property",
-      "jobs:\n  a:\n    needs: [hasOwnProperty]\n    steps: [{run: x}]\n",
+      "jobs:\n  a:\n    needs: [hasOwnProperty]\n    runs-on: x\n    steps: [{run: x}]\n",
       /^jobs\.a\.needs: unknown job "hasOwnProperty"$/,
     ],
-    ["self-need", "jobs:\n  a:\n    needs: a\n    steps: [{run: x}]\n", /^jobs\.a\.needs: a job cannot need itself$/],
+    ["self-need", "jobs:\n  a:\n    needs: a\n    runs-on: x\n    steps: [{run: x}]\n", /^jobs\.a\.needs: a job cannot need itself$/],
     [
       "cycle a→b→a",
-      "jobs:\n  a:\n    needs: b\n    steps: [{run: x}]\n  b:\n    needs: a\n    steps: [{run: x}]\n",
+      "jobs:\n  a:\n    needs: b\n    runs-on: x\n    steps: [{run: x}]\n  b:\n    needs: a\n    runs-on: x\n    steps: [{run: x}]\n",
       /^jobs: dependency cycle a -> b -> a$/,
     ],
     [
       "longer cycle",
-      "jobs:\n  a: {needs: c, steps: [{run: x}]}\n  b: {needs: a, steps: [{run: x}]}\n  c: {needs: b, steps: [{run: x}]}\n",
+      "jobs:\n  a: {needs: c, runs-on: x, steps: [{run: x}]}\n  b: {needs: a, runs-on: x, steps: [{run: x}]}\n  c: {needs: b, runs-on: x, steps: [{run: x}]}\n",
       /^jobs: dependency cycle a -> c -> b -> a$/,
     ],
     ["job key starting with a digit", oneJob(STEP, "1bad"), /^jobs\.1bad: bad job key$/],
@@ -158,11 +159,6 @@ describe("parseWorkflow: validation errors", () => {
     ["job key with a dot", oneJob(STEP, "a.b"), /^jobs\.a\.b: bad job key$/],
     ["job key __proto__", oneJob(STEP, "__proto__"), /^jobs\.__proto__: bad job key$/],
     ["step without run", oneJob("steps:\n  - name: Nothing"), /^jobs\.a\.steps\.0\.run: a step needs `run`$/],
-    [
-      "uses: step",
-      oneJob("steps:\n  - uses: actions/checkout@v4"),
-      /^jobs\.a\.steps\.0\.run: a step needs `run`$/,
-    ],
     ["blank run", oneJob("steps:\n  - run: '   '"), /^jobs\.a\.steps\.0\.run: `run` is empty$/],
     ["empty steps", oneJob("steps: []"), /^jobs\.a\.steps: a job needs at least one step$/],
     ["missing steps", oneJob("runs-on: x"), /^jobs\.a\.steps: /],
@@ -175,7 +171,7 @@ describe("parseWorkflow: validation errors", () => {
     ["tab indentation", "jobs:\n\ta: 1\n", /^YAML: /],
     [
       "duplicate job keys",
-      "jobs:\n  a:\n    steps: [{run: x}]\n  a:\n    steps: [{run: y}]\n",
+      "jobs:\n  a:\n    runs-on: x\n    steps: [{run: x}]\n  a:\n    runs-on: x\n    steps: [{run: y}]\n",
       /^YAML: Map keys must be unique/,
     ],
     ["several documents", `${oneJob(STEP)}---\n${oneJob(STEP)}`, /^YAML: /],
@@ -207,14 +203,14 @@ describe("parseWorkflow: validation errors", () => {
 
   it("reports every problem of a file, not only the first", () => {
     const errs = errors(
-      parseWorkflow("jobs:\n  a:\n    needs: [x]\n    steps: [{run: x}]\n  b:\n    needs: [y]\n    steps: [{run: x}]\n"),
+      parseWorkflow("jobs:\n  a:\n    needs: [x]\n    runs-on: x\n    steps: [{run: x}]\n  b:\n    needs: [y]\n    runs-on: x\n    steps: [{run: x}]\n"),
     );
     expect(errs).toEqual(['jobs.a.needs: unknown job "x"', 'jobs.b.needs: unknown job "y"']);
   });
 });
 
 describe("concurrency", () => {
-  const wf = (top: string, job = "") => `${top}jobs:\n  a:\n${job}    steps: [{run: x}]\n`;
+  const wf = (top: string, job = "") => `${top}jobs:\n  a:\n${job}    runs-on: x\n    steps: [{run: x}]\n`;
   const ctx = { ref: "refs/heads/main", workflow: "CI", sha: "abc123", event: "push" };
 
   it("is absent unless written", () => {
@@ -253,5 +249,120 @@ describe("concurrency", () => {
     expect(errors(parseWorkflow(wf("concurrency: {group: ci, queue: max}\n"))).join()).toMatch(/concurrency/);
     expect(errors(parseWorkflow(wf("concurrency: '  '\n"))).join()).toMatch(/concurrency/);
     expect(errors(parseWorkflow(wf("concurrency: 42\n"))).join()).toMatch(/concurrency/);
+  });
+});
+
+describe("refused: what we would otherwise run differently from the file", () => {
+  const rows: [string, string, string[]][] = [
+    ["a uses: step", oneJob("steps:\n  - run: echo\n  - uses: actions/checkout@v4\n    with: {depth: 1}", "build"), [
+      "step 2 of job build: `uses:` (actions) is not supported by this forge's runners; use `run:`",
+      "step 2 of job build: `with:` is not supported (it only passes inputs to actions)",
+    ]],
+    ["a reusable workflow job", "jobs:\n  call:\n    uses: o/r/.github/workflows/x.yml@main\n", ["job call: `uses:` (reusable workflows) is not supported; write the job's steps with `run:`"]],
+    ["a job if:", oneJob(`if: github.ref == 'main'\n${STEP}`), ["job a: `if:` is not supported (the job would run unconditionally)"]],
+    ["a step if:", oneJob("steps:\n  - run: x\n    if: failure()"), ["step 1 of job a: `if:` is not supported (the step would always run)"]],
+    ["services", oneJob(`services: {db: {image: postgres}}\n${STEP}`), ["job a: `services:` is not supported (the runners start no service containers)"]],
+    ["container", oneJob(`container: node:20\n${STEP}`), ["job a: `container:` is not supported (the runners choose the container)"]],
+    ["continue-on-error", oneJob(`continue-on-error: true\n${STEP}`), ["job a: `continue-on-error` is not supported (a failed job fails its run)"]],
+    ["an unknown job key", oneJob(`runs_on: x\n${STEP}`), ["job a: unknown key `runs_on` (not understood here; see docs/workflows.md)"]],
+    ["an unknown top-level key", `jobz: {}\n${oneJob(STEP)}`, ["workflow: unknown key `jobz` (not understood here; see docs/workflows.md)"]],
+    ["an unknown step key", oneJob("steps:\n  - run: x\n    runn: y"), ["step 1 of job a: unknown key `runn` (not understood here; see docs/workflows.md)"]],
+    ["no runs-on", "jobs:\n  lint:\n    steps: [{run: x}]\n", ["job lint: needs `runs-on` (the labels a runner must have, e.g. ubuntu-latest)"]],
+    ["an expression in run", oneJob("steps:\n  - run: echo ${{ github.sha }}"), [
+      'jobs.a.steps.0.run: unsupported expression "${{ github.sha }}" (only ${{ matrix.<axis> }} is understood here)',
+    ]],
+    ["an expression in a step name", oneJob("steps:\n  - run: x\n    name: ${{ secrets.X }}"), [
+      'jobs.a.steps.0.name: unsupported expression "${{ secrets.X }}" (only ${{ matrix.<axis> }} is understood here)',
+    ]],
+    ["matrix outside a matrix", oneJob("steps:\n  - run: echo ${{ matrix.node }}"), ['jobs.a.steps.0.run: "${{ matrix.node }}" used in a job without `strategy.matrix`']],
+    ["an unterminated expression", oneJob("steps:\n  - run: echo ${{ matrix.node"), ['jobs.a.steps.0.run: unterminated expression "${{"']],
+    ["a label from an unknown expression", oneJob(`runs-on: \${{ inputs.os }}\n${STEP}`), [
+      'jobs.a.runs-on: unsupported expression "${{ inputs.os }}" (only ${{ matrix.<axis> }} is understood here)',
+    ]],
+  ];
+  it.each(rows)("%s", (_name, yaml, want) => {
+    expect(errors(parseWorkflow(yaml))).toEqual(want);
+  });
+});
+
+/** A one-job workflow whose job `build` has this strategy (indented 4 spaces). */
+const matrixJob = (strategy: string, extra = "", steps = "steps:\n  - run: echo ${{ matrix.node }}") =>
+  `jobs:\n  build:\n${`runs-on: x\n${extra}strategy:\n${strategy.replace(/^/gm, "  ")}\n${steps}`.replace(/^/gm, "    ")}\n`;
+
+describe("strategy.matrix: expansion", () => {
+  const rows: [string, string, string[]][] = [
+    ["one axis", matrixJob("matrix:\n  node: [18, 20, 22]"), ["build (18)", "build (20)", "build (22)"]],
+    ["two axes, first outermost", matrixJob("matrix:\n  node: [18, 20]\n  os: [ubuntu, debian]"), [
+      "build (18, ubuntu)", "build (18, debian)", "build (20, ubuntu)", "build (20, debian)",
+    ]],
+    ["exclude", matrixJob("matrix:\n  node: [18, 20]\n  os: [ubuntu, debian]\n  exclude:\n    - {node: 18, os: debian}"), [
+      "build (18, ubuntu)", "build (20, ubuntu)", "build (20, debian)",
+    ]],
+    ["exclude by one key", matrixJob("matrix:\n  node: [18, 20]\n  os: [ubuntu, debian]\n  exclude: [{os: debian}]"), ["build (18, ubuntu)", "build (20, ubuntu)"]],
+    ["include extends the combinations it does not overwrite", matrixJob("matrix:\n  node: [18, 20]\n  include: [{node: 20, npm: 10}]"), [
+      "build (18)", "build (20, 10)",
+    ]],
+    ["include that fits nothing adds a combination", matrixJob("matrix:\n  node: [18]\n  include: [{node: 22, os: arm}]"), ["build (18)", "build (22, arm)"]],
+    ["include only", matrixJob("matrix:\n  include: [{node: 18}, {node: 20}]"), ["build (18)", "build (20)"]],
+    ["booleans and strings", matrixJob("matrix:\n  exp: [true, false]\n  v: ['1.0']", "", "steps: [{run: x}]"), ["build (true, 1.0)", "build (false, 1.0)"]],
+  ];
+  it.each(rows)("%s", (_name, yaml, keys) => {
+    const w = ok(parseWorkflow(yaml));
+    expect(w.jobs.map((j) => j.key)).toEqual(keys);
+    expect(w.jobs.map((j) => j.name)).toEqual(keys);
+  });
+
+  it("substitutes the values into steps, names and runs-on, and keeps the matrix on each job", () => {
+    const w = ok(parseWorkflow(`jobs:\n  t:\n    name: Test on \${{ matrix.os }}\n    runs-on: \${{ matrix.os }}\n    strategy:\n      fail-fast: false\n      max-parallel: 1\n` +
+      `      matrix: {os: [ubuntu, debian]}\n    steps:\n      - name: Node on \${{ matrix.os }}\n        run: echo \${{matrix.os}}; exit 0\n`));
+    expect(w.jobs[1]).toEqual({
+      key: "t (debian)", name: "Test on debian", runsOn: "debian", needs: [], timeoutMinutes: 360,
+      steps: [{ name: "Node on debian", run: "echo debian; exit 0" }],
+      matrix: { key: "t", values: { os: "debian" }, maxParallel: 1, failFast: false },
+    });
+    expect(w.jobs[0]!.matrix).toEqual({ key: "t", values: { os: "ubuntu" }, maxParallel: 1, failFast: false });
+  });
+
+  it("defaults: fail-fast on, no max-parallel; the default step name shows the substituted run", () => {
+    const j = ok(parseWorkflow(matrixJob("matrix: {node: [18]}"))).jobs[0]!;
+    expect(j.matrix).toEqual({ key: "build", values: { node: 18 }, maxParallel: null, failFast: true });
+    expect(j.steps[0]).toEqual({ name: "Run echo 18", run: "echo 18" });
+  });
+
+  it("a need of a matrix job is every expansion of it", () => {
+    const w = ok(parseWorkflow(`${matrixJob("matrix: {node: [18, 20]}")}  deploy:\n    needs: build\n    runs-on: x\n    steps: [{run: x}]\n`));
+    expect(w.jobs.map((j) => [j.key, j.needs])).toEqual([["build (18)", []], ["build (20)", []], ["deploy", ["build (18)", "build (20)"]]]);
+  });
+
+  it("a matrix job may need another job, and its concurrency group may use its values", () => {
+    const w = ok(parseWorkflow(`jobs:\n  a: {runs-on: x, steps: [{run: x}]}\n${matrixJob("matrix: {node: [18]}", "needs: a\nconcurrency: n-${{ matrix.node }}-${{ github.ref }}\n").replace("jobs:\n", "")}`));
+    expect(w.jobs[1]).toMatchObject({ key: "build (18)", needs: ["a"], concurrency: { group: "n-18-${{ github.ref }}", cancelInProgress: false } });
+  });
+
+  it("allows 256 jobs in a matrix", () => {
+    expect(ok(parseWorkflow(matrixJob(`matrix:\n  a: [${[...Array(16).keys()]}]\n  b: [${[...Array(16).keys()]}]`, "", "steps: [{run: x}]"))).jobs).toHaveLength(256);
+  });
+});
+
+describe("strategy.matrix: refusals", () => {
+  const rows: [string, string, RegExp][] = [
+    ["257 jobs", matrixJob(`matrix:\n  a: [${[...Array(257).keys()]}]`), /^jobs\.build\.strategy\.matrix: the matrix gives 257 jobs; at most 256 are allowed$/],
+    ["a huge product is refused before it is built", matrixJob(`matrix:\n  a: [${[...Array(100).keys()]}]\n  b: [${[...Array(100).keys()]}]\n  c: [${[...Array(100).keys()]}]`), /gives 1000000 jobs; at most 256/],
+    ["all excluded", matrixJob("matrix:\n  node: [18]\n  exclude: [{node: 18}]"), /^jobs\.build\.strategy\.matrix: the matrix gives no jobs/],
+    ["a matrix from an expression", matrixJob("matrix: ${{ fromJSON(needs.a.outputs.m) }}"), /a matrix from an expression .* is not supported/],
+    ["an empty axis", matrixJob("matrix:\n  node: []"), /^jobs\.build\.strategy\.matrix\.node: an axis must be a non-empty list$/],
+    ["an axis of objects", matrixJob("matrix:\n  node: [{v: 1}]"), /^jobs\.build\.strategy\.matrix\.node: axis values must be strings, numbers or booleans$/],
+    ["no axes", matrixJob("matrix: {}"), /needs at least one axis or an `include`/],
+    ["include not a list", matrixJob("matrix:\n  node: [1]\n  include: {node: 2}"), /^jobs\.build\.strategy\.matrix\.include: must be a list of mappings$/],
+    ["an axis the job does not have", matrixJob("matrix: {node: [18]}", "", "steps:\n  - run: echo ${{ matrix.os }}"), /"\$\{\{ matrix\.os \}\}": the matrix has no axis `os`/],
+    ["strategy without matrix", matrixJob("fail-fast: true"), /^jobs\.build\.strategy\.matrix: `strategy` needs `matrix`$/],
+    ["an unknown strategy key", matrixJob("matrix: {node: [1]}\nparallel: 2"), /^jobs\.build\.strategy: .*parallel/],
+    ["max-parallel 0", matrixJob("matrix: {node: [1]}\nmax-parallel: 0"), /^jobs\.build\.strategy\.max-parallel: /],
+    ["fail-fast not a boolean", matrixJob("matrix: {node: [1]}\nfail-fast: 'no'"), /^jobs\.build\.strategy\.fail-fast: `fail-fast` must be true or false$/],
+    ["two combinations, one name", matrixJob("matrix:\n  node: [18, '18']"), /two combinations give the same job "build \(18\)"/],
+  ];
+  it.each(rows)("%s", (_name, yaml, want) => {
+    const errs = errors(parseWorkflow(yaml));
+    expect(errs.some((e) => want.test(e)), `errors were: ${JSON.stringify(errs)}`).toBe(true);
   });
 });

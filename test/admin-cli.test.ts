@@ -22,6 +22,7 @@ jobs:
       - run: echo building
   test:
     needs: [build]
+    runs-on: ubuntu-latest
     steps:
       - run: exit 1
 `;
@@ -158,7 +159,7 @@ describe("admin CLI", { timeout: 180_000 }, () => {
       [["user", "delete", "--login", "alice"], 2, /unknown command "user delete"/],
       [["user", "create", "--login", "bob", "--admin", "--json"], 2, /Unknown option '--admin'/],
       [["repo", "create", "--owner", "alice", "--json"], 2, /missing --name/],
-      [["user", "create", "--login", "bob", "--json"], 1, /database unavailable at .*127\.0\.0\.1:1/, { DATABASE_URL: "postgresql://postgres@127.0.0.1:1/x" }],
+      [["user", "create", "--login", "bob", "--json"], 1, /Postgres is unreachable at postgresql:\/\/postgres@127\.0\.0\.1:1\/x \(DATABASE_URL\): .* — start Postgres or set DATABASE_URL/, { DATABASE_URL: "postgresql://postgres@127.0.0.1:1/x" }],
     ];
     const results = await Promise.all(cases.map(([args, , , env]) => cli(args, env)));
     results.forEach((r, i) => {

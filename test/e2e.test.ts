@@ -33,7 +33,7 @@ describe("end to end with api, worker and runner-sim processes", () => {
   });
 
   it("cancels a running `sleep 600`: the container is gone, the job cancelled, the run completed/cancelled", async () => {
-    const r = await pushAndRun(sys.db.prisma, "alice/demo", "jobs:\n  slow:\n    steps:\n      - run: echo start; sleep 600\n      - run: echo after\n", "e2e00003");
+    const r = await pushAndRun(sys.db.prisma, "alice/demo", "jobs:\n  slow:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo start; sleep 600\n      - run: echo after\n", "e2e00003");
     const jobId = r.job_ids[0]!;
     const started = await event(sys.sim, "container started", jobId);
     expect(isAlive(started.pid)).toBe(true);
@@ -48,7 +48,7 @@ describe("end to end with api, worker and runner-sim processes", () => {
   });
 
   it("lets one cancel be followed by its request id through api, worker and runner-sim logs", async () => {
-    const r = await pushAndRun(sys.db.prisma, "alice/demo", "jobs:\n  traced:\n    steps: [{run: sleep 600}]\n", "e2e00008");
+    const r = await pushAndRun(sys.db.prisma, "alice/demo", "jobs:\n  traced:\n    runs-on: ubuntu-latest\n    steps: [{run: sleep 600}]\n", "e2e00008");
     const jobId = r.job_ids[0]!;
     await event(sys.sim, "container started", jobId);
     const rid = `trace-${jobId}-${Date.now()}`;
@@ -69,7 +69,7 @@ describe("end to end with api, worker and runner-sim processes", () => {
   });
 
   it("still stops the job when the runner-sim's signal subscription was cut", async () => {
-    const r = await pushAndRun(sys.db.prisma, "alice/demo", "jobs:\n  slow:\n    steps: [{run: sleep 600}]\n", "e2e00004");
+    const r = await pushAndRun(sys.db.prisma, "alice/demo", "jobs:\n  slow:\n    runs-on: ubuntu-latest\n    steps: [{run: sleep 600}]\n", "e2e00004");
     const jobId = r.job_ids[0]!;
     const started = await event(sys.sim, "container started", jobId);
     const redis = connectRedis(sys.redisUrl, "worker", "e2e-admin");
@@ -86,7 +86,7 @@ describe("end to end with api, worker and runner-sim processes", () => {
   });
 
   it("kills a container that ignores SIGTERM after the grace period", async () => {
-    const r = await pushAndRun(sys.db.prisma, "alice/demo", "jobs:\n  stubborn:\n    steps: [{run: \"trap '' TERM; echo trapped; sleep 600\"}]\n", "e2e00005");
+    const r = await pushAndRun(sys.db.prisma, "alice/demo", "jobs:\n  stubborn:\n    runs-on: ubuntu-latest\n    steps: [{run: \"trap '' TERM; echo trapped; sleep 600\"}]\n", "e2e00005");
     const jobId = r.job_ids[0]!;
     const started = await event(sys.sim, "container started", jobId);
     // The trap is set once the container has said so (its log line reached the API).
@@ -100,7 +100,7 @@ describe("end to end with api, worker and runner-sim processes", () => {
   });
 
   it("run cancel stops every container of the run", async () => {
-    const r = await pushAndRun(sys.db.prisma, "alice/demo", "jobs:\n  one:\n    steps: [{run: sleep 600}]\n  two:\n    steps: [{run: sleep 600}]\n", "e2e00009");
+    const r = await pushAndRun(sys.db.prisma, "alice/demo", "jobs:\n  one:\n    runs-on: ubuntu-latest\n    steps: [{run: sleep 600}]\n  two:\n    runs-on: ubuntu-latest\n    steps: [{run: sleep 600}]\n", "e2e00009");
     const pids = await Promise.all(r.job_ids.map(async (id) => (await event(sys.sim, "container started", id)).pid as number));
     expect((await call(sys.api, "POST", `/api/v1/runs/${r.run_id}/cancel`, { token: sys.world.tokens.bob })).body).toMatchObject({ changed_jobs: 2 });
     await waitFor("every container of the run to be gone", async () => pids.every((p) => !isAlive(p)), 10_000, 5);
@@ -111,7 +111,7 @@ describe("end to end with api, worker and runner-sim processes", () => {
 
   it("force-cancel kills every container at once, even ones that ignore SIGTERM", async () => {
     const step = "{run: \"trap '' TERM; echo trapped; sleep 600\"}";
-    const r = await pushAndRun(sys.db.prisma, "alice/demo", `jobs:\n  one:\n    steps: [${step}]\n  two:\n    steps: [${step}]\n`, "e2e0000a");
+    const r = await pushAndRun(sys.db.prisma, "alice/demo", `jobs:\n  one:\n    runs-on: ubuntu-latest\n    steps: [${step}]\n  two:\n    runs-on: ubuntu-latest\n    steps: [${step}]\n`, "e2e0000a");
     const pids = await Promise.all(r.job_ids.map(async (id) => (await event(sys.sim, "container started", id)).pid as number));
     await waitFor("both traps to be set", async () => (await sys.db.prisma.stepLogChunk.count({ where: { content: "trapped", step: { job: { runId: BigInt(r.run_id) } } } })) === 2, 10_000);
     const sent = Date.now();
@@ -144,7 +144,7 @@ describe("end to end with api, worker and runner-sim processes", () => {
   });
 
   it("reruns a cancelled run on the fleet to completion", async () => {
-    const wf = "jobs:\n  build:\n    steps: [{run: echo building; sleep 2}]\n  test:\n    needs: build\n    steps: [{run: echo testing}]\n";
+    const wf = "jobs:\n  build:\n    runs-on: ubuntu-latest\n    steps: [{run: echo building; sleep 2}]\n  test:\n    needs: build\n    runs-on: ubuntu-latest\n    steps: [{run: echo testing}]\n";
     const r = await pushAndRun(sys.db.prisma, "alice/demo", wf, "e2e00007");
     await event(sys.sim, "container started", r.job_ids[0]!);
     await call(sys.api, "POST", `/api/v1/jobs/${r.job_ids[0]}/cancel`, { token: sys.world.tokens.bob });

@@ -288,7 +288,7 @@ beforeAll(async () => {
   await pushAndRun(db.prisma, "alice/old", ONE_JOB, "bad00005");
   await ops.archiveRepo(db.prisma, "alice/old");
   // A completed run, so that random reruns can succeed too.
-  const done = await pushAndRun(db.prisma, "alice/demo", "jobs:\n  one:\n    steps: [{run: echo one}]\n", "bad00006");
+  const done = await pushAndRun(db.prisma, "alice/demo", "jobs:\n  one:\n    runs-on: ubuntu-latest\n    steps: [{run: echo one}]\n", "bad00006");
 
   const runner = await registerTestRunner(db.prisma, "hostile-1", ["ubuntu-latest", "linux", "x64"], 16);
   secrets.add(runner.token);

@@ -203,7 +203,7 @@ describe("POST /runs/{id}/rerun-failed-jobs", () => {
     expect(await rerunFailed(gone.run_id)).toMatchObject({ status: 422, body: { error: "workflow source invalid", detail: expect.any(String) } });
     expect(await rerunJob(gone.job_ids[0]!)).toMatchObject({ status: 422, body: { error: "workflow source invalid" } });
     // A valid source that no longer has the job.
-    await s.db.prisma.workflowSource.updateMany({ where: { headSha: "cc0000e1" }, data: { content: "jobs:\n  other:\n    steps: [{run: echo}]\n" } });
+    await s.db.prisma.workflowSource.updateMany({ where: { headSha: "cc0000e1" }, data: { content: "jobs:\n  other:\n    runs-on: ubuntu-latest\n    steps: [{run: echo}]\n" } });
     expect(await rerunJob(gone.job_ids[0]!)).toMatchObject({ status: 422, body: { error: "workflow source invalid", detail: expect.stringContaining("only") } });
     for (const id of [open.run_id, gone.run_id]) expect(await childrenOf(id)).toBe(0);
   });

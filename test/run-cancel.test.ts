@@ -7,7 +7,7 @@ import { call, claimJob, pushAndRun, registerTestRunner, TWO_JOBS } from "./setu
 
 const s = worldSuite("runcancel");
 
-const THREE = "jobs:\n  a:\n    steps: [{run: sleep 600}]\n  b:\n    steps: [{run: sleep 600}]\n  c:\n    needs: a\n    steps: [{run: echo c}]\n";
+const THREE = "jobs:\n  a:\n    runs-on: ubuntu-latest\n    steps: [{run: sleep 600}]\n  b:\n    runs-on: ubuntu-latest\n    steps: [{run: sleep 600}]\n  c:\n    needs: a\n    runs-on: ubuntu-latest\n    steps: [{run: echo c}]\n";
 const post = (path: string, token: string, o: { body?: unknown; headers?: Record<string, string> } = {}) => call(s.stack.url, "POST", path, { token, ...o });
 const jobsOf = (runId: number) => s.db.prisma.workflowJob.findMany({ where: { runId: BigInt(runId) }, orderBy: { jobIndex: "asc" }, include: { steps: true } });
 

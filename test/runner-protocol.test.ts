@@ -98,7 +98,7 @@ describe("runner protocol", () => {
   });
 
   it("refuses an expired job token", async () => {
-    await pushAndRun(s.db.prisma, "alice/demo", "jobs:\n  x:\n    steps: [{run: echo x}]\n", "9a9a0004");
+    await pushAndRun(s.db.prisma, "alice/demo", "jobs:\n  x:\n    runs-on: ubuntu-latest\n    steps: [{run: echo x}]\n", "9a9a0004");
     const runner = await registerTestRunner(s.db.prisma, "proto-exp");
     const c = await claim(s.stack.url, runner.token);
     expect(c.status).toBe(200);

@@ -261,7 +261,7 @@ const row = (label: string, r: Result) => [label, r.n, ms(r.http202.p50), ms(r.h
 
 /** Both loads on one runner-sim fleet, then the checks; returns the summaries by load. */
 async function measure(stack: Stack, stateDir: string, ctx: BenchContext) {
-  await ops.pushWorkflow(stack.prisma, { repo: WORKFLOW.repo, file: WORKFLOW.workflowFile, sha: WORKFLOW.headSha, content: "jobs:\n  j:\n    steps: [{run: sleep 600}]\n" });
+  await ops.pushWorkflow(stack.prisma, { repo: WORKFLOW.repo, file: WORKFLOW.workflowFile, sha: WORKFLOW.headSha, content: "jobs:\n  j:\n    runs-on: ubuntu-latest\n    steps: [{run: sleep 600}]\n" });
   const sim = await startSim(stack, stateDir);
   const p: Prop = { stack, sim, events: new SimEvents(sim), client: httpClient(64), pids: new Set(), cancelled: [] };
   try {

@@ -152,3 +152,16 @@ export async function cancelRunTx(db: Sql | Tx, runId: bigint, actor: CancelActo
   if (d) await runWrite(asSql(db), d.write);
   return d?.cancelled ?? null;
 }
+
+/**
+ * Some open jobs of a run, as fail-fast cancels the rest of a matrix (docs/workflows.md):
+ * the same decision and write as a user's cancel. Null when the run does not exist.
+ */
+export async function cancelJobsOfRunTx(db: Sql | Tx, runId: bigint, jobIds: readonly number[], actor: CancelActor, now: Date): Promise<Cancelled | null> {
+  const locked = await lockRun(asSql(db), runId);
+  if (!locked) return null;
+  const want = new Set(jobIds.map(Number));
+  const d = decide(locked, locked.jobs.filter((j) => want.has(Number(j.id)) && isOpen(j)), actor, now, false);
+  await runWrite(asSql(db), d.write);
+  return d.cancelled;
+}

@@ -69,8 +69,8 @@ export async function heartbeatAndClaim(tx: Tx, runnerId: bigint, info: Heartbea
  * row someone else is deciding on, it takes the next one.
  */
 async function pickJob(tx: Tx, labels: string[]): Promise<{ id: bigint; run_id: bigint } | null> {
-  const rows = await tx.$queryRaw<{ id: bigint; run_id: bigint; repo_id: bigint; concurrency_group: string | null }[]>`
-    SELECT j.id, j.run_id, r.repo_id, j.concurrency_group FROM workflow_jobs j
+  const rows = await tx.$queryRaw<Pick[]>`
+    SELECT j.id, j.run_id, r.repo_id, j.concurrency_group, j.matrix_key, j.max_parallel FROM workflow_jobs j
     JOIN workflow_runs r ON r.id = j.run_id
     WHERE j.status = 'queued' AND NOT j.cancel_requested
       AND (j.runs_on = '' OR string_to_array(j.runs_on, ',') <@ ${labels}::text[])
@@ -85,17 +85,46 @@ async function pickJob(tx: Tx, labels: string[]): Promise<{ id: bigint; run_id: 
           AND o.id < r.id AND o.status <> 'completed'))
       -- (job level) no job of the group running in the repository.
       AND (j.concurrency_group IS NULL OR NOT ${jobGroupBusy(Prisma.sql`j.concurrency_group`, Prisma.sql`r.repo_id`)})
+      -- max-parallel: fewer than that many of the job's matrix running (index on run_id, matrix_key, status).
+      AND (j.max_parallel IS NULL OR ${matrixRunning(Prisma.sql`j.run_id`, Prisma.sql`j.matrix_key`)} < j.max_parallel)
     ORDER BY j.id
     LIMIT 1
     FOR UPDATE OF j, r SKIP LOCKED`;
   const pick = rows[0];
-  if (!pick?.concurrency_group) return pick ?? null;
+  if (!pick) return null;
+  if (pick.max_parallel !== null && !(await matrixHasRoom(tx, pick))) return null;
+  if (!pick.concurrency_group) return pick;
   // Two claimers could each pick a job of the same group before either commits: the
   // group's advisory lock (held to commit) serialises them, and the check is made again
   // with a fresh snapshot; the loser gets nothing this heartbeat.
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`concurrency:${pick.repo_id}:${pick.concurrency_group}`}, 0))`;
   const busy = await tx.$queryRaw<{ busy: boolean }[]>`SELECT ${jobGroupBusy(Prisma.sql`${pick.concurrency_group}`, Prisma.sql`${pick.repo_id}`)} AS busy`;
   return busy[0]?.busy ? null : pick;
+}
+
+interface Pick {
+  id: bigint;
+  run_id: bigint;
+  repo_id: bigint;
+  concurrency_group: string | null;
+  matrix_key: string | null;
+  max_parallel: number | null;
+}
+
+/** How many jobs of this run's matrix are running. */
+function matrixRunning(runId: Prisma.Sql, matrixKey: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`(SELECT count(*) FROM workflow_jobs mj WHERE mj.run_id = ${runId} AND mj.matrix_key = ${matrixKey} AND mj.status = 'running')`;
+}
+
+/**
+ * The pick's count was read in the statement's snapshot, which may predate the commit of
+ * another claimer of the same run. Claimers of one run are serialised by the run's row
+ * lock (taken by the pick, held to commit; others skip the run meanwhile), so a count in
+ * a new statement, made while we hold that lock, sees every job started before ours.
+ */
+async function matrixHasRoom(tx: Tx, pick: Pick): Promise<boolean> {
+  const [row] = await tx.$queryRaw<{ running: bigint }[]>`SELECT ${matrixRunning(Prisma.sql`${pick.run_id}`, Prisma.sql`${pick.matrix_key}`)} AS running`;
+  return Number(row?.running ?? 0) < pick.max_parallel!;
 }
 
 /** Is a job of this group running in this repository? */

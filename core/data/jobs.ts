@@ -1,12 +1,15 @@
 import type { Tx } from "../db.ts";
 import { asSql, id, ids, ts, type Sql } from "../sql.ts";
-import { lockRunOfJob, runWriteCtes, settlePlan } from "./settlement.ts";
+import { lockRunOfJob, runWriteCtes, settlePlan, type Locked } from "./settlement.ts";
+import { cancelJobsOfRunTx, type Cancelled } from "./cancel.ts";
+import { failFast } from "../lifecycle/settle.ts";
+import type { Conclusion } from "../lifecycle/types.ts";
 import { decideReport, type Report } from "../lifecycle/report.ts";
 import { assertNever } from "../assert.ts";
 
 export type ReportApplied =
   /** `cancelRequestedAt`: on a report that ended the job, when a cancel had been requested (null if none). */
-  | { kind: "ok"; changed: boolean; runCompleted: boolean; cancelRequestedAt?: Date | null }
+  | { kind: "ok"; changed: boolean; runCompleted: boolean; cancelRequestedAt?: Date | null; failFast?: Cancelled }
   | { kind: "conflict"; message: string }
   | { kind: "not_found" };
 
@@ -31,6 +34,18 @@ export const REPORT_WRITE_SQL = `
   ), ${runWriteCtes("$5", "$6", "$7", "$8", "$4")}
   SELECT (SELECT status FROM run) AS run_status`;
 
+/**
+ * fail-fast (docs/workflows.md): a failed matrix expansion cancels the rest of its matrix,
+ * through the cancel machinery, in the report's transaction. The runners of running
+ * siblings learn it from their cancel-check poll (the API's Redis user publishes nothing).
+ */
+async function applyFailFast(sql: Sql, locked: Locked, jobId: number, conclusion: Conclusion, now: Date): Promise<Cancelled | null> {
+  const members = locked.jobs.map((j) => ({ id: j.id, jobKey: j.job_key, matrixKey: j.matrix_key, failFast: j.fail_fast, status: j.status }));
+  const ff = failFast(members, { id: jobId, conclusion });
+  if (!ff.cancel) return null;
+  return cancelJobsOfRunTx(sql, BigInt(locked.run.id), ff.jobIds, { userId: null, tokenId: null, reason: ff.reason }, now);
+}
+
 /** Applies a runner's status report for a job it holds. */
 export async function reportJobTx(db: Sql | Tx, jobId: bigint, report: Report, now: Date): Promise<ReportApplied> {
   const sql = asSql(db);
@@ -51,9 +66,10 @@ export async function reportJobTx(db: Sql | Tx, jobId: bigint, report: Report, n
       const [w] = await sql.rows<{ run_status: string | null }>(REPORT_WRITE_SQL, [
         id(jobId), to.status, to.conclusion, ts(now), ids(p.skip), id(locked.run.id), p.run?.status ?? null, p.run?.conclusion ?? null,
       ]);
-      const runCompleted = w!.run_status === "completed";
       if (d.outcome === "start") return { kind: "ok", changed: true, runCompleted: false };
-      return { kind: "ok", changed: true, runCompleted, cancelRequestedAt: job.cancel_requested_at === null ? null : new Date(job.cancel_requested_at) };
+      const ff = to.conclusion === null ? null : await applyFailFast(sql, locked, job.id, to.conclusion, now);
+      const runCompleted = w!.run_status === "completed" || (ff?.runCompleted ?? false);
+      return { kind: "ok", changed: true, runCompleted, cancelRequestedAt: job.cancel_requested_at === null ? null : new Date(job.cancel_requested_at), ...(ff ? { failFast: ff } : {}) };
     }
     default:
       return assertNever(d, "report decision");

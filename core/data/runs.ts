@@ -91,11 +91,12 @@ export const CREATE_RUN_CTES = `idx AS (
     RETURNING id, run_index
   ), jobs AS (
     INSERT INTO workflow_jobs (run_id, job_index, job_key, name, runs_on, needs, timeout_minutes, concurrency_group, cancel_in_progress,
-      status, conclusion, started_at, completed_at, reused)
+      status, conclusion, started_at, completed_at, reused, matrix_key, max_parallel, fail_fast)
     SELECT run.id, j.job_index, j.job_key, j.name, j.runs_on, j.needs, j.timeout_minutes, j.concurrency_group, j.cancel_in_progress,
-      j.status::job_status, j.conclusion::conclusion, j.started_at, j.completed_at, j.reused
+      j.status::job_status, j.conclusion::conclusion, j.started_at, j.completed_at, j.reused, j.matrix_key, j.max_parallel, j.fail_fast
     FROM run, jsonb_to_recordset($15::text::jsonb) AS j(job_index int, job_key text, name text, runs_on text, needs text[], timeout_minutes int,
-      concurrency_group text, cancel_in_progress boolean, status text, conclusion text, started_at timestamptz, completed_at timestamptz, reused boolean)
+      concurrency_group text, cancel_in_progress boolean, status text, conclusion text, started_at timestamptz, completed_at timestamptz, reused boolean,
+      matrix_key text, max_parallel int, fail_fast boolean)
     RETURNING id, job_key
   ), steps AS (
     INSERT INTO workflow_steps (job_id, step_index, name, run, status, conclusion, started_at, completed_at)
@@ -120,6 +121,8 @@ function jobRows(workflow: WorkflowSpec, group: ReturnType<typeof groupContext>,
       concurrency_group: g.concurrencyGroup ?? null, cancel_in_progress: g.cancelInProgress ?? false,
       status: init?.status ?? "queued", conclusion: init?.conclusion ?? null, started_at: iso(init?.startedAt), completed_at: iso(init?.completedAt),
       reused: init?.reused ?? false,
+      // A matrix expansion: what max-parallel and fail-fast count within (docs/workflows.md).
+      matrix_key: j.matrix?.key ?? null, max_parallel: j.matrix?.maxParallel ?? null, fail_fast: j.matrix?.failFast ?? false,
     };
   });
 }

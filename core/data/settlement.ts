@@ -18,6 +18,9 @@ export interface LockedJob {
   cancel_requested_at: string | null;
   force_cancelled: boolean;
   runner_id: number | null;
+  /** A matrix expansion's matrix (its key in the file), for fail-fast; null outside one. */
+  matrix_key: string | null;
+  fail_fast: boolean;
 }
 
 export interface Locked {
@@ -33,7 +36,7 @@ const LOCK_SQL = (runOf: string) => `
     SELECT id, repo_id, status::text AS status FROM workflow_runs WHERE id = ${runOf} FOR UPDATE
   ), jobs AS MATERIALIZED (
     SELECT id, job_index, job_key, needs, status::text AS status, conclusion::text AS conclusion, cancel_requested,
-      cancel_requested_at, force_cancelled, runner_id
+      cancel_requested_at, force_cancelled, runner_id, matrix_key, fail_fast
     FROM workflow_jobs WHERE run_id = (SELECT id FROM run) ORDER BY id FOR UPDATE
   )
   SELECT json_build_object('run', (SELECT row_to_json(run) FROM run), 'jobs', COALESCE((SELECT json_agg(jobs ORDER BY id) FROM jobs), '[]'))::text AS locked`;

@@ -47,11 +47,14 @@ const TRANSITIONS_SQL = `
   FROM job_transitions WHERE job_id = ANY($1::bigint[]) ORDER BY at, id`;
 
 export async function runTimeline(sql: Sql, runId: bigint): Promise<TimelineEvent[]> {
-  const jobs = await sql.rows<{ id: string; job_key: string }>(`SELECT id::text, job_key FROM workflow_jobs WHERE run_id = $1::bigint`, [id(runId)]);
+  const jobs = await sql.rows<{ id: string; job_key: string; cancel_reason: string | null }>(
+    `SELECT id::text, job_key, cancel_reason FROM workflow_jobs WHERE run_id = $1::bigint`, [id(runId)]);
   const jobIds = jobs.map((j) => j.id);
   const intents = await sql.rows<IntentRow>(INTENTS_SQL, [id(runId), jobIds]);
   const transitions = await sql.rows<TransitionRow>(TRANSITIONS_SQL, [jobIds]);
   const keyOf = new Map(jobs.map((j) => [j.id, j.job_key]));
+  // Why a job was cancelled (a user's reason, or the service's: fail-fast, cancel-in-progress).
+  const reasonOf = new Map(jobs.map((j) => [j.id, j.cancel_reason]));
   const events: (TimelineEvent & { sort: [number, number, bigint] })[] = [
     ...intents.map((i) => ({
       sort: [i.created_at.getTime(), 0, BigInt(i.id)] as [number, number, bigint],
@@ -77,7 +80,10 @@ export async function runTimeline(sql: Sql, runId: bigint): Promise<TimelineEven
       route: null,
       action: t.from_status === null ? "job created" : `job ${t.to_status}`,
       job_id: num(BigInt(t.job_id)),
-      detail: { job_key: keyOf.get(t.job_id), from: t.from_status, to: t.to_status, conclusion: t.to_conclusion },
+      detail: {
+        job_key: keyOf.get(t.job_id), from: t.from_status, to: t.to_status, conclusion: t.to_conclusion,
+        ...(t.to_status === "cancelled" && reasonOf.get(t.job_id) ? { reason: reasonOf.get(t.job_id) } : {}),
+      },
     })),
   ];
   events.sort((a, b) => a.sort[0] - b.sort[0] || a.sort[1] - b.sort[1] || (a.sort[2] < b.sort[2] ? -1 : 1));

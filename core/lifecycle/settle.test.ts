@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { jobsToSkip, rollUp, settle, type RollUp } from "./settle.ts";
+import { failFast, jobsToSkip, rollUp, settle, type FailFast, type MatrixMember, type RollUp } from "./settle.ts";
 import { CONCLUSIONS, type Conclusion, type JobStatus, type JobView, type RunStatus } from "./types.ts";
 
 function job(
@@ -240,5 +240,24 @@ describe("settle", () => {
     const before = structuredClone(jobs);
     settle("running", jobs);
     expect(jobs).toEqual(before);
+  });
+});
+
+describe("failFast", () => {
+  const m = (id: number, jobKey: string, matrixKey: string | null, status: JobStatus, failFast = true): MatrixMember => ({ id, jobKey, matrixKey, failFast, status });
+  const matrix = [m(1, "build (18)", "build", "running"), m(2, "build (20)", "build", "running"), m(3, "build (22)", "build", "queued"), m(4, "build (24)", "build", "completed"), m(5, "lint", null, "queued")];
+  const rows: [string, MatrixMember[], { id: number; conclusion: Conclusion }, FailFast][] = [
+    ["a failure cancels the open rest of its matrix", matrix, { id: 1, conclusion: "failure" }, { cancel: true, jobIds: [2, 3], reason: "fail-fast: build (18) failed" }],
+    ["a timeout too", matrix, { id: 2, conclusion: "timed_out" }, { cancel: true, jobIds: [1, 3], reason: "fail-fast: build (20) timed out" }],
+    ["success cancels nothing", matrix, { id: 1, conclusion: "success" }, { cancel: false }],
+    ["a cancelled job cancels nothing", matrix, { id: 1, conclusion: "cancelled" }, { cancel: false }],
+    ["fail-fast: false", matrix.map((j) => ({ ...j, failFast: false })), { id: 1, conclusion: "failure" }, { cancel: false }],
+    ["a job outside a matrix", matrix, { id: 5, conclusion: "failure" }, { cancel: false }],
+    ["nothing left open", [m(1, "b (1)", "b", "running"), m(2, "b (2)", "b", "skipped")], { id: 1, conclusion: "failure" }, { cancel: false }],
+    ["another matrix is left alone", [m(1, "a (1)", "a", "running"), m(2, "b (1)", "b", "queued"), m(3, "a (2)", "a", "queued")], { id: 1, conclusion: "failure" },
+      { cancel: true, jobIds: [3], reason: "fail-fast: a (1) failed" }],
+  ];
+  it.each(rows)("%s", (_name, jobs, finished, want) => {
+    expect(failFast(jobs, finished)).toEqual(want);
   });
 });

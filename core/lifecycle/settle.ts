@@ -1,4 +1,4 @@
-import type { Conclusion, JobView, RunStatus } from "./types.ts";
+import type { Conclusion, JobStatus, JobView, RunStatus } from "./types.ts";
 import { isOpen, isTerminal } from "./types.ts";
 
 export type RollUp =
@@ -64,4 +64,30 @@ export function settle(current: RunStatus, jobs: readonly JobView[]): Settlement
   );
   const run = current === "completed" ? null : rollUp(current, after);
   return { skip, run, completes: run?.status === "completed" };
+}
+
+/** A job as fail-fast sees it: which matrix it belongs to (null outside one). */
+export interface MatrixMember {
+  id: number;
+  jobKey: string;
+  matrixKey: string | null;
+  failFast: boolean;
+  status: JobStatus;
+}
+
+export type FailFast = { cancel: false } | { cancel: true; jobIds: number[]; reason: string };
+
+/** The conclusions that count as the matrix job failing (a cancelled one does not). */
+const FAILS: ReadonlySet<Conclusion> = new Set(["failure", "timed_out"]);
+
+/**
+ * fail-fast (docs/workflows.md): when an expansion of a matrix with fail-fast fails, the
+ * rest of that matrix still queued or running is cancelled, with a reason naming it.
+ */
+export function failFast(jobs: readonly MatrixMember[], finished: { id: number; conclusion: Conclusion }): FailFast {
+  const job = jobs.find((j) => j.id === finished.id);
+  if (!job || job.matrixKey === null || !job.failFast || !FAILS.has(finished.conclusion)) return { cancel: false };
+  const jobIds = jobs.filter((j) => j.id !== job.id && j.matrixKey === job.matrixKey && isOpen(j.status)).map((j) => j.id);
+  if (jobIds.length === 0) return { cancel: false };
+  return { cancel: true, jobIds, reason: `fail-fast: ${job.jobKey} ${finished.conclusion === "timed_out" ? "timed out" : "failed"}` };
 }
