@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { commonEnv, ConfigError, parseConfig } from "../core/config.ts";
 import { createPrisma, isTransientDbError, type PrismaClient } from "../core/db.ts";
+import { DependencyError, probePostgres } from "../core/deps.ts";
 import { parseId } from "../core/ids.ts";
 import { SCOPES } from "../core/scopes.ts";
 import * as ops from "./ops.ts";
@@ -196,6 +197,8 @@ async function execute(c: Command<unknown>, v: Values): Promise<string> {
     return v.json ? JSON.stringify(c.json ? c.json(r) : r) : c.say(r);
   }
   const env = parseConfig(commonEnv);
+  // A database that is away or missing is one line naming it (docs/decisions.md, "Failing clearly").
+  await probePostgres(env.DATABASE_URL);
   // One connection: the CLI runs one operation, and a bigger pool only delays the exit.
   const prisma = createPrisma(env.DATABASE_URL, 1);
   try {
@@ -248,10 +251,12 @@ function explain(e: unknown): { code: number; message: string } {
   const code = (e as { code?: unknown } | null)?.code;
   if (e instanceof UsageError) return { code: 2, message: e.message };
   if (e instanceof ops.AdminError) return { code: 1, message: e.message };
-  if (e instanceof ConfigError) return { code: 1, message: e.message.replace(/:?\n\s*/g, "; ") };
-  // P1xxx: Prisma could not reach, log in to, or find the database.
+  // A bad setting exits 2 in every entry point (core/deps.ts outcomeOf).
+  if (e instanceof ConfigError) return { code: 2, message: e.message.replace(/:?\n\s*/g, "; ") };
+  if (e instanceof DependencyError) return { code: 1, message: e.message };
+  // P1xxx: Prisma could not reach, log in to, or find the database (lost after the probe).
   if (isTransientDbError(e) || (typeof code === "string" && /^P1\d{3}$/.test(code))) {
-    return { code: 1, message: `database unavailable at ${where()}: ${reason(e)}` };
+    return { code: 1, message: `database unavailable at ${where()} (DATABASE_URL): ${reason(e)}` };
   }
   if (code === "P2021" || code === "P2022") {
     return { code: 1, message: `database schema missing or out of date (run npm run db:migrate): ${reason(e)}` };

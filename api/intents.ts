@@ -5,7 +5,7 @@ import {
   type IntentName, type IntentPayload, type IntentResult,
 } from "../core/contracts.ts";
 import type { Redis } from "../core/redis.ts";
-import { signIntent } from "../core/signing.ts";
+import { signIntent, verifyResult, type ResultVerdict } from "../core/signing.ts";
 
 export type Outcome =
   | { kind: "result"; result: IntentResult }
@@ -19,6 +19,9 @@ export type Outcome =
   | { kind: "idempotency_conflict" };
 
 type Waiter = (o: Outcome) => void;
+
+/** Why a result read from Redis was not believed (actions_intent_results_rejected_total{reason}). */
+export type ResultRejectReason = Exclude<ResultVerdict, { ok: true }>["reason"];
 
 // ioredis (no offline queue) refuses a command it never sent with this message: only then
 // is it certain that nothing was queued. Any other failure may come after Redis ran the
@@ -44,6 +47,10 @@ export class IntentClient {
   private readonly waiters = new Map<string, Set<Waiter>>();
   /** Intents whose add failed after it was sent: if no result comes in time, say "maybe". */
   private readonly maybeQueued = new Set<string>();
+  /** The keys a worker's result may be signed with: the current one, and during a rotation the previous. */
+  private readonly resultKeys: readonly string[];
+  /** Told about every result for a pending intent that was not believed (api/metrics.ts counts them). */
+  onResultRejected: (reason: ResultRejectReason) => void = () => {};
 
   constructor(
     readonly queue: Queue,
@@ -51,15 +58,22 @@ export class IntentClient {
     private readonly timeoutMs: number,
     /** INTENT_SIGNING_KEY: workers apply only what it signed. */
     private readonly signingKey: string,
+    /** INTENT_SIGNING_KEY_PREVIOUS, during a rotation. */
+    previousKey?: string | null,
   ) {
-    events.on("completed", ({ jobId, returnvalue }) => this.settle(jobId, toOutcome(returnvalue, jobId)));
+    this.resultKeys = previousKey ? [signingKey, previousKey] : [signingKey];
+    events.on("completed", ({ jobId, returnvalue }) => this.settleWithResult(jobId, returnvalue));
     events.on("failed", ({ jobId }) => this.settle(jobId, { kind: "failed", intentUid: jobId }));
   }
 
-  static create(producer: Redis, eventsConn: Redis, prefix: string, timeoutMs: number, signingKey: string): IntentClient {
+  static create(producer: Redis, eventsConn: Redis, prefix: string, timeoutMs: number, signingKey: string, previousKey?: string | null): IntentClient {
     const queue = new Queue(QUEUE_NAME, { connection: producer, prefix });
     const events = new QueueEvents(QUEUE_NAME, { connection: eventsConn, prefix });
-    return new IntentClient(queue, events, timeoutMs, signingKey);
+    // Without listeners BullMQ prints every connection error (a refused AUTH's arguments
+    // included) with console.error; api/server.ts reports a lost Redis once instead.
+    queue.on("error", () => {});
+    events.on("error", () => {});
+    return new IntentClient(queue, events, timeoutMs, signingKey, previousKey);
   }
 
   ready(): Promise<unknown> {
@@ -101,8 +115,24 @@ export class IntentClient {
       // try again. Postgres' idempotency record still keeps it to one application.
       await job.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
     } else if (job.finishedOn !== undefined) {
-      this.settle(uid, toOutcome(job.returnvalue, uid));
+      this.settleWithResult(uid, job.returnvalue);
     }
+  }
+
+  /**
+   * A result read from Redis is believed only when a worker signed it for this job id
+   * (docs/security.md, "Signed results"). One that does not verify is treated as no result
+   * yet: the request keeps waiting for the real one, and without it answers 503 (queued).
+   */
+  private settleWithResult(uid: string, raw: unknown): void {
+    // Every API process hears every completed event: check only those it waits for.
+    if (!this.waiters.has(uid)) return;
+    const v = verifyResult(this.resultKeys, uid, typeof raw === "string" ? safeJson(raw) : raw);
+    if (!v.ok) {
+      this.onResultRejected(v.reason);
+      return;
+    }
+    this.settle(uid, toOutcome(v.value, uid));
   }
 
   private wait(uid: string): Promise<Outcome> {

@@ -15,20 +15,31 @@ import { createApiMetrics, httpMetrics, instrumentIntents, metricsRouter } from 
 import { IntentClient } from "./intents.ts";
 import { createLimiter } from "./ratelimit.ts";
 import { createPool, poolShares, poolSql } from "../core/sql.ts";
+import { failClearly, requireDeps } from "../core/deps.ts";
+import { dependencyWatch, watchRedis } from "../core/dep-watch.ts";
+
+failClearly("api");
 
 const cfg = parseConfig(apiEnv);
 const log = createLogger("api", { level: cfg.LOG_LEVEL, pretty: cfg.LOG_PRETTY });
+// Both answer before anything connects, so "api listening" means they did (docs/decisions.md, "Failing clearly").
+await requireDeps({ postgres: cfg.DATABASE_URL, redis: cfg.REDIS_URL });
 const shares = poolShares(cfg.DB_POOL_SIZE);
 const prisma = createPrisma(cfg.DATABASE_URL, shares.orm);
 const pool = createPool(cfg.DATABASE_URL, shares.sql);
 const sql = poolSql(pool);
 const producer = connectRedis(cfg.REDIS_URL, "producer", "api-producer");
 const eventsConn = connectRedis(cfg.REDIS_URL, "subscriber", "api-events");
-const intents = IntentClient.create(producer, eventsConn, cfg.QUEUE_PREFIX, cfg.RESULT_TIMEOUT_MS, cfg.INTENT_SIGNING_KEY);
+const redisWatch = dependencyWatch(log, "redis", cfg.REDIS_URL);
+watchRedis(producer, redisWatch, "api-producer");
+watchRedis(eventsConn, redisWatch, "api-events");
+const intents = IntentClient.create(producer, eventsConn, cfg.QUEUE_PREFIX, cfg.RESULT_TIMEOUT_MS, cfg.INTENT_SIGNING_KEY, cfg.INTENT_SIGNING_KEY_PREVIOUS);
 await intents.ready();
 const metrics = createApiMetrics({ prisma, queue: intents.queue });
 instrumentIntents(intents, metrics);
 const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: producer, prefix: cfg.QUEUE_PREFIX });
+// Without a listener BullMQ prints each error with console.error; the watch reports them once.
+maintenanceQueue.on("error", () => {});
 
 const app = createApp({
   prisma,
@@ -41,14 +52,16 @@ const app = createApp({
   registrationTokenHash: cfg.RUNNER_REGISTRATION_TOKEN ? sha256(cfg.RUNNER_REGISTRATION_TOKEN) : null,
   trustProxy: cfg.TRUST_PROXY,
   logMaxBytesPerJob: cfg.LOG_MAX_BYTES_PER_JOB,
+  logStallMs: cfg.LOG_STREAM_STALL_MS,
   before: [httpMetrics(metrics)],
-  routers: [metricsRouter(metrics.registry), openapiRouter(), dashboardRouter({ sql }, [intents.queue, maintenanceQueue])],
+  routers: [metricsRouter(metrics.registry), openapiRouter(), dashboardRouter({ sql, origin: { publicOrigin: cfg.PUBLIC_URL ?? null, trustProxy: cfg.TRUST_PROXY } }, [intents.queue, maintenanceQueue])],
 });
 const { stopAccepting } = serve(app, { port: cfg.PORT, host: cfg.HOST }, log, "api");
 
+// Each phase is bounded (core/shutdown.ts): a dead Redis or database must not hold the stop.
 onShutdown(log, [
-  stopAccepting,
-  ["close queue", async () => { await intents.close(); await maintenanceQueue.close(); }],
-  ["close redis", async () => { producer.disconnect(); eventsConn.disconnect(); }],
-  ["disconnect database", async () => { await prisma.$disconnect(); await pool.end(); }],
+  [stopAccepting[0], stopAccepting[1], 10_000],
+  ["close queue", async () => { await intents.close(); await maintenanceQueue.close(); }, 3_000],
+  ["close redis", async () => { producer.disconnect(); eventsConn.disconnect(); }, 2_000],
+  ["disconnect database", async () => { await prisma.$disconnect(); await pool.end(); }, 5_000],
 ]);

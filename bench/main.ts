@@ -8,6 +8,8 @@ import { commonEnv, parseConfig } from "../core/config.ts";
 import { connectRedis } from "../core/redis.ts";
 import { ensureSigningKey } from "../core/signing.ts";
 import { withDatabase } from "../prisma/engine.ts";
+import { DependencyError, failClearly, outcomeOf, probeRedis } from "../core/deps.ts";
+import { probeServer } from "../prisma/migrate.ts";
 import { renderMarkdown, resultsJson, summaryText, type Machine, type Outcome, type Run } from "./lib/report.ts";
 import { latencyHistogramSvg } from "./lib/svg.ts";
 import { computeTargets } from "./lib/targets.ts";
@@ -134,6 +136,9 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const t0 = performance.now();
   const log = (msg: string) => process.stderr.write(`[bench +${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${msg}\n`);
+  // Both answer before any scenario starts (docs/decisions.md, "Failing clearly").
+  const cfg = parseConfig(commonEnv);
+  await Promise.all([probeServer(cfg.DATABASE_URL), probeRedis(cfg.REDIS_URL)]);
   const machine = await describeMachine(args.quick ? "quick" : "full");
   log(`machine: ${JSON.stringify(machine)}`);
   const ctx: BenchContext = { quick: args.quick, log, results: new Map() };
@@ -156,7 +161,9 @@ async function main(): Promise<number> {
 
 // Exit explicitly: a scenario may leave keep-alive sockets or timers behind, and the
 // report is already written, so waiting for the event loop to drain gains nothing.
+failClearly("bench");
 main().then((code) => process.exit(code), (e: Error) => {
-  process.stderr.write(`${e.stack ?? e.message}\n`);
-  process.exit(2);
+  const { message } = outcomeOf("bench", e);
+  process.stderr.write(`${message}\n`);
+  process.exit(e instanceof DependencyError ? 1 : 2);
 });

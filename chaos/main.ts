@@ -3,7 +3,8 @@ import pg from "pg";
 import { commonEnv, parseConfig } from "../core/config.ts";
 import { withDatabase } from "../prisma/engine.ts";
 import { ensureSigningKey } from "../core/signing.ts";
-import { migrate } from "../prisma/migrate.ts";
+import { migrate, probeServer } from "../prisma/migrate.ts";
+import { failClearly } from "../core/deps.ts";
 import type { Report } from "./harness.ts";
 import { PrivateRedis } from "./infra.ts";
 import { addTally, emptyTally } from "./reconcile.ts";
@@ -13,6 +14,7 @@ import { failures, table, type Row } from "./table.ts";
 // `npm run chaos [-- <scenario>…] [--reps N] [--short]`: every fault scenario under load,
 // one table row each; exit 1 if any must-be-zero count is not zero.
 
+failClearly("chaos");
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { reps: { type: "string", default: "1" }, short: { type: "boolean", default: false } },
@@ -56,6 +58,8 @@ async function withDb<T>(fn: (url: string) => Promise<T>): Promise<T> {
 const log = (msg: string) => console.error(msg);
 const rows: Row[] = [];
 const started = Date.now();
+// Postgres answers before the template is made; each repetition brings its own Redis.
+await probeServer(cfg.DATABASE_URL);
 await migrate(withDatabase(cfg.DATABASE_URL, template));
 try {
   for (const s of chosen) {

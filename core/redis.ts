@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from "ioredis";
+import { scrubRedisError } from "./deps.ts";
 
 export { Redis };
 
@@ -28,7 +29,9 @@ export function connectRedis(url: string, role: RedisRole, name: string = role):
   };
   const client = new Redis(url, { ...base, ...byRole[role] });
   // Errors surface through the commands that fail; without a listener ioredis would
-  // print every reconnect attempt as an unhandled error event.
-  client.on("error", () => {});
+  // print every reconnect attempt as an unhandled error event. Being the first listener,
+  // this one also blanks the AUTH/HELLO arguments (the password) of a refused login
+  // before BullMQ or a logger sees the error (docs/security.md).
+  client.on("error", (e) => void scrubRedisError(e));
   return client;
 }

@@ -4,6 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { DEFAULT_DATABASE_URL, applyMigrations, withDatabase } from "./engine.ts";
+import { DependencyError, probePostgres, redactUrl } from "../core/deps.ts";
 
 export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "migrations");
 
@@ -60,26 +61,29 @@ export async function migrate(
 }
 
 /** Never print a password that might be in the URL. */
-function redact(databaseUrl: string): string {
-  try {
-    const url = new URL(databaseUrl);
-    if (url.password) url.password = "***";
-    return url.toString();
-  } catch {
-    return "<unparseable DATABASE_URL>";
-  }
-}
+const redact = redactUrl;
 
 export function summary(r: MigrateResult): string {
   const what = r.applied.length ? `applied ${r.applied.length} (${r.applied.join(", ")})` : "already up to date";
-  return `db:migrate ${r.database}: ${r.created ? "created database, " : ""}${what} in ${r.ms} ms`;
+  // A new database is said on a line of its own: a typo in DATABASE_URL's name creates one.
+  const created = r.created ? `created database ${r.database} (it did not exist; if the name in DATABASE_URL is a typo, stop and fix it)\n` : "";
+  return `${created}db:migrate ${r.database}: ${what} in ${r.ms} ms`;
 }
+
+/** The server answers (through its own `postgres` database: the one named may not exist yet). */
+export const probeServer = (databaseUrl: string): Promise<void> => probePostgres(databaseUrl, 3_000, withDatabase(databaseUrl, "postgres"));
 
 async function main(): Promise<void> {
   const url = process.env["DATABASE_URL"] ?? DEFAULT_DATABASE_URL;
   try {
+    await probeServer(url);
     console.log(summary(await migrate(url)));
   } catch (e) {
+    if (e instanceof DependencyError) {
+      console.error(`db:migrate: ${e.message}`);
+      process.exitCode = 1;
+      return;
+    }
     const message = e instanceof Error ? e.message : String(e);
     console.error(`db:migrate failed for ${redact(url)}: ${message.trim()}`);
     process.exitCode = 1;

@@ -10,6 +10,9 @@ import { Fleet } from "./fleet.ts";
 import { ContainerRegistry } from "./orphans.ts";
 import { fleetIdentity, lockFleet } from "./state.ts";
 import type { RunnerSpec } from "./runner.ts";
+import { classifyRedis, DependencyError, failClearly, probeRedis } from "../core/deps.ts";
+
+failClearly("runner-sim");
 
 // `npm run start:runner-sim [-- --runners 4 --labels ubuntu-latest,linux --capacity 2 …]`:
 // a fleet of simulated runners speaking only the runner protocol and the cancel signal.
@@ -52,6 +55,8 @@ const input = { ...process.env, ...flagsAsEnv() };
 const cfg = parseConfig(simEnv, input);
 const log = createLogger("runner-sim", { level: cfg.LOG_LEVEL, pretty: cfg.LOG_PRETTY });
 const client = new RunnerClient(cfg.API_URL);
+// Redis answers (and takes this user's login) before any runner registers.
+await probeRedis(cfg.REDIS_URL);
 
 async function fleetSpecs(): Promise<RunnerSpec[]> {
   if (cfg.RUNNER_TOKENS) {
@@ -95,8 +100,18 @@ try {
   });
   log.info({ state_dir: stateDir }, "fleet state");
   await fleet.start();
-  onShutdown(log, [["stop runners and their containers", () => fleet.stop()], ["release the fleet lock", async () => lock.release()]]);
+  // Jobs in hand end `cancelled`, reported before the lock and its owner file go
+  // (docs/decisions.md, "Stopping"); a forced stop still kills the containers and
+  // removes every file it would have left.
+  onShutdown(
+    log,
+    [["stop runners and their containers", () => fleet.stop(), 15_000], ["release the fleet lock", async () => lock.release(), 1_000]],
+    { onForce: () => { fleet.abandon(); lock.release(); } },
+  );
 } catch (e) {
+  // A refused SUBSCRIBE (NOPERM) or login is the operator's to fix in REDIS_URL or the ACL: one line.
+  const f = classifyRedis(e, cfg.REDIS_URL);
+  if (f.kind === "auth" || f.kind === "permission") throw new DependencyError("redis", f, cfg.REDIS_URL);
   log.fatal({ err: (e as Error).message }, "runner-sim could not start");
   process.exit(1);
 }

@@ -1,10 +1,15 @@
 import { commonEnv, parseConfig } from "../core/config.ts";
 import { createPrisma } from "../core/db.ts";
+import { failClearly, probePostgres } from "../core/deps.ts";
 import { CHECKS, checkInvariants } from "../core/invariants.ts";
+import { driverMessage } from "../core/readiness.ts";
 
 // `npm run check:invariants`: exit 0 when every invariant holds, else 1 with the list.
 
+failClearly("check:invariants");
 const cfg = parseConfig(commonEnv);
+// A database that is away or missing is one line naming it (docs/decisions.md, "Failing clearly").
+await probePostgres(cfg.DATABASE_URL);
 const prisma = createPrisma(cfg.DATABASE_URL, 1);
 try {
   const violations = await checkInvariants(prisma);
@@ -15,7 +20,8 @@ try {
     process.exitCode = 1;
   }
 } catch (e) {
-  console.error(`check:invariants failed: ${(e as Error).message.split("\n")[0]}`);
+  // Prisma's first line is "Invalid `prisma.x()` invocation:"; the reason is the driver's message.
+  console.error(`check:invariants failed: ${driverMessage(e)}`);
   process.exitCode = 2;
 } finally {
   await prisma.$disconnect();

@@ -3,6 +3,10 @@ import { z } from "zod";
 import { commonEnv, parseConfig } from "../core/config.ts";
 import { createPrisma } from "../core/db.ts";
 import { demoRun, seedDemo } from "./seed.ts";
+import { failClearly, probeRedis } from "../core/deps.ts";
+import { probeServer } from "../prisma/migrate.ts";
+
+failClearly("demo");
 
 // `npm run demo`: a scripted scenario against a running system (started here if none
 // answers): trigger a run, cancel its running job, watch the run complete cancelled,
@@ -31,6 +35,8 @@ async function ensureSystem(): Promise<(() => void) | null> {
 }
 
 async function main() {
+  // Both answer before a system is started here, whose output is not shown (docs/decisions.md, "Failing clearly").
+  await Promise.all([probeServer(cfg.DATABASE_URL), probeRedis(cfg.REDIS_URL)]);
   const stop = await ensureSystem();
   const prisma = createPrisma(cfg.DATABASE_URL, 2);
   try {

@@ -11,9 +11,15 @@ import { readinessCheck } from "../core/readiness.ts";
 import { createIntentWorker } from "./worker.ts";
 import { startMaintenance } from "./maintenance.ts";
 import { startWorkerHttp } from "./http.ts";
+import { failClearly, isConnectionError, requireDeps } from "../core/deps.ts";
+import { dependencyWatch, watchRedis } from "../core/dep-watch.ts";
+
+failClearly("worker");
 
 const cfg = parseConfig(workerEnv);
 const log = createLogger("worker", { level: cfg.LOG_LEVEL, pretty: cfg.LOG_PRETTY });
+// Both answer before anything connects, so "worker ready" means they did (docs/decisions.md, "Failing clearly").
+await requireDeps({ postgres: cfg.DATABASE_URL, redis: cfg.REDIS_URL });
 const shares = poolShares(cfg.DB_POOL_SIZE);
 const prisma = createPrisma(cfg.DATABASE_URL, shares.orm);
 const pool = createPool(cfg.DATABASE_URL, shares.sql);
@@ -21,6 +27,8 @@ const blocking = connectRedis(cfg.REDIS_URL, "worker", "worker-blocking");
 const publisher = connectRedis(cfg.REDIS_URL, "publisher", "worker-publisher");
 // Fails fast (no offline queue): readiness and the queue gauges must never hang a probe.
 const probe = connectRedis(cfg.REDIS_URL, "producer", "worker-probe");
+const redisWatch = dependencyWatch(log, "redis", cfg.REDIS_URL);
+for (const [c, source] of [[blocking, "worker-blocking"], [publisher, "worker-publisher"], [probe, "worker-probe"]] as const) watchRedis(c, redisWatch, source);
 const metrics = createWorkerMetrics();
 const intentQueue = new Queue(QUEUE_NAME, { connection: probe, prefix: cfg.QUEUE_PREFIX });
 // Redis errors here surface in /readyz and actions_metrics_collector_up, not as console noise.
@@ -49,11 +57,19 @@ const worker = createIntentWorker(
   metrics.observeIntent,
 );
 worker.on("failed", (job, err) => log.error({ intent: job?.id, err: err.message }, "intent attempt failed"));
-worker.on("error", (err) => log.warn({ err: err.message }, "worker connection error"));
+// A lost Redis is reported once by the watch; per-retry errors would repeat it every 2 s.
+worker.on("error", (err) => {
+  if (!isConnectionError(err)) log.warn({ err: err.message }, "worker connection error");
+});
 await worker.waitUntilReady();
+function watched(name: string) {
+  const c = connectRedis(cfg.REDIS_URL, "worker", name);
+  watchRedis(c, redisWatch, name);
+  return c;
+}
 const maintenance = await startMaintenance(
   { prisma, publish: (c, m) => publisher.publish(c, m), log, queuePrefix: cfg.QUEUE_PREFIX, reaperEnded: metrics.reaperEnded },
-  { queue: connectRedis(cfg.REDIS_URL, "worker", "maintenance-queue"), worker: connectRedis(cfg.REDIS_URL, "worker", "maintenance-worker") },
+  { queue: watched("maintenance-queue"), worker: watched("maintenance-worker") },
   {
     intervalMs: cfg.REAPER_INTERVAL_MS,
     policy: { heartbeatWindowMs: cfg.RUNNER_HEARTBEAT_WINDOW_MS, timeoutSlackMs: cfg.JOB_TIMEOUT_SLACK_MS, cancelDeadlineMs: cfg.CANCEL_DEADLINE_MS },
@@ -62,12 +78,14 @@ const maintenance = await startMaintenance(
 started = true;
 log.info({ concurrency: cfg.WORKER_CONCURRENCY, prefix: cfg.QUEUE_PREFIX, http_port: http.port }, "worker ready");
 
+// Each phase is bounded (core/shutdown.ts): with Redis gone, worker.close() waits on a dead
+// connection; an intent it could not finish stays in the queue and is retried elsewhere.
 onShutdown(log, [
-  ["stop reporting ready", async () => http.stopReporting()],
+  ["stop reporting ready", async () => http.stopReporting(), 1_000],
   // Finish the intents in hand; new ones stay in the queue for the next worker.
-  ["drain in-flight intents", () => worker.close()],
-  ["stop the reaper", () => maintenance.close()],
-  ["close http server", () => http.close()],
-  ["close redis", async () => { await intentQueue.close(); publisher.disconnect(); blocking.disconnect(); probe.disconnect(); }],
-  ["disconnect database", async () => { await prisma.$disconnect(); await pool.end(); }],
+  ["drain in-flight intents", () => worker.close(), 10_000],
+  ["stop the reaper", () => maintenance.close(), 3_000],
+  ["close http server", () => http.close(), 2_000],
+  ["close redis", async () => { await intentQueue.close(); publisher.disconnect(); blocking.disconnect(); probe.disconnect(); }, 2_000],
+  ["disconnect database", async () => { await prisma.$disconnect(); await pool.end(); }, 5_000],
 ]);

@@ -6,6 +6,7 @@ import type { ReapPolicy } from "../core/lifecycle/reap.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Redis } from "../core/redis.ts";
 import type { Counter } from "prom-client";
+import { isConnectionError } from "../core/deps.ts";
 
 export { MAINTENANCE_QUEUE };
 
@@ -29,6 +30,8 @@ export async function startMaintenance(
   opts: { intervalMs: number; policy: ReapPolicy },
 ): Promise<{ close(): Promise<void> }> {
   const queue = new Queue(MAINTENANCE_QUEUE, { connection: conns.queue, prefix: deps.queuePrefix });
+  // Without a listener BullMQ prints each connection error with console.error.
+  queue.on("error", () => {});
   await queue.upsertJobScheduler("reaper", { every: opts.intervalMs }, {
     name: "reap",
     opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
@@ -48,7 +51,10 @@ export async function startMaintenance(
     prefix: deps.queuePrefix,
     concurrency: 1,
   });
-  worker.on("error", (err) => deps.log.warn({ err: err.message }, "maintenance connection error"));
+  // A lost Redis is reported once by worker/main.ts's watch, not on every retry.
+  worker.on("error", (err) => {
+    if (!isConnectionError(err)) deps.log.warn({ err: err.message }, "maintenance connection error");
+  });
   return {
     async close() {
       await worker.close();
