@@ -87,6 +87,12 @@ export class Fleet {
     return new Map([...this.jobs.values()].map((j) => [j.id, j.pid]));
   }
 
+  /** A forced stop: every container killed and its pid file removed, synchronously. */
+  abandon(): void {
+    for (const r of this.runners) r.abandon();
+    this.sub?.disconnect();
+  }
+
   async stop(): Promise<void> {
     await Promise.all(this.runners.map((r) => r.stop()));
     this.sub?.disconnect();

@@ -37,6 +37,8 @@ export class JobRun {
   /** Signals waiting for the next cancel-check (one in flight at a time), by request id. */
   private signalled: (string | undefined)[] | null = null;
   private signalCheck = false;
+  /** The step in its container and its next log sequence number. */
+  private step: { id: number; seq: number } | null = null;
 
   constructor(
     private readonly client: RunnerClient,
@@ -60,6 +62,8 @@ export class JobRun {
     this.cancelling = true;
     this.requestId = requestId;
     this.opts.log.info({ job_id: this.id, via, force, request_id: requestId, at: now() }, "cancel received");
+    // Its log says why the job ended: no user cancelled it (docs/decisions.md, "Stopping").
+    if (via === "shutdown") this.logLine("runner shutting down: the job is cancelled; rerun it to run it again");
     void (force ? this.container?.kill() : this.container?.stop(this.opts.graceMs));
   }
 
@@ -141,14 +145,11 @@ export class JobRun {
 
   private async runStep(step: Claim["job"]["steps"][number]): Promise<Ending> {
     await this.client.stepStatus(this.id, step.id, this.token, { status: "running" });
-    let seq = 0;
+    this.step = { id: step.id, seq: 0 };
     const container = startContainer(step.run, {
       // Marks the container as this fleet's, for the sweep of a later life.
       env: this.opts.registry.containerEnv(),
-      onLine: (line) => {
-        const chunk = { step_id: step.id, seq: seq++, content: line };
-        this.logChain = this.logChain.then(() => this.client.log(this.id, this.token, chunk)).catch(() => {});
-      },
+      onLine: (line) => this.logLine(line),
     });
     this.container = container;
     this.opts.registry.add(container.pid, this.id);
@@ -164,6 +165,24 @@ export class JobRun {
     await this.logChain;
     await this.client.stepStatus(this.id, step.id, this.token, statusOf(ending));
     return ending;
+  }
+
+  private logLine(content: string): void {
+    const step = this.step;
+    if (step === null) return;
+    const chunk = { step_id: step.id, seq: step.seq++, content };
+    this.logChain = this.logChain.then(() => this.client.log(this.id, this.token, chunk)).catch(() => {});
+  }
+
+  /**
+   * A forced stop: nothing more will be reported. Kills the container now (its group,
+   * synchronously) and removes its pid file, so nothing of this job outlives the process.
+   */
+  abandon(): void {
+    const c = this.container;
+    if (c === null) return;
+    void c.kill();
+    this.opts.registry.remove(c.pid);
   }
 
   private endingOf(exit: ContainerExit): Ending {

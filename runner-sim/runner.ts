@@ -89,6 +89,12 @@ export class SimRunner {
     });
   }
 
+  /** A forced stop: claims no more and kills every container at once (see JobRun.abandon). */
+  abandon(): void {
+    this.stopping = true;
+    for (const j of this.jobs.values()) j.abandon();
+  }
+
   /** Stops claiming; jobs in hand are cancelled and reported before this resolves. */
   async stop(): Promise<void> {
     this.stopping = true;
