@@ -4,7 +4,7 @@ import { commonEnv, parseConfig } from "../core/config.ts";
 import { ACL_ROLES, aclUsers, MIN_PASSWORD_LENGTH, type AclProblem, type AclRole, type AclUser } from "../core/redis-acl.ts";
 import { AdminError } from "./ops.ts";
 
-// `admin redis-acl`: prints the Redis users of DESIGN.md §10 and, with --apply, writes
+// `admin redis-acl`: prints the Redis users of docs/security.md ("Redis roles") and, with --apply, writes
 // them to the server of REDIS_URL. Needs no database.
 
 export const PASSWORD_ENV: Record<AclRole, string> = {

@@ -1,7 +1,7 @@
 import { num } from "../core/ids.ts";
 import type { JobRow, RunRow, StepRow } from "../core/data/reads.ts";
 
-// Read views of DESIGN.md §4.4: snake_case, RFC 3339 UTC or null, ids as numbers.
+// Read views of docs/api.md, "Reads": snake_case, RFC 3339 UTC or null, ids as numbers.
 
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
 

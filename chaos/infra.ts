@@ -72,7 +72,7 @@ function exited(p: ChildProcess): Promise<void> {
   return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once("exit", () => r()));
 }
 
-/** The Redis users of DESIGN.md §10 on a private server: a URL per role, and the admin's. */
+/** The Redis users of docs/security.md ("Redis roles") on a private server: a URL per role, and the admin's. */
 export interface AclUrls {
   admin: string;
   api: string;

@@ -6,7 +6,7 @@ import { PrivatePostgres, PrivateRedis, sleep, until } from "./infra.ts";
 import type { Service } from "../scripts/service.ts";
 import { isLiveContainer, logLines, type LogLine } from "./system.ts";
 
-// The five faults of issue 4. Each is a Plan for the shared harness: what to seed, which
+// The five faults of `npm run chaos` (README, "When things fail"). Each is a Plan for the shared harness: what to seed, which
 // processes to run, and the fault to inject while the load runs.
 
 export interface Scenario {

@@ -49,7 +49,7 @@ export class System {
   }
 
   async start(): Promise<void> {
-    // On a private Redis each process runs as its role's ACL user (DESIGN.md §10).
+    // On a private Redis each process runs as its role's ACL user (docs/security.md, "Redis roles").
     this.redisUsers = (await privateRedisAt(this.cfg.redisUrl)?.applyAcl(this.cfg.prefix)) ?? null;
     const api = this.spawn("api", "api/server.ts", {
       PORT: "0", HOST: "127.0.0.1", RESULT_TIMEOUT_MS: String(this.cfg.resultTimeoutMs),

@@ -1,7 +1,7 @@
 import { MAINTENANCE_QUEUE, QUEUE_NAME } from "./contracts.ts";
 import { sha256 } from "./tokens.ts";
 
-// The three Redis users of DESIGN.md §10, as ACL SETUSER arguments. Everything a user may
+// The three Redis users of docs/security.md ("Redis roles"), as ACL SETUSER arguments. Everything a user may
 // do is listed here, and nothing else: a process handed the runner's URL can subscribe to
 // the signal channels and that is all. test/redis-acl.test.ts runs every code path of the
 // api and worker against these rules and reads ACL LOG; core/redis-acl.test.ts checks

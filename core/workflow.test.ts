@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MAX_SOURCE_BYTES, parseWorkflow, resolveGroup, type ParseResult, type WorkflowSpec } from "./workflow.ts";
 
-const DESIGN_EXAMPLE = `name: CI
+const TWO_JOB_EXAMPLE = `name: CI
 on: push
 jobs:
   build:
@@ -34,9 +34,9 @@ function oneJob(body: string, key = "a"): string {
 }
 const STEP = "steps:\n  - run: echo hi";
 
-describe("parseWorkflow: the DESIGN §7 example", () => {
+describe("parseWorkflow: the two-job example (build, then test)", () => {
   it("parses into two jobs with needs, timeout, steps and default names", () => {
-    expect(ok(parseWorkflow(DESIGN_EXAMPLE))).toEqual({
+    expect(ok(parseWorkflow(TWO_JOB_EXAMPLE))).toEqual({
       name: "CI",
       jobs: [
         {

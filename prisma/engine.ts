@@ -1,5 +1,5 @@
 // Drives Prisma's schema engine (WebAssembly build) over @prisma/adapter-pg, because the
-// CLI's native engine cannot be downloaded on these machines (DESIGN.md §8).
+// CLI's native engine cannot be downloaded on these machines (docs/operations.md, "Facts about the environment").
 import { readFile, readdir } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";

@@ -42,7 +42,7 @@ async function existingMigrations(): Promise<string[]> {
 
 function printLaterMigrationGuidance(existing: string[], name: string): void {
   // Generating a diff against the previous schema needs a shadow database and the
-  // engine's introspection, which is unreliable here (DESIGN.md §8); a wrong migration
+  // engine's introspection, which is unreliable here (docs/operations.md, "Facts about the environment"); a wrong migration
   // is worse than none, so say what to do instead.
   console.error(
     [

@@ -1,5 +1,5 @@
 // `npm run db:migrate`: creates the database if needed and applies pending migrations,
-// the offline equivalent of `prisma migrate deploy` (DESIGN.md §8).
+// the offline equivalent of `prisma migrate deploy` (docs/operations.md, "Migrations").
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";

@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-// The runner protocol of DESIGN.md §4.5, as a runner speaks it. No database access.
+// The runner protocol of docs/runner-protocol.md, as a runner speaks it. No database access.
 
 export const claimedJob = z.object({
   token: z.string(),

@@ -6,7 +6,7 @@ import { waitFor } from "./setup/db.ts";
 import { worldSuite } from "./setup/suite.ts";
 import { call, claimJob, ONE_JOB, registerTestRunner } from "./setup/world.ts";
 
-// Route 5 of issue 6: POST /api/v1/repos/{owner}/{repo}/actions/runs/cancel.
+// Bulk cancel (docs/api.md, "Cancel in bulk"): POST /api/v1/repos/{owner}/{repo}/actions/runs/cancel.
 
 const s = worldSuite("bulk-cancel");
 

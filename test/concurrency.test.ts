@@ -3,7 +3,7 @@ import * as ops from "../admin/ops.ts";
 import { worldSuite } from "./setup/suite.ts";
 import { call, claim, claimJob, registerTestRunner } from "./setup/world.ts";
 
-// `concurrency:` (issue 6, item 7): the claim query makes a newer run of a group wait for
+// `concurrency:` (docs/lifecycle.md, "Concurrency groups"): the claim query makes a newer run of a group wait for
 // the older one; cancel-in-progress cancels the older one at creation; job-level groups.
 
 const s = worldSuite("concurrency");

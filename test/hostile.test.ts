@@ -23,7 +23,7 @@ import { startAclRedis } from "./setup/acl-redis.ts";
 import { poolSql } from "../core/sql.ts";
 import { buildWorld, claim, claimJob, ONE_JOB, pushAndRun, registerTestRunner, TWO_JOBS } from "./setup/world.ts";
 
-// Issue 4, item 5: hostile input. A property throws random methods, paths, ids, headers,
+// Hostile input (docs/security.md, "Where each rule is proven"). A property throws random methods, paths, ids, headers,
 // bodies and credentials at every route and checks each answer: never a 5xx, a 4xx
 // changes nothing, errors are {"error": string}, no stack trace, SQL error text or secret
 // in any response, and no secret in any log line. Then targeted cases.
@@ -232,7 +232,7 @@ function problems(req: HostileRequest, res: RawResponse): string[] {
     }
   }
   if (res.headers["x-request-id"] !== undefined && res.headers["cache-control"] !== "no-store") out.push("answer without Cache-Control: no-store");
-  // A body that is not JSON is refused before anything reads it (issue 11: a form body was ignored, its options taken as defaults).
+  // A body that is not JSON is refused before anything reads it (docs/decisions.md 28: a form body was once ignored, its options taken as defaults).
   const jsonTyped = (req.headers["content-type"] ?? "").split(";", 1)[0]!.trim().toLowerCase() === "application/json";
   if (["POST", "PUT", "PATCH", "DELETE"].includes(req.method) && (req.body?.length ?? 0) > 0 && !jsonTyped && res.headers["x-request-id"] !== undefined && res.status !== 415) {
     out.push(`a ${req.headers["content-type"] ?? "typeless"} body answered ${res.status}, not 415`);

@@ -1,4 +1,4 @@
-// Redis ACL roles (DESIGN.md §10), on private redis-servers with the users applied: the
+// Redis ACL roles (docs/security.md, "Redis roles"), on private redis-servers with the users applied: the
 // operator CLI that writes them, what each user can do through the service's own code
 // paths, what the runner user cannot, and a real runner-sim fleet on the runner user alone.
 import { execFile } from "node:child_process";

@@ -368,7 +368,7 @@ describe("idempotency and input", () => {
   });
 });
 
-describe("the permission matrix (DESIGN §4.1)", () => {
+describe("the permission matrix (docs/api.md, Authentication and authorization)", () => {
   async function unchanged(f: () => Promise<void>) {
     const before = await fingerprint(s.db.pool);
     await f();

@@ -12,7 +12,7 @@ import type { Service } from "./setup/stack.ts";
 import { event, events, runEnds, systemSuite } from "./setup/system.ts";
 import { call, claimJob, pushAndRun, registerTestRunner } from "./setup/world.ts";
 
-// Issue 11, items 3, 6 and 9 (DESIGN §10 "Signals are hints", "Job tokens"): a forged
+// docs/security.md, "Runners: signals, job tokens, registration, fleets": a forged
 // cancel signal stops nothing; job tokens end 60 s after their job and with their
 // runner's next registration; self-registration cannot take over an operator's runner;
 // two fleets on one host keep their own containers.

@@ -7,7 +7,7 @@ import { spawnService, type Service } from "./setup/stack.ts";
 import { worldSuite } from "./setup/suite.ts";
 import { ONE_JOB } from "./setup/world.ts";
 
-// Issue 11, item 4: GET /jobs/{id}/logs streams. A spawned API process (what production
+// GET /jobs/{id}/logs streams (docs/security.md, "Bodies, strings and logs"). A spawned API process (what production
 // runs) serves a 16 MiB log to 30 clients at once while its RSS is sampled: the growth over
 // the baseline must stay a small multiple of one log, where reading logs whole held them
 // all (334 → 731 MiB before).

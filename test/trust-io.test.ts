@@ -10,7 +10,7 @@ import { fingerprint } from "./setup/fingerprint.ts";
 import { worldSuite } from "./setup/suite.ts";
 import { call, claimJob, ONE_JOB, registerTestRunner } from "./setup/world.ts";
 
-// Issue 11, items 4, 5, 7 and 8 (part): bodies that are not JSON (415), NUL in strings that
+// docs/security.md, "Bodies, strings and logs": bodies that are not JSON (415), NUL in strings that
 // reach SQL (400), log chunks normalised before they are stored and compared, the log limit
 // per job (413), and reads that authorize before they read (the same work for a private
 // target as for a missing one). The streamed read's memory: trust-io-rss.test.ts.

@@ -9,7 +9,7 @@ import { IDEMPOTENCY_KEY } from "../routes/lifecycle.ts";
 import { DOCS_ASSETS } from "./assets.ts";
 import * as S from "./schemas.ts";
 
-// The OpenAPI 3.1 document of the HTTP contract (DESIGN.md §4), built from the zod schemas.
+// The OpenAPI 3.1 document of the HTTP contract (docs/api.md), built from the zod schemas.
 // Status codes and messages follow the code: api/app.ts (body parsing, request id, 404),
 // api/errors.ts, api/auth.ts, api/ratelimit.ts and api/routes/*.ts.
 

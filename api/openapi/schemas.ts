@@ -9,7 +9,7 @@ import { heartbeatBody, logBody, registerBody, reportBody } from "../routes/runn
 import { bulkCancelRequest } from "../routes/bulk.ts";
 import { bulkCancelBody } from "../../core/contracts.ts";
 
-// The schemas of the HTTP contract (DESIGN.md §4). Request bodies and the two intent
+// The schemas of the HTTP contract (docs/api.md). Request bodies and the two intent
 // results are the zod schemas the routes and the worker already parse with; the read views
 // (api/views.ts) and the small runner-protocol answers have no zod schema in the routes, so
 // they are written here, next to the document that publishes them, and test/openapi.test.ts

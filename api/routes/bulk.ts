@@ -36,7 +36,7 @@ const repoNamed = (req: Request): Target | null => {
   return hasNoNul(owner) && hasNoNul(repo) ? { repoName: [owner, repo] } : null;
 };
 
-/** Bulk operations on a repository's runs (issue 6, route 5). */
+/** Bulk operations on a repository's runs (docs/api.md, "Cancel in bulk"; docs/decisions.md 16). */
 export function bulkRoutes(deps: IntentRouteDeps): Router {
   const r = Router();
 

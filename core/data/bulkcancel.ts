@@ -4,7 +4,7 @@ import { Prisma } from "../db.ts";
 import { cancelRunTx, type CancelActor, type Signal } from "./cancel.ts";
 import { sqlText } from "../text.ts";
 
-// Bulk cancel (issue 6, route 5): the filters, the matching query both the API (dry run)
+// Bulk cancel (docs/api.md, "Cancel in bulk"; docs/decisions.md 16): the filters, the matching query both the API (dry run)
 // and the worker (the cancel itself) use, and the cancel of every matched run.
 
 export const BULK_CANCEL_MAX = 500;

@@ -3,7 +3,7 @@ import { asSql, id, type Sql } from "../sql.ts";
 import { resolveGroup, type ConcurrencySpec, type GroupContext, type WorkflowSpec } from "../workflow.ts";
 import { cancelJobTx, cancelRunTx, type Signal } from "./cancel.ts";
 
-// `concurrency:` (issue 6, item 7). A run (or job) in a group is stored with its resolved
+// `concurrency:` (docs/lifecycle.md, "Concurrency groups"; docs/decisions.md 20). A run (or job) in a group is stored with its resolved
 // group. At creation, `cancel-in-progress` cancels the older open runs (jobs) of the same
 // repository and group; otherwise the claim query (claim.ts) makes the newer one wait.
 

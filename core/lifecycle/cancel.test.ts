@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { decideCancel, type CancelDecision } from "./cancel.ts";
 import type { JobStatus } from "./types.ts";
 
-// Every job status × cancelRequested (DESIGN §4.2).
+// Every job status × cancelRequested (docs/lifecycle.md, "Cancel").
 const table: [JobStatus, boolean, CancelDecision][] = [
   ["queued", false, { outcome: "cancel_now" }],
   // A queued job can carry the flag only transiently; it still ends at once.

@@ -62,7 +62,7 @@ describe("rollUp: every job conclusion alone", () => {
   });
 });
 
-describe("rollUp: completed runs (DESIGN §5)", () => {
+describe("rollUp: completed runs (docs/lifecycle.md, Settling a run)", () => {
   const rows: [string, JobView[], Conclusion][] = [
     ["all success", [done(0, "a", "success"), done(1, "b", "success")], "success"],
     ["a failure decides", [done(0, "a", "success"), done(1, "b", "failure")], "failure"],

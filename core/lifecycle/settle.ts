@@ -32,7 +32,7 @@ export function jobsToSkip(jobs: readonly JobView[]): string[] {
   return skipped;
 }
 
-/** Run roll-up of DESIGN.md §5. */
+/** Run roll-up of docs/lifecycle.md, "Settling a run". */
 export function rollUp(current: RunStatus, jobs: readonly JobView[]): RollUp {
   if (jobs.some((j) => isOpen(j.status))) {
     // A run leaves `queued` only when one of its jobs actually starts.

@@ -1,4 +1,4 @@
-// The tiny command language a simulated container understands (DESIGN.md §7).
+// The tiny command language a simulated container understands (docs/runner-protocol.md, "The simulator"; docs/decisions.md 14).
 // It is parsed here, in the runner, so the container process only executes a
 // validated list; nothing is ever handed to a shell.
 

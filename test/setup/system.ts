@@ -27,7 +27,7 @@ export interface SystemSuite {
 
 const REG = "registration-secret-for-system-tests";
 
-/** Which Redis user a process of the system runs as (DESIGN.md §10). */
+/** Which Redis user a process of the system runs as (docs/security.md, "Redis roles"). */
 const ROLE_OF: Record<string, AclRole> = { "api/server.ts": "api", "worker/main.ts": "worker", "runner-sim/main.ts": "runner" };
 
 /**
