@@ -6,7 +6,7 @@ import { Router, type Express, type Request, type RequestHandler, type Response 
 import { resolveToken, type AuthDeps } from "./auth.ts";
 import { HttpError, notFound } from "./errors.ts";
 import { DASHBOARD_ROUTE_LABEL, UNMATCHED_ROUTE_LABEL } from "./metrics.ts";
-import { credentialOf, decide, grantOfScopes, isSameOrigin, loginHandover, SESSION_COOKIE, type Board, type Credential, type DashboardRequest } from "./dashboard/access.ts";
+import { credentialOf, decide, expectedOrigin, grantOfScopes, isSameOrigin, loginHandover, SESSION_COOKIE, type Board, type Credential, type DashboardRequest } from "./dashboard/access.ts";
 import { newSecret, readSecret, SESSION_TTL_MS, type DashboardGrant } from "./dashboard/secrets.ts";
 import { consumeTicket, sessionIsValid } from "./dashboard/store.ts";
 import { assertNever } from "../core/assert.ts";
@@ -71,13 +71,23 @@ async function grantOf(deps: Pick<AuthDeps, "sql">, cred: Credential): Promise<D
   }
 }
 
-async function requestFacts(deps: Pick<AuthDeps, "sql">, req: Request): Promise<DashboardRequest> {
+/** Where an `Origin` header must point (api/dashboard/access.ts expectedOrigin). */
+export interface OriginPolicy {
+  /** PUBLIC_URL's origin; null when unset. */
+  publicOrigin: string | null;
+  trustProxy: boolean;
+}
+type DashboardDeps = Pick<AuthDeps, "sql"> & { origin?: OriginPolicy };
+
+async function requestFacts(deps: DashboardDeps, req: Request): Promise<DashboardRequest> {
+  const policy = deps.origin ?? { publicOrigin: null, trustProxy: false };
+  const self = expectedOrigin({ ...policy, protocol: req.protocol, host: req.get("host") });
   const cred = credentialOf(req.get("authorization"), req.get("cookie"));
   return {
     grant: await grantOf(deps, cred),
     via: cred.kind,
     method: req.method,
-    sameOrigin: isSameOrigin({ secFetchSite: req.get("sec-fetch-site"), origin: req.get("origin"), self: `${req.protocol}://${req.get("host")}` }),
+    sameOrigin: isSameOrigin({ secFetchSite: req.get("sec-fetch-site"), origin: req.get("origin"), self }),
   };
 }
 
@@ -117,7 +127,7 @@ async function login(deps: Pick<AuthDeps, "sql">, req: Request, res: Response): 
 const HANDOVER_PAGE = `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${DASHBOARD_PATH}"><title>Queue dashboard</title><a href="${DASHBOARD_PATH}">Open the queue dashboard</a>`;
 
 /** The dashboard and its login, behind the site-admin guard. */
-export function dashboardRouter(deps: Pick<AuthDeps, "sql">, queues: Queue[]): Router {
+export function dashboardRouter(deps: DashboardDeps, queues: Queue[]): Router {
   const boards: Dashboards = { "read-only": board(queues, true), writable: board(queues, false) };
   const r = Router();
   r.use(DASHBOARD_PATH, async (req, res, next) => {

@@ -22,6 +22,8 @@ const signingKey = z.string().min(32, "must be at least 32 characters (openssl r
 
 export const apiEnv = commonEnv.extend({
   INTENT_SIGNING_KEY: signingKey,
+  // During a key rotation: results a worker signed with the old key are still believed.
+  INTENT_SIGNING_KEY_PREVIOUS: signingKey.optional(),
   // A job's stored log stops growing here: further chunks answer 413.
   LOG_MAX_BYTES_PER_JOB: z.coerce.number().int().min(1024).default(16 * 1024 * 1024),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -33,6 +35,11 @@ export const apiEnv = commonEnv.extend({
   UNAUTH_RATE_LIMIT_PER_HOUR: z.coerce.number().int().min(1).default(600),
   JOB_TOKEN_TTL_MINUTES: z.coerce.number().int().min(1).default(24 * 60),
   TRUST_PROXY: bool.default(false),
+  // The URL browsers reach the API at (scheme, host, port): the dashboard compares a
+  // write's Origin with it. Unset: with the Host header, and only when TRUST_PROXY is off.
+  PUBLIC_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. https://ci.example.com" }).transform((u) => new URL(u).origin).optional(),
+  // A log stream whose client reads nothing for this long is cut.
+  LOG_STREAM_STALL_MS: z.coerce.number().int().min(100).default(30_000),
   // Shared secret runners present to register themselves (POST /api/v1/runners/register).
   // Unset: only the operator CLI registers runners.
   RUNNER_REGISTRATION_TOKEN: z.string().min(20, "must be at least 20 characters").optional(),

@@ -260,6 +260,46 @@ describe("the one-use browser link", () => {
     expect(await intents.isPaused()).toBe(false);
   });
 
+  it("compares Origin with PUBLIC_URL when set, and with Host only when no proxy is trusted", { timeout: 60_000 }, async () => {
+    const value = await session("root", "admin:write");
+    const spawnApi = async (env: Record<string, string>) => {
+      const svc = spawnService("api/server.ts", { DATABASE_URL: db.url, REDIS_URL: inject("redisUrl"), QUEUE_PREFIX: prefix, PORT: "0", HOST: "127.0.0.1", ...env });
+      await svc.waitForLine(/api listening/);
+      return { svc, url: `http://127.0.0.1:${/"port":(\d+)/.exec(svc.output())![1]}` };
+    };
+    const PUBLIC = "https://ci.example.test:8443";
+    const configured = await spawnApi({ PUBLIC_URL: `${PUBLIC}/dashboard/` });
+    const proxied = await spawnApi({ TRUST_PROXY: "true" });
+    try {
+      const pause = (base: string, headers: Record<string, string>) => call(base, "PUT", `${Q}/pause`, { headers: { ...cookieFor(value), ...headers } });
+      const resume = (base: string) => call(base, "PUT", `${Q}/resume`, { headers: { ...cookieFor(value), "sec-fetch-site": "same-origin" } });
+      const refused = { status: 403, body: { error: "cross-site dashboard request refused" } };
+      // PUBLIC_URL set: an Origin that matches the Host header is not enough, nor a forged Host.
+      expect(await pause(configured.url, { origin: configured.url })).toMatchObject(refused);
+      expect(await pause(configured.url, { origin: "http://evil.example", host: "evil.example" })).toMatchObject(refused);
+      expect(await intents.isPaused()).toBe(false);
+      expect((await pause(configured.url, { origin: PUBLIC })).status).toBe(200);
+      expect(await intents.isPaused()).toBe(true);
+      expect((await resume(configured.url)).status).toBe(200);
+      // Behind a trusted proxy without PUBLIC_URL, Host (and X-Forwarded-*) vouch for nothing: only Sec-Fetch-Site passes.
+      expect(await pause(proxied.url, { origin: proxied.url })).toMatchObject(refused);
+      expect(await pause(proxied.url, { origin: "https://evil.example", "x-forwarded-host": "evil.example", "x-forwarded-proto": "https" })).toMatchObject(refused);
+      expect(await intents.isPaused()).toBe(false);
+      expect((await pause(proxied.url, { "sec-fetch-site": "same-origin" })).status).toBe(200);
+      expect(await intents.isPaused()).toBe(true);
+      expect((await resume(proxied.url)).status).toBe(200);
+      // An invalid PUBLIC_URL stops the API at start, naming the variable.
+      const bad = spawnService("api/server.ts", { DATABASE_URL: db.url, REDIS_URL: inject("redisUrl"), QUEUE_PREFIX: prefix, PORT: "0", HOST: "127.0.0.1", PUBLIC_URL: "ftp://ci.example.test" });
+      const code = await new Promise<number | null>((r) => bad.proc.once("close", (c) => r(c)));
+      expect(code).not.toBe(0);
+      expect(bad.output()).toMatch(/PUBLIC_URL: must be an http\(s\) URL/);
+    } finally {
+      await configured.svc.kill("SIGTERM");
+      await proxied.svc.kill("SIGTERM");
+    }
+    expect(await intents.isPaused()).toBe(false);
+  });
+
   it("a session ends when its user is no longer a site admin, is suspended, or the cookie is altered", async () => {
     const demoted = await session("demoted", "admin:read");
     const benched = await session("benched", "admin:read");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CROSS_SITE, NEEDS_WRITE, cookieValue, credentialOf, decide, grantOfScopes, isSameOrigin, loginHandover, type DashboardDecision, type DashboardRequest } from "./access.ts";
+import { CROSS_SITE, NEEDS_WRITE, cookieValue, credentialOf, decide, expectedOrigin, grantOfScopes, isSameOrigin, loginHandover, type DashboardDecision, type DashboardRequest } from "./access.ts";
 
 describe("decide", () => {
   const serve = (board: "read-only" | "writable"): DashboardDecision => ({ kind: "serve", board });
@@ -43,6 +43,31 @@ describe("isSameOrigin", () => {
     [{ secFetchSite: undefined, origin: undefined }, false],
   ] as const)("%j → %s", (h, want) => {
     expect(isSameOrigin({ ...h, self })).toBe(want);
+  });
+});
+
+describe("isSameOrigin without an origin to compare with", () => {
+  it.each([
+    [{ secFetchSite: undefined, origin: "http://127.0.0.1:3000" }, false],
+    [{ secFetchSite: undefined, origin: undefined }, false],
+    [{ secFetchSite: "same-origin", origin: undefined }, true],
+    [{ secFetchSite: "cross-site", origin: undefined }, false],
+  ] as const)("%j → %s", (h, want) => {
+    expect(isSameOrigin({ ...h, self: null })).toBe(want);
+  });
+});
+
+describe("expectedOrigin", () => {
+  const req = { protocol: "http", host: "127.0.0.1:3000" };
+  it.each([
+    ["PUBLIC_URL wins over Host", { publicOrigin: "https://ci.example.com", trustProxy: false, ...req }, "https://ci.example.com"],
+    ["PUBLIC_URL wins behind a proxy too", { publicOrigin: "https://ci.example.com", trustProxy: true, ...req }, "https://ci.example.com"],
+    ["no PUBLIC_URL, no proxy: the Host header", { publicOrigin: null, trustProxy: false, ...req }, "http://127.0.0.1:3000"],
+    ["no PUBLIC_URL behind a trusted proxy: nothing", { publicOrigin: null, trustProxy: true, ...req }, null],
+    ["no Host header: nothing", { publicOrigin: null, trustProxy: false, protocol: "http", host: undefined }, null],
+    ["an empty Host header: nothing", { publicOrigin: null, trustProxy: false, protocol: "http", host: "" }, null],
+  ] as const)("%s", (_name, facts, want) => {
+    expect(expectedOrigin(facts)).toBe(want);
   });
 });
 

@@ -39,12 +39,35 @@ export const isReadMethod = (method: string) => method === "GET" || method === "
 /**
  * Defence in depth beside SameSite=Strict, for cookie-authenticated writes: the browser's
  * `Sec-Fetch-Site` must say same-origin; a browser too old to send it must send an
- * `Origin` equal to ours. Neither header → refused (browsers send Origin on every
+ * `Origin` equal to ours (`self`, see expectedOrigin; null: none we can vouch for, so only
+ * Sec-Fetch-Site can pass). Neither header → refused (browsers send Origin on every
  * non-GET fetch, and Bull Board's UI writes with PUT/POST/PATCH).
  */
-export function isSameOrigin(h: { secFetchSite: string | undefined; origin: string | undefined; self: string }): boolean {
+export function isSameOrigin(h: { secFetchSite: string | undefined; origin: string | undefined; self: string | null }): boolean {
   if (h.secFetchSite !== undefined) return h.secFetchSite === "same-origin";
-  return h.origin !== undefined && h.origin === h.self;
+  return h.self !== null && h.origin !== undefined && h.origin === h.self;
+}
+
+export interface OriginFacts {
+  /** PUBLIC_URL's origin, when the operator configured one. */
+  publicOrigin: string | null;
+  trustProxy: boolean;
+  /** What Express makes of the request (the socket's scheme without a trusted proxy). */
+  protocol: string;
+  host: string | undefined;
+}
+
+/**
+ * The origin an `Origin` header is compared with (docs/security.md, "Dashboard"). The
+ * configured public URL when there is one: the Host header is the client's to choose (a
+ * rebound DNS name brings its own). Without one, the Host header only when no proxy is
+ * trusted: behind a proxy, Host and scheme are what the proxy passed on, not what the
+ * browser's page was served from, so nothing is compared and only Sec-Fetch-Site passes.
+ */
+export function expectedOrigin(f: OriginFacts): string | null {
+  if (f.publicOrigin !== null) return f.publicOrigin;
+  if (f.trustProxy || f.host === undefined || f.host === "") return null;
+  return `${f.protocol}://${f.host}`;
 }
 
 /**
