@@ -18,6 +18,8 @@ export interface ApiMetrics {
   registry: Registry;
   httpDuration: Histogram<"method" | "route" | "status">;
   intents: Counter<"kind" | "outcome">;
+  /** Results read from Redis for a pending intent that did not verify (api/intents.ts). */
+  resultsRejected: Counter<"reason">;
   cancelPropagation: Histogram;
 }
 
@@ -53,6 +55,12 @@ export function createApiMetrics(opts: ApiMetricsOptions = {}): ApiMetrics {
     labelNames: ["kind", "outcome"],
     registers: [registry],
   });
+  const resultsRejected = new Counter({
+    name: "actions_intent_results_rejected_total",
+    help: "Results for a pending intent, read from Redis, that the API did not believe, by reason: unsigned, bad_signature. Anything but zero means someone wrote to Redis who should not, or api and worker disagree on INTENT_SIGNING_KEY.",
+    labelNames: ["reason"],
+    registers: [registry],
+  });
   const cancelPropagation = new Histogram({
     name: "actions_cancel_propagation_seconds",
     help: "Time from a job's cancel request to its runner's terminal status report, for running jobs whose cancel was requested.",
@@ -63,7 +71,7 @@ export function createApiMetrics(opts: ApiMetricsOptions = {}): ApiMetrics {
   if (opts.prisma) {
     registerRunnerMetrics(registry, opts.prisma, { heartbeatWindowMs: opts.runnerHeartbeatWindowMs, timeoutMs: opts.collectTimeoutMs });
   }
-  return { registry, httpDuration, intents, cancelPropagation };
+  return { registry, httpDuration, intents, resultsRejected, cancelPropagation };
 }
 
 export const UNMATCHED_ROUTE_LABEL = "unmatched";
@@ -128,8 +136,9 @@ export function recordIntentOutcome(m: ApiMetrics, name: IntentName, outcome: Ou
   m.intents.inc({ kind: name, outcome: outcomeLabel(outcome) });
 }
 
-/** Counts every intent the client submits by its outcome. Returns the same client. */
+/** Counts every intent the client submits by its outcome, and every result it did not believe. Returns the same client. */
 export function instrumentIntents(client: IntentClient, m: ApiMetrics): IntentClient {
+  client.onResultRejected = (reason) => m.resultsRejected.inc({ reason });
   const submit = client.submit.bind(client);
   client.submit = async (name, payload) => {
     const outcome = await submit(name, payload);

@@ -4,6 +4,7 @@ import { QUEUE_NAME, type IntentResult } from "../core/contracts.ts";
 import { createLogger } from "../core/logger.ts";
 import { connectRedis } from "../core/redis.ts";
 import { onShutdown } from "../core/shutdown.ts";
+import { signResult } from "../core/signing.ts";
 
 // The queue ceiling's worker (bench/scenarios/ceilings.ts): the intent queue with the
 // options worker/worker.ts gives it, and a processor that does nothing. The round trip
@@ -19,7 +20,8 @@ const RESULT: IntentResult = {
   body: { job_id: 1, run_id: 1, repo_id: 1, changed_jobs: 1, run_completed: false, run_conclusion: "" },
 };
 
-const worker = new Worker(QUEUE_NAME, async () => RESULT, {
+// Signed as worker/worker.ts signs results: the API believes no other (docs/security.md).
+const worker = new Worker(QUEUE_NAME, async (job) => signResult(cfg.INTENT_SIGNING_KEY, String(job.id), RESULT), {
   connection: blocking,
   prefix: cfg.QUEUE_PREFIX,
   concurrency: cfg.WORKER_CONCURRENCY,

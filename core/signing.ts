@@ -9,10 +9,22 @@ import type { IntentName, IntentPayload } from "./contracts.ts";
 
 const VERSION = "v1";
 
-/** How long a signed intent may wait to be applied; older ones are refused as replays. */
-export const INTENT_MAX_AGE_MS = 24 * 3600 * 1000;
+/**
+ * How long a keyed intent's record answers a repeat of its Idempotency-Key (worker/intent.ts);
+ * after it the key is free and its record no longer recognises a replay.
+ */
+export const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
 /** How far ahead of the worker's clock an API's clock may be. */
 export const INTENT_CLOCK_SKEW_MS = 5 * 60 * 1000;
+/** Between the worker that recorded a key and the one that sees a replay: their clocks, and the boundaries. */
+export const INTENT_AGE_MARGIN_MS = 5 * 60 * 1000;
+/**
+ * How long a signed intent may wait to be applied; older ones are refused as replays. It
+ * ends before the idempotency window can (docs/security.md, "Signed intents"): the record
+ * of the first application is written no earlier than the issue time less the API's skew,
+ * so an intent admitted at its last moment still finds that record.
+ */
+export const INTENT_MAX_AGE_MS = IDEMPOTENCY_WINDOW_MS - INTENT_CLOCK_SKEW_MS - INTENT_AGE_MARGIN_MS;
 
 /** JSON with object keys sorted at every level: one text for one value. */
 export function canonicalJson(v: unknown): string {
@@ -41,7 +53,8 @@ export function signIntent(key: string, name: IntentName, p: IntentPayload): Int
 }
 
 export type Verdict =
-  | { ok: true }
+  /** `keyIndex`: which of the keys signed it (the worker signs the result with the same one). */
+  | { ok: true; keyIndex: number }
   | { ok: false; reason: "unsigned" | "bad_signature" | "expired" };
 
 /**
@@ -54,12 +67,48 @@ export function verifyIntent(keys: readonly string[], name: string, p: IntentPay
   if (typeof sig !== "string" || sig === "") return { ok: false, reason: "unsigned" };
   const m = /^v1=([0-9a-f]{64})$/.exec(sig);
   if (!m) return { ok: false, reason: "bad_signature" };
-  const given = Buffer.from(m[1]!, "hex");
-  const text = signedText(name, p);
-  if (!keys.some((k) => timingSafeEqual(given, mac(k, text)))) return { ok: false, reason: "bad_signature" };
+  const keyIndex = matchingKey(keys, Buffer.from(m[1]!, "hex"), signedText(name, p));
+  if (keyIndex < 0) return { ok: false, reason: "bad_signature" };
   const issued = p.issuedAt;
   if (issued === undefined || nowMs - issued > INTENT_MAX_AGE_MS || issued - nowMs > INTENT_CLOCK_SKEW_MS) return { ok: false, reason: "expired" };
-  return { ok: true };
+  return { ok: true, keyIndex };
+}
+
+function matchingKey(keys: readonly string[], given: Buffer, text: string): number {
+  return keys.findIndex((k) => timingSafeEqual(given, mac(k, text)));
+}
+
+// Results travel back the same way (BullMQ's completed event and the job's returnvalue), where
+// anyone who can write to Redis could put a false "applied" for a pending intent. The worker
+// signs each result with the key that signed its intent, bound to the queue job id (the
+// intent's uid); the API believes only a result that verifies.
+
+/** The text a result's signature covers; the "result" line keeps it apart from any intent's text. */
+export function resultText(jobId: string, result: unknown): string {
+  return `${VERSION}\nresult\n${jobId}\n${canonicalJson(result)}`;
+}
+
+export type Signed<R> = R & { signature: string };
+
+export function signResult<R extends object>(key: string, jobId: string, result: R): Signed<R> {
+  const { signature: _omit, ...fields } = result as R & { signature?: unknown };
+  return { ...result, signature: `${VERSION}=${mac(key, resultText(jobId, fields)).toString("hex")}` };
+}
+
+export type ResultVerdict =
+  /** `value`: the result without its signature, still to be parsed. */
+  | { ok: true; value: Record<string, unknown> }
+  | { ok: false; reason: "unsigned" | "bad_signature" };
+
+/** Checks a returnvalue read from Redis for queue job `jobId` against the API's keys. */
+export function verifyResult(keys: readonly string[], jobId: string, raw: unknown): ResultVerdict {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return { ok: false, reason: "unsigned" };
+  const { signature: sig, ...value } = raw as Record<string, unknown>;
+  if (typeof sig !== "string" || sig === "") return { ok: false, reason: "unsigned" };
+  const m = /^v1=([0-9a-f]{64})$/.exec(sig);
+  if (!m) return { ok: false, reason: "bad_signature" };
+  if (matchingKey(keys, Buffer.from(m[1]!, "hex"), resultText(jobId, value)) < 0) return { ok: false, reason: "bad_signature" };
+  return { ok: true, value };
 }
 
 /** For commands that start api and worker together (npm start, bench, chaos): one key for the run. */

@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Job, Queue } from "bullmq";
 import * as ops from "../admin/ops.ts";
-import { intentUid } from "../api/intents.ts";
+import { IntentClient, intentUid, type ResultRejectReason } from "../api/intents.ts";
+import { createApiMetrics, instrumentIntents } from "../api/metrics.ts";
 import { QUEUE_NAME, type IntentPayload } from "../core/contracts.ts";
 import { connectRedis, type Redis } from "../core/redis.ts";
-import { signIntent } from "../core/signing.ts";
+import { signIntent, signResult, verifyResult } from "../core/signing.ts";
 import { waitFor } from "./setup/db.ts";
 import { fingerprint } from "./setup/fingerprint.ts";
-import { spawnService, type Service } from "./setup/stack.ts";
+import { SIGNING_KEY, spawnService, type Service } from "./setup/stack.ts";
 import { worldSuite } from "./setup/suite.ts";
 import { call, ONE_JOB, pushAndRun, tokenIdOf } from "./setup/world.ts";
 
@@ -16,7 +17,8 @@ import { call, ONE_JOB, pushAndRun, tokenIdOf } from "./setup/world.ts";
 // token and the role inside the intent's own transaction.
 
 // No in-process worker: the worker is a real process, so its /metrics can be read.
-const s = worldSuite("signed", { withWorker: false, resultTimeoutMs: 400 });
+const apiMetrics = createApiMetrics();
+const s = worldSuite("signed", { withWorker: false, resultTimeoutMs: 400, wrapIntents: (c) => instrumentIntents(c, apiMetrics) });
 let worker: Service;
 let workerUrl: string;
 let redis: Redis;
@@ -57,8 +59,10 @@ describe("a worker applies only intents the API signed", () => {
     const alice = await s.db.prisma.user.findUniqueOrThrow({ where: { login: "alice" } });
     // A real, signed cancel by bob in the public repository leaves its signed payload in Redis.
     const own = await pushAndRun(s.db.prisma, "alice/demo", ONE_JOB, "5e5e5e5f");
-    expect((await call(s.stack.url, "POST", `/api/v1/jobs/${own.job_ids[0]}/cancel`, { token: s.world.tokens.bob })).status).toBe(202);
-    const [seen] = await queue.getJobs(["completed"]);
+    // 202, or 503 when the just-started worker takes longer than the suite's short wait: either way it is applied.
+    expect([202, 503]).toContain((await call(s.stack.url, "POST", `/api/v1/jobs/${own.job_ids[0]}/cancel`, { token: s.world.tokens.bob })).status);
+    const seen = await waitFor("bob's cancel to be applied", async () =>
+      (await queue.getJobs(["completed"])).find((j) => (j.data as IntentPayload).targetId === own.job_ids[0]));
     const signed = seen!.data as IntentPayload;
     expect(signed.signature).toMatch(/^v1=[0-9a-f]{64}$/);
 
@@ -94,8 +98,87 @@ describe("a worker applies only intents the API signed", () => {
     const before = await fingerprint(s.db.pool);
     const replayed = await forge("cancel-job", original.data);
     expect(replayed.failedReason).toBeFalsy();
-    expect(replayed.returnvalue).toEqual(original.returnvalue);
+    // The same result, each signed for its own queue job.
+    expect(verifyResult([SIGNING_KEY], replayed.id!, replayed.returnvalue)).toEqual(verifyResult([SIGNING_KEY], original.id!, original.returnvalue));
+    expect(verifyResult([SIGNING_KEY], original.id!, original.returnvalue).ok).toBe(true);
     expect(await fingerprint(s.db.pool)).toBe(before);
+  });
+});
+
+describe("the API believes only results a worker signed for that intent", () => {
+  const fakeSuccess = { ok: true, body: { job_id: 1, run_id: 1, repo_id: 1, changed_jobs: 1, run_completed: false, run_conclusion: "" } };
+  const rejectedResults = async (reason: ResultRejectReason) =>
+    (await apiMetrics.resultsRejected.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
+  /** A genuine signed result, of another intent, as left in Redis. */
+  async function someSignedResult(): Promise<{ id: string; value: unknown }> {
+    const [done] = (await queue.getJobs(["completed"])).filter((j) => verifyResult([SIGNING_KEY], j.id!, j.returnvalue).ok);
+    return { id: done!.id!, value: done!.returnvalue };
+  }
+
+  it("answers 503 (queued), not 202, when a finished job with a forged result sits under a keyed request's id, and cancels nothing", async () => {
+    const bob = await s.db.prisma.user.findUniqueOrThrow({ where: { login: "bob" } });
+    const other = await someSignedResult();
+    const forgeries: [string, unknown, ResultRejectReason][] = [
+      ["an unsigned success", fakeSuccess, "unsigned"],
+      ["another intent's signed result", other.value, "bad_signature"],
+      ["a success signed with a guessed key", signResult("not-the-key-".repeat(4), "x", fakeSuccess), "bad_signature"],
+    ];
+    for (const [i, [what, returnvalue, reason]] of forgeries.entries()) {
+      const r = await pushAndRun(s.db.prisma, "alice/demo", ONE_JOB, `5e5e5e7${i}`);
+      const key = `forged-result-${i}-${process.pid}`;
+      const uid = intentUid("cancel-job", Number(bob.id), key);
+      // Written straight into Redis, as an attacker would: BullMQ's add finds the id taken and adds nothing.
+      await redis.hset(`${s.stack.prefix}:${QUEUE_NAME}:${uid}`, {
+        name: "cancel-job", data: JSON.stringify({ targetId: r.job_ids[0] }), opts: "{}", timestamp: String(Date.now()),
+        processedOn: String(Date.now()), finishedOn: String(Date.now()), returnvalue: JSON.stringify(returnvalue),
+      });
+      const before = await rejectedResults(reason);
+      const res = await call(s.stack.url, "POST", `/api/v1/jobs/${r.job_ids[0]}/cancel`, { token: s.world.tokens.bob, headers: { "Idempotency-Key": key } });
+      expect(res.status, what).toBe(503);
+      expect(res.body.intent_id, what).toBe(uid);
+      expect(await rejectedResults(reason), what).toBe(before + 1);
+      const job = await s.db.prisma.workflowJob.findUniqueOrThrow({ where: { id: BigInt(r.job_ids[0]!) } });
+      expect(job, what).toMatchObject({ status: "queued", cancelRequested: false });
+    }
+  });
+
+  it("ignores forged completed events for a pending intent and answers with the worker's own result", async () => {
+    const victim = await pushAndRun(s.db.prisma, "alice/secret", ONE_JOB, "5e5e5e80");
+    const bob = await s.db.prisma.user.findUniqueOrThrow({ where: { login: "bob" } });
+    const producer = connectRedis(s.stack.redisUrl, "producer", "signed-test-api");
+    const events = connectRedis(s.stack.redisUrl, "subscriber", "signed-test-events");
+    const client = IntentClient.create(producer, events, s.stack.prefix, 20_000, SIGNING_KEY);
+    const heard: ResultRejectReason[] = [];
+    client.onResultRejected = (reason) => heard.push(reason);
+    const other = await someSignedResult();
+    try {
+      await client.ready();
+      // Held in the queue until the forgeries were heard, so they come first.
+      await queue.pause();
+      const uid = intentUid("cancel-job", Number(bob.id), null);
+      const outcome = client.submit("cancel-job", {
+        intentUid: uid, targetId: victim.job_ids[0]!, actorUserId: Number(bob.id), tokenId: await tokenIdOf(s.db.prisma, s.world.tokens.bob),
+        idempotencyKey: null, requestId: null, reason: null, params: null,
+      });
+      await waitFor("the intent to be queued", async () => (await Job.fromId(queue, uid)) ?? null);
+      const stream = `${s.stack.prefix}:${QUEUE_NAME}:events`;
+      // Sent again until heard: QueueEvents reads only what is added after it began to listen.
+      await waitFor("the client to hear both forged completed events", async () => {
+        for (const v of [fakeSuccess, other.value]) await redis.xadd(stream, "*", "event", "completed", "jobId", uid, "returnvalue", JSON.stringify(v), "prev", "active");
+        return new Set(heard).size === 2;
+      });
+      expect(new Set(heard)).toEqual(new Set(["unsigned", "bad_signature"]));
+      await queue.resume();
+      // bob may not see alice/secret: the worker's own check refuses it, and that is the answer.
+      expect(await outcome).toEqual({ kind: "result", result: { ok: false, error: "not_found", message: "job not found" } });
+      const job = await s.db.prisma.workflowJob.findUniqueOrThrow({ where: { id: BigInt(victim.job_ids[0]!) } });
+      expect(job).toMatchObject({ status: "queued", cancelRequested: false });
+    } finally {
+      await queue.resume();
+      await client.close();
+      producer.disconnect();
+      events.disconnect();
+    }
   });
 });
 

@@ -9,6 +9,8 @@ import type { Logger } from "../core/logger.ts";
 import { findTokenByIdForTarget, type Target } from "../core/data/access.ts";
 import { authorizeIntent } from "../core/authorize.ts";
 import { assertNever } from "../core/assert.ts";
+// One constant for the key window and the intent age limit that must end before it.
+import { IDEMPOTENCY_WINDOW_MS } from "../core/signing.ts";
 
 export type IntentKind = "cancel_job" | "rerun_run" | "cancel_run" | "force_cancel_run" | "rerun_failed_jobs" | "rerun_job" | "bulk_cancel";
 
@@ -34,8 +36,6 @@ export interface Applied {
   /** Runs after commit (signals must never announce what could still roll back). */
   afterCommit?: () => Promise<void>;
 }
-
-const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
 
 export const INTENT_BY_UID_SQL = `SELECT result::text FROM lifecycle_intents WHERE uid = $1::text`;
 /** The record's insert, its parameters numbered from `o` + 1 (so it can join another statement). */

@@ -2,7 +2,7 @@ import { Worker, UnrecoverableError, type Job } from "bullmq";
 import { QUEUE_NAME, intentPayload, type IntentName, type IntentPayload, type IntentResult } from "../core/contracts.ts";
 import type { Redis } from "../core/redis.ts";
 import { resultLabel, type IntentResultLabel, type RejectReason } from "../core/metrics.ts";
-import { verifyIntent } from "../core/signing.ts";
+import { signResult, verifyIntent, type Signed } from "../core/signing.ts";
 import type { ProcessorDeps } from "./intent.ts";
 import { PROCESSORS, type Processor } from "./processors/index.ts";
 
@@ -18,7 +18,7 @@ export interface WorkerOptions {
   onRejected?: (reason: RejectReason) => void;
 }
 
-type Admission = { ok: true; payload: IntentPayload; processor: Processor } | { ok: false; reason: RejectReason; detail: string };
+type Admission = { ok: true; payload: IntentPayload; processor: Processor; key: string } | { ok: false; reason: RejectReason; detail: string };
 
 /** What the queue hands over is a claim: only a well-formed, signed, fresh intent goes on. */
 function admit(job: Job, keys: readonly string[], nowMs: number): Admission {
@@ -28,11 +28,11 @@ function admit(job: Job, keys: readonly string[], nowMs: number): Admission {
   if (!processor) return { ok: false, reason: "unknown_intent", detail: "no processor for this name" };
   const v = verifyIntent(keys, job.name, parsed.data, nowMs);
   if (!v.ok) return { ok: false, reason: v.reason, detail: "signature check failed" };
-  return { ok: true, payload: parsed.data, processor };
+  return { ok: true, payload: parsed.data, processor, key: keys[v.keyIndex]! };
 }
 
 function route(deps: ProcessorDeps, opts: WorkerOptions) {
-  return async (job: Job): Promise<IntentResult> => {
+  return async (job: Job): Promise<Signed<IntentResult>> => {
     const a = admit(job, opts.intentKeys, Date.now());
     if (!a.ok) {
       // Dropped with nothing written: the job fails for good and stays visible in the failed set.
@@ -46,15 +46,18 @@ function route(deps: ProcessorDeps, opts: WorkerOptions) {
     const started = performance.now();
     const result = await a.processor({ ...deps, log }, p);
     log.info({ ok: result.ok, error: result.ok ? undefined : result.error, ms: +(performance.now() - started).toFixed(2) }, "intent applied");
-    return result;
+    // The API believes only a result signed for this job id (docs/security.md, "Signed
+    // results"), with the key that signed the intent: during a rotation an API that knows only
+    // one of the keys reads the results of its own intents.
+    return signResult(a.key, String(job.id), result);
   };
 }
 
 /** Told about every intent attempt: its result (`error` when it threw) and how long it took. */
 export type IntentObserver = (kind: string, result: IntentResultLabel, seconds: number) => void;
 
-function observed(processor: (job: Job) => Promise<IntentResult>, observe: IntentObserver) {
-  return async (job: Job): Promise<IntentResult> => {
+function observed<R extends IntentResult>(processor: (job: Job) => Promise<R>, observe: IntentObserver) {
+  return async (job: Job): Promise<R> => {
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
     try {
