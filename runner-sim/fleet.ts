@@ -44,11 +44,17 @@ export class Fleet {
     const sub = connectRedis(this.opts.redisUrl, "signals");
     this.sub = sub;
     sub.on("message", (_channel: string, message: string) => this.onSignal(message));
+    // "ready" is the connection's, before any SUBSCRIBE was answered: the first subscription
+    // is said ready once Redis accepted it, a re-established one (ioredis resubscribes) on ready.
+    let subscribed = false;
     sub.on("ready", () => {
+      if (!subscribed) return;
       this.opts.log.info({ held: this.jobs.size }, "signal subscription ready; checking held jobs");
       for (const j of this.jobs.values()) void j.check("reconnect");
     });
     await sub.subscribe(cancelChannel(this.opts.queuePrefix));
+    subscribed = true;
+    this.opts.log.info({ held: this.jobs.size }, "signal subscription ready");
     for (const r of this.runners) r.start();
     this.opts.log.info({ runners: this.runners.map((r) => r.spec.name) }, "fleet ready");
   }
