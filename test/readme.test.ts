@@ -124,6 +124,26 @@ describe("the README's commands, pasted in order after npm start", () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  it("admin demo-token prints a fresh repo:write token for the demo user, alone or as JSON", async () => {
+    const cli = (...args: string[]) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const p = spawn(process.execPath, ["--import", "tsx", "admin/cli.ts", ...args], { env: { ...process.env, DATABASE_URL: dbUrl }, stdio: ["ignore", "pipe", "inherit"] });
+        let out = "";
+        p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+        p.on("close", (code) => resolve({ code, out }));
+      });
+    const plain = await cli("demo-token");
+    expect(plain.code).toBe(0);
+    expect(plain.out).toMatch(/^shithub_pat_[0-9A-Za-z]{32}\n$/);
+    const json = await cli("demo-token", "--json");
+    expect(json.code).toBe(0);
+    const parsed = JSON.parse(json.out) as { token: string };
+    expect(parsed).toEqual({ token: expect.stringMatching(/^shithub_pat_/), user: "demo", repo: "demo/hello", scopes: ["repo:write"] });
+    expect(parsed.token).not.toBe(plain.out.trim());
+    const res = await fetch(`${api}/api/v1/jobs/1`, { headers: { Authorization: `Bearer ${parsed.token}` } });
+    expect(res.status).toBe(200);
+  });
+
   it("every marked block exits 0 and prints the status codes its comments show", async () => {
     const extracted = extractBlocks(await readFile("README.md", "utf8"));
     if (!extracted.ok) throw new Error(`README.md: ${extracted.error}`);
