@@ -12,7 +12,7 @@ import { rerunRoutes } from "./routes/reruns.ts";
 import { runRoutes } from "./routes/runs.ts";
 import { bulkRoutes } from "./routes/bulk.ts";
 import { readRoutes } from "./routes/read.ts";
-import { runnerRoutes } from "./routes/runner.ts";
+import { runnerRoutes, type RunnerDeps } from "./routes/runner.ts";
 import { JSON_TYPES, jsonBodiesOnly } from "./body.ts";
 import { apiEnv } from "../core/config.ts";
 
@@ -29,6 +29,8 @@ export interface AppDeps {
   trustProxy?: boolean;
   /** LOG_MAX_BYTES_PER_JOB: a job's stored log stops growing here (413); the config's default when unset. */
   logMaxBytesPerJob?: number;
+  /** Hands fail-fast's cancel signals to a worker to publish (RunnerDeps.announceCancels). */
+  announceCancels?: RunnerDeps["announceCancels"];
   /** LOG_STREAM_STALL_MS: a log stream whose client reads nothing for this long is cut (30 s when unset). */
   logStallMs?: number;
   /** Middleware that sees every request first (metrics, for instance). */
@@ -70,6 +72,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(runnerRoutes({
     prisma: deps.prisma, sql: deps.sql, registrationTokenHash: deps.registrationTokenHash ?? null,
     logMaxBytesPerJob: deps.logMaxBytesPerJob ?? apiEnv.shape.LOG_MAX_BYTES_PER_JOB.parse(undefined),
+    ...(deps.announceCancels ? { announceCancels: deps.announceCancels } : {}),
   }));
   app.use(lifecycleRoutes(deps));
   app.use(rerunRoutes(deps));

@@ -6,7 +6,7 @@ import { onShutdown } from "../core/shutdown.ts";
 import { readinessCheck } from "../core/readiness.ts";
 import { sha256 } from "../core/tokens.ts";
 import { Queue } from "bullmq";
-import { MAINTENANCE_QUEUE } from "../core/contracts.ts";
+import { MAINTENANCE_QUEUE, SIGNALS_JOB } from "../core/contracts.ts";
 import { createApp } from "./app.ts";
 import { serve } from "./listen.ts";
 import { dashboardRouter } from "./dashboard.ts";
@@ -16,7 +16,7 @@ import { IntentClient } from "./intents.ts";
 import { createLimiter } from "./ratelimit.ts";
 import { createPool, poolShares, poolSql } from "../core/sql.ts";
 import { failClearly, requireDeps } from "../core/deps.ts";
-import { dependencyWatch, watchRedis } from "../core/dep-watch.ts";
+import { dependencyWatch, watchPostgres, watchRedis } from "../core/dep-watch.ts";
 
 failClearly("api");
 
@@ -31,6 +31,7 @@ const sql = poolSql(pool);
 const producer = connectRedis(cfg.REDIS_URL, "producer", "api-producer");
 const eventsConn = connectRedis(cfg.REDIS_URL, "subscriber", "api-events");
 const redisWatch = dependencyWatch(log, "redis", cfg.REDIS_URL);
+watchPostgres(pool, dependencyWatch(log, "postgres", cfg.DATABASE_URL));
 watchRedis(producer, redisWatch, "api-producer");
 watchRedis(eventsConn, redisWatch, "api-events");
 const intents = IntentClient.create(producer, eventsConn, cfg.QUEUE_PREFIX, cfg.RESULT_TIMEOUT_MS, cfg.INTENT_SIGNING_KEY, cfg.INTENT_SIGNING_KEY_PREVIOUS);
@@ -53,6 +54,8 @@ const app = createApp({
   trustProxy: cfg.TRUST_PROXY,
   logMaxBytesPerJob: cfg.LOG_MAX_BYTES_PER_JOB,
   logStallMs: cfg.LOG_STREAM_STALL_MS,
+  // fail-fast's cancel signals: a worker publishes them (the API's Redis user cannot).
+  announceCancels: (signals) => maintenanceQueue.add(SIGNALS_JOB, { signals }, { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } }),
   before: [httpMetrics(metrics)],
   routers: [metricsRouter(metrics.registry), openapiRouter(), dashboardRouter({ sql, origin: { publicOrigin: cfg.PUBLIC_URL ?? null, trustProxy: cfg.TRUST_PROXY } }, [intents.queue, maintenanceQueue])],
 });

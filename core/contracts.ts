@@ -99,6 +99,16 @@ export const cancelSignal = z.object({
 });
 export type CancelSignal = z.infer<typeof cancelSignal>;
 
+/**
+ * Cancel signals the API decided but may not publish (its Redis user has no PUBLISH):
+ * fail-fast's (docs/workflows.md), sent as a job of this name on the maintenance queue,
+ * which a worker publishes. A signal is only a hint a runner confirms with cancel-check,
+ * so the job carries no authority.
+ */
+export const SIGNALS_JOB = "signals";
+export const signalsJob = z.strictObject({ signals: z.array(cancelSignal).min(1).max(1000) });
+export type SignalsJob = z.infer<typeof signalsJob>;
+
 /** One channel for every cancel: runners keep the ones for jobs they hold. */
 export function cancelChannel(prefix: string): string {
   return `${prefix}:signals:cancel`;

@@ -3,11 +3,17 @@
 // run on a label of their own, so no other test's jobs are claimed.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { cancelChannel, type CancelSignal } from "../core/contracts.ts";
+import { connectRedis } from "../core/redis.ts";
 import { parseWorkflow } from "../core/workflow.ts";
+import { publishSignalsJob } from "../worker/maintenance.ts";
+import { waitFor } from "./setup/db.ts";
 import { worldSuite } from "./setup/suite.ts";
 import { call, claim, pushAndRun, registerTestRunner } from "./setup/world.ts";
 
-const s = worldSuite("matrix");
+/** The cancel signals the API handed over for a worker to publish (fail-fast's). */
+const announced: CancelSignal[] = [];
+const s = worldSuite("matrix", { announceCancels: async (signals) => void announced.push(...signals) });
 let shas = 0;
 const nextSha = () => `ab${String(++shas).padStart(38, "0")}`;
 
@@ -38,6 +44,24 @@ async function claimRound(tokens: string[]): Promise<Held[]> {
 
 const report = (h: Held, body: object) => call(s.stack.url, "POST", `/api/v1/jobs/${h.jobId}/status`, { token: h.token, body });
 const finish = (h: Held, conclusion: "success" | "failure") => report(h, { status: "completed", conclusion });
+
+/** The worker's side of the hand-over: the signals reach the cancel channel on the real Redis. */
+async function publishedOnRedis(signals: CancelSignal[]) {
+  const sub = connectRedis(s.stack.redisUrl, "subscriber");
+  const pub = connectRedis(s.stack.redisUrl, "publisher");
+  try {
+    const got: CancelSignal[] = [];
+    sub.on("message", (_c: string, m: string) => got.push(JSON.parse(m) as CancelSignal));
+    await sub.subscribe(cancelChannel(s.stack.prefix));
+    expect(await publishSignalsJob({ publish: (c, m) => pub.publish(c, m), queuePrefix: s.stack.prefix }, { signals })).toEqual({ published: signals.length });
+    await waitFor("the signals on the cancel channel", async () => (got.length === signals.length ? got : null), 5_000);
+    expect(got).toEqual(signals);
+    expect(await publishSignalsJob({ publish: (c, m) => pub.publish(c, m), queuePrefix: s.stack.prefix }, { signals: [{ job_id: "x" }] })).toEqual({ published: 0 });
+  } finally {
+    sub.disconnect();
+    pub.disconnect();
+  }
+}
 
 describe("examples/", () => {
   it("each example parses and a run of it creates the expected jobs", async () => {
@@ -107,6 +131,9 @@ describe("strategy.matrix on runners", () => {
     expect(byName.get("build (2)")).toMatchObject({ status: "running", cancelRequested: true, cancelReason: "fail-fast: build (1) failed" });
     for (const n of ["build (3)", "build (4)"]) expect(byName.get(n)).toMatchObject({ status: "cancelled", cancelReason: "fail-fast: build (1) failed" });
     expect(byName.get("after")!.status).toBe("skipped");
+    // Its runner is signalled as a user's cancel would signal it: the API hands the signal over, a worker publishes it.
+    expect(announced.map((a) => [a.job_id, a.runner_id])).toEqual([[held[1]!.jobId, runner!.id]]);
+    await publishedOnRedis(announced);
     const check = await call(s.stack.url, "POST", `/api/v1/jobs/${held[1]!.jobId}/cancel-check`, { token: held[1]!.token, body: {} });
     expect(check.body).toMatchObject({ cancelled: true });
     expect((await claimRound([runner!.token])).length).toBe(0);

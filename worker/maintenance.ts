@@ -1,5 +1,5 @@
 import { Queue, Worker } from "bullmq";
-import { cancelChannel, MAINTENANCE_QUEUE, type CancelSignal } from "../core/contracts.ts";
+import { cancelChannel, MAINTENANCE_QUEUE, SIGNALS_JOB, signalsJob, type CancelSignal } from "../core/contracts.ts";
 import { reap } from "../core/data/reaper.ts";
 import type { PrismaClient } from "../core/db.ts";
 import type { ReapPolicy } from "../core/lifecycle/reap.ts";
@@ -46,7 +46,7 @@ export async function startMaintenance(
       throw e;
     }
   };
-  const worker = new Worker(MAINTENANCE_QUEUE, pass, {
+  const worker = new Worker(MAINTENANCE_QUEUE, (job) => (job.name === SIGNALS_JOB ? publishSignalsJob(deps, job.data) : pass()), {
     connection: conns.worker,
     prefix: deps.queuePrefix,
     concurrency: 1,
@@ -61,6 +61,14 @@ export async function startMaintenance(
       await queue.close();
     },
   };
+}
+
+/** Publishes the cancel signals the API sent (fail-fast); a malformed job is dropped. */
+export async function publishSignalsJob(deps: Pick<MaintenanceDeps, "publish" | "queuePrefix">, data: unknown): Promise<{ published: number }> {
+  const parsed = signalsJob.safeParse(data);
+  if (!parsed.success) return { published: 0 };
+  for (const s of parsed.data.signals) await deps.publish(cancelChannel(deps.queuePrefix), JSON.stringify(s));
+  return { published: parsed.data.signals.length };
 }
 
 export async function reapAll(deps: MaintenanceDeps, policy: ReapPolicy): Promise<{ ended: number }> {

@@ -4,13 +4,16 @@ import { inTx, type PrismaClient } from "../../core/db.ts";
 import type { PoolSql } from "../../core/sql.ts";
 import { heartbeatAndClaim, findJobToken, type JobCredential } from "../../core/data/claim.ts";
 import { reportJobTx } from "../../core/data/jobs.ts";
+import type { Signal } from "../../core/data/cancel.ts";
+import type { CancelSignal } from "../../core/contracts.ts";
 import { appendLog, reportStepTx } from "../../core/data/steps.ts";
 import { logText, sqlText } from "../../core/text.ts";
 import { parseId, num } from "../../core/ids.ts";
 import { CONCLUSIONS, type Conclusion } from "../../core/lifecycle/types.ts";
 import type { Report } from "../../core/lifecycle/report.ts";
 import { credentialsFrom, newOpaqueToken, sha256 } from "../../core/tokens.ts";
-import { registerOrRotate } from "../../core/data/runners.ts";
+import { liveMessage, registerOrRotate } from "../../core/data/runners.ts";
+import { assertNever } from "../../core/assert.ts";
 import { observeCancelPropagation } from "../metrics.ts";
 import { timingSafeEqual } from "node:crypto";
 import { badRequest, conflict, HttpError, invalidToken, notFound, unauthenticated } from "../errors.ts";
@@ -25,12 +28,18 @@ export interface RunnerDeps {
   registrationTokenHash: string | null;
   /** LOG_MAX_BYTES_PER_JOB: UTF-8 bytes of log stored per job, all steps together. */
   logMaxBytesPerJob: number;
+  /** A self-registered runner silent this long may be re-registered without its token (60 s when unset). */
+  heartbeatWindowMs?: number;
+  /** Hands cancel signals to a worker to publish (fail-fast's; see core/contracts.ts SIGNALS_JOB). */
+  announceCancels?: (signals: CancelSignal[]) => Promise<unknown>;
 }
 
 export const registerBody = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, "1-100 letters, digits, '.', '_' or '-'"),
   labels: z.array(runnerLabel).max(50).default([]),
   capacity: z.number().int().min(1).max(256).default(1),
+  /** The runner token of the runner's current life: proof that this caller is that runner. */
+  current_token: z.string().min(1).max(255).optional(),
 });
 
 export const heartbeatBody = z.strictObject({
@@ -113,6 +122,18 @@ function settleOutcome(r: { kind: "ok"; changed: boolean } | { kind: "conflict";
   res.json({ changed: r.changed });
 }
 
+/**
+ * After commit: the runners of the matrix jobs fail-fast cancelled are told, as a user's
+ * cancel tells them. Should the queue be away, their cancel-check poll still finds out.
+ */
+async function announce(deps: RunnerDeps, signals: Signal[], requestId: string): Promise<void> {
+  if (signals.length === 0 || !deps.announceCancels) return;
+  const msgs: CancelSignal[] = signals.map((s) => ({
+    job_id: num(s.jobId), run_id: num(s.runId), runner_id: num(s.runnerId), requested_at: s.requestedAt.toISOString(), request_id: requestId,
+  }));
+  await deps.announceCancels(msgs).catch(() => {});
+}
+
 export function runnerRoutes(deps: RunnerDeps): Router {
   const r = Router();
   const job = jobAuth(deps);
@@ -123,10 +144,22 @@ export function runnerRoutes(deps: RunnerDeps): Router {
     const given = Buffer.from(sha256(bearer(req)), "hex");
     if (!timingSafeEqual(given, Buffer.from(expected, "hex"))) throw invalidToken("invalid registration token");
     const b = parse(registerBody, req.body);
-    const reg = await registerOrRotate(deps.prisma, { name: b.name, labels: [...new Set(b.labels)], capacity: b.capacity });
-    if (reg.kind === "revoked") throw new HttpError(403, "runner revoked");
-    if (reg.kind === "operator_owned") throw conflict("runner name taken by an operator-registered runner");
-    res.status(201).json({ id: num(reg.id), name: b.name, token: reg.token, ended_jobs: reg.endedJobs.map((id) => num(id)) });
+    const reg = await registerOrRotate(
+      deps.prisma, { name: b.name, labels: [...new Set(b.labels)], capacity: b.capacity, currentToken: b.current_token }, deps.heartbeatWindowMs,
+    );
+    switch (reg.kind) {
+      case "revoked":
+        throw new HttpError(403, "runner revoked");
+      case "operator_owned":
+        throw conflict("runner name taken by an operator-registered runner");
+      case "live":
+        throw conflict(liveMessage(reg.name, reg.windowMs));
+      case "registered":
+        res.status(201).json({ id: num(reg.id), name: reg.name, token: reg.token, ended_jobs: reg.endedJobs.map((id) => num(id)) });
+        return;
+      default:
+        assertNever(reg, "registration");
+    }
   });
 
   r.post("/api/v1/runners/heartbeat", runnerAuth(deps), async (req, res) => {
@@ -153,6 +186,7 @@ export function runnerRoutes(deps: RunnerDeps): Router {
     const report = toReport(parse(reportBody, req.body));
     const out = await deps.sql.tx((sql) => reportJobTx(sql, jobOf(res).jobId, report, new Date()));
     observeCancelPropagation(res, out);
+    if (out.kind === "ok" && out.failFast) await announce(deps, out.failFast.signals, res.locals.requestId as string);
     if (out.kind === "ok") {
       res.json({ changed: out.changed, run_completed: out.runCompleted });
       return;

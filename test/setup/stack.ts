@@ -3,7 +3,7 @@ import type { Server } from "node:http";
 import { inject } from "vitest";
 import type { Worker } from "bullmq";
 import type { RequestHandler, Router } from "express";
-import { createApp } from "../../api/app.ts";
+import { createApp, type AppDeps } from "../../api/app.ts";
 import { IntentClient } from "../../api/intents.ts";
 import { createLimiter } from "../../api/ratelimit.ts";
 import { createLogger } from "../../core/logger.ts";
@@ -48,6 +48,8 @@ export interface StackOptions {
   logMaxBytesPerJob?: number;
   /** The API's LOG_STREAM_STALL_MS (default 30 s). */
   logStallMs?: number;
+  /** Where the API hands fail-fast's cancel signals (AppDeps.announceCancels); unset: nowhere. */
+  announceCancels?: AppDeps["announceCancels"];
   /** Wraps the API's plain SQL (counting the statements a request runs, for instance). */
   wrapSql?: (sql: PoolSql) => PoolSql;
 }
@@ -77,6 +79,7 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
     registrationTokenHash: opts.registrationToken ? sha256(opts.registrationToken) : null,
     logMaxBytesPerJob: opts.logMaxBytesPerJob,
     logStallMs: opts.logStallMs,
+    ...(opts.announceCancels ? { announceCancels: opts.announceCancels } : {}),
     before: opts.before,
     routers: opts.routers,
   });
