@@ -1,6 +1,7 @@
--- What schema.prisma cannot express: CHECK constraints and triggers. The migrations
--- carry them (the CHECKs in init, the job triggers in job_transitions); the drift test
--- adds this file to the schema's own SQL before comparing.
+-- What schema.prisma cannot express: CHECK constraints, triggers and expression indexes.
+-- The migrations carry them (the CHECKs in init, the job triggers in job_transitions, the
+-- runner name index in runner_names_case_insensitive); the drift test adds this file to
+-- the schema's own SQL before comparing.
 ALTER TABLE "workflow_runs" ADD CONSTRAINT "workflow_runs_completed_has_conclusion"
   CHECK (("status" = 'completed') = ("conclusion" IS NOT NULL));
 ALTER TABLE "workflow_runs" ADD CONSTRAINT "workflow_runs_run_index_positive" CHECK ("run_index" > 0);
@@ -37,3 +38,6 @@ END
 $fn$;
 CREATE TRIGGER "workflow_jobs_record_transition" AFTER INSERT OR UPDATE OF "status", "conclusion" ON "workflow_jobs"
   FOR EACH ROW EXECUTE FUNCTION "workflow_jobs_record_transition"();
+
+-- Runner names are unique regardless of case ("Sim-1" is "sim-1"; docs/security.md).
+CREATE UNIQUE INDEX "runners_name_lower_key" ON "runners" (lower("name"));

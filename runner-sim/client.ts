@@ -71,7 +71,11 @@ export class RunnerClient {
     }
   }
 
-  async register(registrationToken: string, body: { name: string; labels: string[]; capacity: number }): Promise<{ id: number; token: string; ended_jobs: number[] }> {
+  /** `current_token`: the runner token of this runner's last life, its proof when that life may still look live. */
+  async register(
+    registrationToken: string,
+    body: { name: string; labels: string[]; capacity: number; current_token?: string },
+  ): Promise<{ id: number; token: string; ended_jobs: number[] }> {
     const r = await this.post("/api/v1/runners/register", registrationToken, body, 30);
     return r.json as { id: number; token: string; ended_jobs: number[] };
   }

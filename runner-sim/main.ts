@@ -8,7 +8,7 @@ import { onShutdown } from "../core/shutdown.ts";
 import { RunnerClient } from "./client.ts";
 import { Fleet } from "./fleet.ts";
 import { ContainerRegistry } from "./orphans.ts";
-import { fleetIdentity, lockFleet } from "./state.ts";
+import { fleetIdentity, lockFleet, readRunnerTokens, writeRunnerTokens } from "./state.ts";
 import type { RunnerSpec } from "./runner.ts";
 import { classifyRedis, DependencyError, failClearly, probeRedis } from "../core/deps.ts";
 
@@ -58,7 +58,7 @@ const client = new RunnerClient(cfg.API_URL);
 // Redis answers (and takes this user's login) before any runner registers.
 await probeRedis(cfg.REDIS_URL);
 
-async function fleetSpecs(): Promise<RunnerSpec[]> {
+async function fleetSpecs(stateDir: string): Promise<RunnerSpec[]> {
   if (cfg.RUNNER_TOKENS) {
     // The operator registered these runners with their labels and capacity: a heartbeat
     // changes them only when this fleet was told to (the defaults would overwrite them).
@@ -73,9 +73,15 @@ async function fleetSpecs(): Promise<RunnerSpec[]> {
   }
   const base = { labels: cfg.RUNNER_LABELS, capacity: cfg.RUNNER_CAPACITY };
   const specs: RunnerSpec[] = [];
+  // The tokens of the last life prove to the API that this fleet is those runners: without
+  // one, a runner that still looks live (heartbeat within the window) is not ours to rotate.
+  const kept = readRunnerTokens(stateDir);
   for (let i = 1; i <= cfg.RUNNERS; i++) {
     const name = `${cfg.RUNNER_NAME_PREFIX}-${i}`;
-    const reg = await client.register(cfg.RUNNER_REGISTRATION_TOKEN, { name, ...base });
+    const proof = kept[name] === undefined ? {} : { current_token: kept[name] };
+    const reg = await client.register(cfg.RUNNER_REGISTRATION_TOKEN, { name, ...base, ...proof });
+    kept[name] = reg.token;
+    writeRunnerTokens(stateDir, kept);
     if (reg.ended_jobs.length > 0) log.warn({ runner: name, jobs: reg.ended_jobs }, "ended jobs a previous run of this runner left behind");
     specs.push({ ...base, name, token: reg.token });
   }
@@ -89,7 +95,7 @@ try {
   // Before registering: a second fleet of this identity would rotate the live one's runners.
   const lock = await lockFleet(stateDir, identity);
   if (!lock.locked) log.warn({ platform: process.platform }, "no single-fleet lock on this platform");
-  const fleet = new Fleet(await fleetSpecs(), client, {
+  const fleet = new Fleet(await fleetSpecs(stateDir), client, {
     redisUrl: cfg.REDIS_URL,
     queuePrefix: cfg.QUEUE_PREFIX,
     heartbeatMs: cfg.HEARTBEAT_MS,

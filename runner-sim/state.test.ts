@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { procCmdline, procStat } from "./proc.ts";
-import { FleetLockedError, fleetIdentity, isLiveOwner, lockFleet } from "./state.ts";
+import { FleetLockedError, fleetIdentity, isLiveOwner, lockFleet, readRunnerTokens, writeRunnerTokens } from "./state.ts";
 
 const API = "http://127.0.0.1:3000";
 const TOKEN = "shithub_runner_0123456789abcdefghijklmnopqrstuvwxyz";
@@ -72,5 +72,32 @@ describe("lockFleet", () => {
     expect(Number.isInteger(st?.pgrp)).toBe(true);
     expect(procCmdline(process.pid)?.[0]).toContain("node");
     expect(procStat(2 ** 30)).toBeNull();
+  });
+});
+
+describe("runner tokens kept in the state folder", () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "sim-tokens-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, "runner-tokens.json");
+
+  it("reads back what was written, in a file only its user may read (0600)", () => {
+    expect(readRunnerTokens(dir)).toEqual({});
+    writeRunnerTokens(dir, { "sim-1": TOKEN });
+    expect(readRunnerTokens(dir)).toEqual({ "sim-1": TOKEN });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    // A file someone widened is narrowed again on the next write.
+    chmodSync(file, 0o644);
+    writeRunnerTokens(dir, { "sim-1": TOKEN, "sim-2": `${TOKEN}2` });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readRunnerTokens(dir)).toEqual({ "sim-1": TOKEN, "sim-2": `${TOKEN}2` });
+  });
+
+  it("treats a torn or foreign file as no tokens (the runners then register without proof)", () => {
+    for (const text of ["{\"sim-1\": \"shithub_run", "[1, 2]", "null", "7"]) {
+      writeFileSync(file, text);
+      expect(readRunnerTokens(dir), text).toEqual({});
+    }
+    writeFileSync(file, JSON.stringify({ "sim-1": TOKEN, "sim-2": 5 }));
+    expect(readRunnerTokens(dir)).toEqual({ "sim-1": TOKEN });
   });
 });

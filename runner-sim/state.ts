@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { procCmdline, procStat, type ProcStat } from "./proc.ts";
@@ -74,4 +74,36 @@ export async function lockFleet(dir: string, id: FleetIdentity): Promise<{ locke
       server.close();
     },
   };
+}
+
+// A self-registered runner's current token is its proof, when the fleet restarts, that it
+// is that runner and not another host using the shared registration secret (which may not
+// end a live runner's session). Only this user may read it: the file is 0600.
+const tokensFile = (dir: string) => path.join(dir, "runner-tokens.json");
+
+/** The runner tokens this fleet's last life was given, by runner name; {} when none were kept. */
+export function readRunnerTokens(dir: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(tokensFile(dir), "utf8");
+  } catch {
+    return {};
+  }
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return {};
+    return Object.fromEntries(Object.entries(parsed).filter((e): e is [string, string] => typeof e[1] === "string"));
+  } catch {
+    // A torn or foreign file proves nothing: the runners register without proof.
+    return {};
+  }
+}
+
+/** Replaces the kept tokens (written whole, then renamed, so a crash leaves the old or the new file). */
+export function writeRunnerTokens(dir: string, tokens: Record<string, string>): void {
+  const tmp = `${tokensFile(dir)}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(tokens), { mode: 0o600 });
+  // writeFileSync's mode only applies to a new file (and under the umask): make sure.
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, tokensFile(dir));
 }

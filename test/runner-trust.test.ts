@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -7,6 +7,8 @@ import { cancelChannel, type CancelSignal } from "../core/contracts.ts";
 import { connectRedis } from "../core/redis.ts";
 import { isAlive } from "../runner-sim/container/driver.ts";
 import { procCmdline } from "../runner-sim/proc.ts";
+import { fleetIdentity } from "../runner-sim/state.ts";
+import { liveMessage } from "../core/data/runners.ts";
 import { waitFor } from "./setup/db.ts";
 import type { Service } from "./setup/stack.ts";
 import { event, events, runEnds, systemSuite } from "./setup/system.ts";
@@ -136,7 +138,7 @@ describe("job tokens", () => {
     const c = await claimJob(sys.api, first.body.token, r.job_ids[0]!);
     expect((await post(`/api/v1/jobs/${c.job.id}/cancel-check`, c.token)).status).toBe(200);
 
-    const again = await post("/api/v1/runners/register", REG, { name: "trust-self", labels: [lane], capacity: 2 });
+    const again = await post("/api/v1/runners/register", REG, { name: "trust-self", labels: [lane], capacity: 2, current_token: first.body.token });
     expect(again).toMatchObject({ status: 201, body: { id: first.body.id, ended_jobs: [c.job.id] } });
     expect(await post(`/api/v1/jobs/${c.job.id}/cancel-check`, c.token)).toMatchObject({ status: 401, body: { error: "token revoked" } });
     expect(await post(`/api/v1/jobs/${c.job.id}/logs`, c.token, { step_id: c.job.steps[0]!.id, seq: 0, content: "old life" })).toMatchObject({ status: 401, body: { error: "token revoked" } });
@@ -165,6 +167,58 @@ describe("self-registration", () => {
   });
 });
 
+describe("self-registration of a live runner", () => {
+  const runnerRow = (name: string) => sys.db.prisma.runner.findUniqueOrThrow({ where: { name }, include: { tokens: true, jobTokens: true } });
+
+  it("is refused with the secret alone (409, nothing changes); its current token, or its silence, lets it register again", async () => {
+    const lane = "trust-live-lane";
+    const first = await post("/api/v1/runners/register", REG, { name: "trust-live", labels: [lane], capacity: 2 });
+    expect(first.status).toBe(201);
+    const r = await run(`jobs:\n  j:\n    runs-on: ${lane}\n    steps: [{run: sleep 600}]\n`);
+    const c = await claimJob(sys.api, first.body.token, r.job_ids[0]!);
+    const before = await runnerRow("trust-live");
+
+    // Another host with the secret: the same name, a differently cased one, a wrong or foreign token.
+    const live = { status: 409, body: { error: liveMessage("trust-live", 60_000) } };
+    const other = await post("/api/v1/runners/register", REG, { name: "other-host-1", labels: ["x"] });
+    for (const attempt of [
+      { name: "trust-live" },
+      { name: "TRUST-live" },
+      { name: "trust-live", current_token: "shithub_runner_not-the-token" },
+      { name: "trust-live", current_token: other.body.token },
+    ]) {
+      expect(await post("/api/v1/runners/register", REG, { ...attempt, labels: ["mine"], capacity: 9 }), JSON.stringify(attempt)).toMatchObject(live);
+    }
+    expect(await runnerRow("trust-live")).toEqual(before);
+    // Its session and its job go on.
+    expect((await post("/api/v1/runners/heartbeat", first.body.token, {})).status).toBe(204);
+    expect((await post(`/api/v1/jobs/${c.job.id}/cancel-check`, c.token)).body).toEqual({ cancelled: false, force: false });
+    expect(await job(c.job.id)).toMatchObject({ status: "running" });
+
+    // With its current token (under any casing of its name): a new life, the stored name kept.
+    const proven = await post("/api/v1/runners/register", REG, { name: "Trust-Live", labels: [lane], capacity: 2, current_token: first.body.token });
+    expect(proven).toMatchObject({ status: 201, body: { id: first.body.id, name: "trust-live", ended_jobs: [c.job.id] } });
+    expect((await post("/api/v1/runners/heartbeat", first.body.token, {})).status).toBe(401);
+
+    // Silent for more than the heartbeat window (moved in the database): gone, so the secret alone may.
+    await sys.db.pool.query("UPDATE runners SET last_heartbeat_at = now() - interval '61 seconds' WHERE name = 'trust-live'");
+    const silent = await post("/api/v1/runners/register", REG, { name: "trust-live", labels: [lane], capacity: 2 });
+    expect(silent).toMatchObject({ status: 201, body: { id: first.body.id, ended_jobs: [] } });
+    expect((await post("/api/v1/runners/heartbeat", proven.body.token, {})).status).toBe(401);
+    expect((await post("/api/v1/runners/heartbeat", silent.body.token, {})).status).toBe(204);
+  });
+
+  it("treats names that differ only in case as one name, for operators too", async () => {
+    await ops.registerRunner(sys.db.prisma, { name: "Trust-Op-Case", labels: ["x"], capacity: 1 });
+    expect(await post("/api/v1/runners/register", REG, { name: "trust-op-case" })).toMatchObject({ status: 409, body: { error: "runner name taken by an operator-registered runner" } });
+    await expect(ops.registerRunner(sys.db.prisma, { name: "TRUST-OP-CASE", labels: ["x"], capacity: 1 })).rejects.toThrow("runner TRUST-OP-CASE already exists");
+    const self = await post("/api/v1/runners/register", REG, { name: "trust-self-case" });
+    expect(self.status).toBe(201);
+    await expect(ops.registerRunner(sys.db.prisma, { name: "Trust-Self-Case", labels: ["x"], capacity: 1 })).rejects.toThrow("already exists");
+    expect(await sys.db.prisma.runner.count({ where: { name: { in: ["trust-op-case", "TRUST-OP-CASE", "Trust-Self-Case"] } } })).toBe(0);
+  });
+});
+
 describe("fleets on one host", () => {
   const base = mkdtempSync(path.join(os.tmpdir(), "trust-fleets-"));
   afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -182,6 +236,10 @@ describe("fleets on one host", () => {
     await waitFor("both containers to run", async () => running(pidA) && running(pidB));
     await a.kill("SIGKILL");
     expect(running(pidA)).toBe(true);
+    // Restarted at once, trust-a-1 still looks live: the new life proves it is that runner
+    // with the token its last life kept in the state folder (0600).
+    const tokens = path.join(base, fleetIdentity(sys.api, { kind: "names", prefix: "trust-a" }).dirName, "runner-tokens.json");
+    expect(statSync(tokens).mode & 0o777).toBe(0o600);
     const a2 = sys.startFleet(fleetEnv("trust-a"));
     await a2.waitForLine(/fleet ready/);
     expect(events(a2).find((e) => e.msg === "killed containers a previous run of this fleet left behind")?.pids).toEqual([pidA]);

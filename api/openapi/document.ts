@@ -361,7 +361,7 @@ export function buildRegistry(): OpenAPIRegistry {
       401: error("`unauthenticated` (no credentials), `invalid token` (unreadable Authorization header), or `invalid registration token`.", CHALLENGE),
       403: error("`runner revoked`: a runner of this name was revoked."),
       404: error("`route not found`: self-registration is disabled (no registration secret configured)."),
-      409: error("`runner name taken by an operator-registered runner`: the name belongs to a runner registered with `admin runner register`; nothing changed."),
+      409: error("`runner name taken by an operator-registered runner`: the name belongs to a runner registered with `admin runner register`; or `runner <name> is online (a heartbeat within the last 60 s): re-register with its current runner token as current_token, or stop it and retry once it has been silent for 60 s`: a live self-registered runner of that name (compared regardless of case) is not the registration secret's to end. Nothing changed."),
       ...BODY_ERRORS,
       ...INTERNAL,
     },
@@ -441,7 +441,7 @@ export function buildRegistry(): OpenAPIRegistry {
       400: invalidBody(),
       401: jobUnauthorized,
       404: error(`${jobNotFound}; or \`step not found\`: no such step in this job.`),
-      409: error("`log chunk <seq> already written` with other content (compared after normalisation: a retry of the same chunk is a 200)."),
+      409: error("`log chunk <seq> already written` with other content (compared after normalisation: a retry of the same chunk is a 200); `job has ended: …` / `step has ended: …`: a new chunk for a job or step that is over (its token still works for a minute, for retried end reports). Nothing stored."),
       ...BODY_ERRORS,
       413: error(
         "`log limit reached`: storing the chunk would take the job's log (all steps) past `LOG_MAX_BYTES_PER_JOB` UTF-8 bytes (default 16 MiB); nothing is stored. Or `request body too large` (over 256 KiB, before authentication).",

@@ -142,7 +142,7 @@ export const Run = z
 
 export const RunnerRegistration = named("RunnerRegistration", registerBody, {
   description:
-    "Registers a runner by name, or starts a new life for a runner that registered itself (its old runner and job tokens stop working, jobs it still held are ended). A name an operator registered (`admin runner register`) is refused.",
+    "Registers a runner by name, or starts a new life for a runner that registered itself (its old runner and job tokens stop working, jobs it still held are ended): only when `current_token` is that runner's current token, or the runner has sent no heartbeat for 60 s. Names are compared regardless of case (`Sim-1` is `sim-1`; the stored spelling is answered). A name an operator registered (`admin runner register`) is refused.",
 });
 export const RunnerRegistered = z
   .object({
