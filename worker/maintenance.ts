@@ -85,6 +85,10 @@ export async function reapAll(deps: MaintenanceDeps, policy: ReapPolicy): Promis
         job_id: Number(r.jobId), run_id: Number(r.runId), runner_id: r.runnerId === null ? null : Number(r.runnerId), requested_at: new Date().toISOString(),
       };
       await deps.publish(cancelChannel(deps.queuePrefix), JSON.stringify(signal)).catch(() => {});
+      for (const s of r.alsoSignal) {
+        const also: CancelSignal = { job_id: Number(s.jobId), run_id: Number(s.runId), runner_id: s.runnerId === null ? null : Number(s.runnerId), requested_at: s.requestedAt.toISOString() };
+        await deps.publish(cancelChannel(deps.queuePrefix), JSON.stringify(also)).catch(() => {});
+      }
     }
     if (batch.length < 50) return { ended };
   }

@@ -3,6 +3,7 @@ import { decideReap, type ReapPolicy, type ReapView } from "../lifecycle/reap.ts
 import { reportJobTx } from "./jobs.ts";
 import { lockRunOfJob } from "./settlement.ts";
 import { prismaSql } from "../sql.ts";
+import type { Signal } from "./cancel.ts";
 
 const REAPER_LOCK = 7_270_001; // pg advisory lock key: one reaper pass at a time, cluster-wide
 
@@ -12,6 +13,8 @@ export interface Reaped {
   runnerId: bigint | null;
   reason: string;
   status: string;
+  /** Runners to tell: the rest of the job's matrix, when its timeout cancelled them (fail-fast, docs/workflows.md). */
+  alsoSignal: Signal[];
 }
 
 async function view(tx: Tx, jobId: bigint): Promise<ReapView | null> {
@@ -57,7 +60,10 @@ export async function reap(prisma: PrismaClient, policy: ReapPolicy, now = new D
       if (d.outcome === "keep") continue;
       const r = await reportJobTx(tx, id, d.report, now);
       if (r.kind === "ok" && r.changed) {
-        ended.push({ jobId: id, runId: BigInt(locked.run.id), runnerId: job.runner_id === null ? null : BigInt(job.runner_id), reason: d.reason, status: d.report.status });
+        ended.push({
+          jobId: id, runId: BigInt(locked.run.id), runnerId: job.runner_id === null ? null : BigInt(job.runner_id), reason: d.reason, status: d.report.status,
+          alsoSignal: r.failFast?.signals ?? [],
+        });
       }
     }
     return ended;
