@@ -24,7 +24,7 @@ describe("end to end with api, worker and runner-sim processes", () => {
   });
 
   it("fails the job and the run when a step exits 1, and skips the dependent job", async () => {
-    const wf = "jobs:\n  build:\n    runs-on: linux\n    steps:\n      - run: echo before; exit 1\n      - run: echo never\n  test:\n    needs: build\n    steps: [{run: echo never}]\n";
+    const wf = "jobs:\n  build:\n    runs-on: linux\n    steps:\n      - run: echo before; exit 1\n      - run: echo never\n  test:\n    needs: build\n    runs-on: linux\n    steps: [{run: echo never}]\n";
     const r = await pushAndRun(sys.db.prisma, "alice/demo", wf, "e2e00002");
     const done = await runEnds(sys.db, r.run_id);
     expect(done.conclusion).toBe("failure");
