@@ -54,6 +54,7 @@ const app = createApp({
   trustProxy: cfg.TRUST_PROXY,
   logMaxBytesPerJob: cfg.LOG_MAX_BYTES_PER_JOB,
   logStallMs: cfg.LOG_STREAM_STALL_MS,
+  runnerHeartbeatWindowMs: cfg.RUNNER_HEARTBEAT_WINDOW_MS,
   // fail-fast's cancel signals: a worker publishes them (the API's Redis user cannot).
   announceCancels: (signals) => maintenanceQueue.add(SIGNALS_JOB, { signals }, { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } }),
   before: [httpMetrics(metrics)],

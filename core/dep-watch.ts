@@ -46,3 +46,22 @@ export function watchRedis(client: Redis, watch: DependencyWatch, source: string
   client.on("error", (e) => watch.down(source, e));
   client.on("ready", () => watch.up(source));
 }
+
+/**
+ * Postgres has no connection that stays open to watch: one SELECT 1 on the process' own
+ * pool every `everyMs` feeds the watch (a timer that never keeps the process alive).
+ */
+export function watchPostgres(pool: { query(sql: string): Promise<unknown> }, watch: DependencyWatch, everyMs = 5_000): () => void {
+  let busy = false;
+  const t = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    pool.query("SELECT 1").then(
+      () => watch.up("postgres"),
+      // A pool ended by the shutdown is not a lost database.
+      (e: unknown) => void (/after calling end/.test(String((e as Error)?.message)) || watch.down("postgres", e)),
+    ).finally(() => (busy = false));
+  }, everyMs);
+  t.unref();
+  return () => clearInterval(t);
+}

@@ -5,7 +5,8 @@ import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
-import { freePort, PrivateRedis } from "../chaos/infra.ts";
+import { freePort, PrivatePostgres, PrivateRedis } from "../chaos/infra.ts";
+import { migrate } from "../prisma/migrate.ts";
 import { spawnService } from "../scripts/service.ts";
 import { createTestDb, type TestDb } from "./setup/db.ts";
 
@@ -189,6 +190,37 @@ describe("a private Redis", () => {
       expect(out.match(/"msg":"lost: /g), out).toHaveLength(1);
       expect(out.match(/"msg":"back: /g), out).toHaveLength(1);
       expect(out).not.toMatch(/ECONNREFUSED[\s\S]*ECONNREFUSED/);
+      expect(out).not.toContain("    at ");
+    }
+  });
+});
+
+describe("a private Postgres", () => {
+  it("the worker and the API report a lost Postgres once and its return once", async () => {
+    const server = await PrivatePostgres.create();
+    const url = server.url("actions");
+    const env = { ...common(), PORT: "0", DATABASE_URL: url, INTENT_SIGNING_KEY: process.env.INTENT_SIGNING_KEY! };
+    let worker, api;
+    try {
+      await migrate(url);
+      worker = spawnService("worker/main.ts", env);
+      api = spawnService("api/server.ts", env);
+      await worker.waitForLine(/"worker ready"/);
+      await api.waitForLine(/"api listening"/);
+      await server.stop();
+      await worker.waitForLine(/"lost: Postgres is unreachable at postgresql:\/\/postgres@127\.0\.0\.1:\d+\/actions \(DATABASE_URL\)/);
+      await api.waitForLine(/"lost: Postgres is unreachable at/);
+      await server.start();
+      await worker.waitForLine(/"back: Postgres answers again"/);
+      await api.waitForLine(/"back: Postgres answers again"/);
+    } finally {
+      await Promise.all([worker?.kill(), api?.kill()]);
+      await server.dispose();
+    }
+    for (const svc of [worker, api]) {
+      const out = svc.output();
+      expect(out.match(/"msg":"lost: /g), out).toHaveLength(1);
+      expect(out.match(/"msg":"back: /g), out).toHaveLength(1);
       expect(out).not.toContain("    at ");
     }
   });

@@ -12,7 +12,7 @@ import { createIntentWorker } from "./worker.ts";
 import { startMaintenance } from "./maintenance.ts";
 import { startWorkerHttp } from "./http.ts";
 import { failClearly, isConnectionError, requireDeps } from "../core/deps.ts";
-import { dependencyWatch, watchRedis } from "../core/dep-watch.ts";
+import { dependencyWatch, watchPostgres, watchRedis } from "../core/dep-watch.ts";
 
 failClearly("worker");
 
@@ -28,6 +28,7 @@ const publisher = connectRedis(cfg.REDIS_URL, "publisher", "worker-publisher");
 // Fails fast (no offline queue): readiness and the queue gauges must never hang a probe.
 const probe = connectRedis(cfg.REDIS_URL, "producer", "worker-probe");
 const redisWatch = dependencyWatch(log, "redis", cfg.REDIS_URL);
+watchPostgres(pool, dependencyWatch(log, "postgres", cfg.DATABASE_URL));
 for (const [c, source] of [[blocking, "worker-blocking"], [publisher, "worker-publisher"], [probe, "worker-probe"]] as const) watchRedis(c, redisWatch, source);
 const metrics = createWorkerMetrics();
 const intentQueue = new Queue(QUEUE_NAME, { connection: probe, prefix: cfg.QUEUE_PREFIX });
