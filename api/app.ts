@@ -33,6 +33,8 @@ export interface AppDeps {
   announceCancels?: RunnerDeps["announceCancels"];
   /** LOG_STREAM_STALL_MS: a log stream whose client reads nothing for this long is cut (30 s when unset). */
   logStallMs?: number;
+  /** RUNNER_HEARTBEAT_WINDOW_MS: a self-registered runner silent this long may be registered again without its token (60 s when unset). */
+  runnerHeartbeatWindowMs?: number;
   /** Middleware that sees every request first (metrics, for instance). */
   before?: RequestHandler[];
   /** Further routers (docs, dashboards, metrics), mounted before the 404. */
@@ -73,6 +75,7 @@ export function createApp(deps: AppDeps): Express {
     prisma: deps.prisma, sql: deps.sql, registrationTokenHash: deps.registrationTokenHash ?? null,
     logMaxBytesPerJob: deps.logMaxBytesPerJob ?? apiEnv.shape.LOG_MAX_BYTES_PER_JOB.parse(undefined),
     ...(deps.announceCancels ? { announceCancels: deps.announceCancels } : {}),
+    heartbeatWindowMs: deps.runnerHeartbeatWindowMs,
   }));
   app.use(lifecycleRoutes(deps));
   app.use(rerunRoutes(deps));

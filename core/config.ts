@@ -40,6 +40,9 @@ export const apiEnv = commonEnv.extend({
   PUBLIC_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. https://ci.example.com" }).transform((u) => new URL(u).origin).optional(),
   // A log stream whose client reads nothing for this long is cut.
   LOG_STREAM_STALL_MS: z.coerce.number().int().min(100).default(30_000),
+  // A self-registered runner silent this long may be registered again without its token;
+  // set it as on the workers (their reaper's window).
+  RUNNER_HEARTBEAT_WINDOW_MS: z.coerce.number().int().min(100).default(60_000),
   // Shared secret runners present to register themselves (POST /api/v1/runners/register).
   // Unset: only the operator CLI registers runners.
   RUNNER_REGISTRATION_TOKEN: z.string().min(20, "must be at least 20 characters").optional(),
