@@ -128,8 +128,8 @@ const COMMANDS: Record<string, Command<unknown>> = {
   "runner undrain": runnerState("undrain"),
   "runner revoke": runnerState("revoke"),
   "redis-acl": command({
-    usage: "[--apply]",
-    runWithoutDatabase: (v) => redisAcl({ apply: v.apply === true }),
+    usage: "[--apply] [--lock-default]",
+    runWithoutDatabase: (v) => redisAcl({ apply: v.apply === true, lockDefault: v["lock-default"] === true }),
     say: sayRedisAcl,
     json: (r) => ({ users: r.users.map((u) => ({ name: u.name, rules: u.rules })) }),
   }),
@@ -159,6 +159,8 @@ function usage(): string {
     "--json prints one JSON object on stdout. Exit status: 0 done, 1 refused or failed, 2 usage error.",
     "DATABASE_URL names the database (default postgresql://postgres@127.0.0.1:5432/actions).",
     "redis-acl needs no database: REDIS_URL (an admin user, for --apply), QUEUE_PREFIX, REDIS_ACL_{API,WORKER,RUNNER}_PASSWORD.",
+    "  --apply refuses while Redis' default user is open (no password); --lock-default closes it: off when REDIS_URL names",
+    "  another admin user, else it needs REDIS_URL's password.",
   ].join("\n");
 }
 

@@ -1,7 +1,10 @@
 import { Redis } from "ioredis";
 import { assertNever } from "../core/assert.ts";
 import { commonEnv, parseConfig } from "../core/config.ts";
-import { ACL_ROLES, aclUsers, MIN_PASSWORD_LENGTH, type AclProblem, type AclRole, type AclUser } from "../core/redis-acl.ts";
+import {
+  ACL_ROLES, aclUsers, DEFAULT_USER, defaultUserLock, isOpenUser, loginOf, MIN_PASSWORD_LENGTH,
+  type AclProblem, type AclRole, type AclUser, type DefaultLock,
+} from "../core/redis-acl.ts";
 import { AdminError } from "./ops.ts";
 
 // `admin redis-acl`: prints the Redis users of docs/security.md ("Redis roles") and, with --apply, writes
@@ -15,9 +18,10 @@ export const PASSWORD_ENV: Record<AclRole, string> = {
 
 export interface RedisAclResult {
   prefix: string;
+  /** The role users, then (with --lock-default) the default user's line. */
   users: AclUser[];
-  /** Null without --apply. */
-  applied: { server: string; saved: boolean } | null;
+  /** Null without --apply. `defaultUser`: what became of Redis' default user. */
+  applied: { server: string; saved: boolean; defaultUser: "locked" | "already-closed" } | null;
 }
 
 export function describeProblem(p: AclProblem): string {
@@ -31,6 +35,13 @@ export function describeProblem(p: AclProblem): string {
       return `${PASSWORD_ENV[p.role]} must be at least ${MIN_PASSWORD_LENGTH} characters (openssl rand -hex 24)`;
     case "shared-password":
       return `${PASSWORD_ENV[p.role]} must differ from ${PASSWORD_ENV[p.with]}`;
+    case "default-login-without-password":
+      return "--lock-default needs a password for Redis' default user: put it in REDIS_URL (redis://default:PASSWORD@host, "
+        + `${MIN_PASSWORD_LENGTH}+ characters), or name another admin user there, and the default user is switched off (nothing changed)`;
+    case "short-admin-password":
+      return `REDIS_URL's password becomes the default user's with --lock-default: it must be at least ${MIN_PASSWORD_LENGTH} characters (nothing changed)`;
+    case "admin-password-shared":
+      return `REDIS_URL's password becomes the default user's with --lock-default: it must differ from ${PASSWORD_ENV[p.with]} (nothing changed)`;
     default:
       return assertNever(p, "ACL problem");
   }
@@ -46,13 +57,30 @@ export function redactedRedisUrl(url: string): string {
   }
 }
 
-export async function redisAcl(opts: { apply: boolean }, env: NodeJS.ProcessEnv = process.env): Promise<RedisAclResult> {
+export async function redisAcl(opts: { apply: boolean; lockDefault?: boolean }, env: NodeJS.ProcessEnv = process.env): Promise<RedisAclResult> {
   const cfg = parseConfig(commonEnv.pick({ REDIS_URL: true, QUEUE_PREFIX: true }), env);
   const passwords = Object.fromEntries(ACL_ROLES.map((r) => [r, env[PASSWORD_ENV[r]]]));
   const plan = aclUsers({ prefix: cfg.QUEUE_PREFIX, passwords });
   if (!plan.ok) throw new AdminError(describeProblem(plan.problem));
-  const applied = opts.apply ? await applyUsers(cfg.REDIS_URL, plan.users) : null;
-  return { prefix: cfg.QUEUE_PREFIX, users: plan.users, applied };
+  const lock = defaultUserLock(loginOf(cfg.REDIS_URL), passwords);
+  if (opts.lockDefault && !lock.ok) throw new AdminError(describeProblem(lock.problem));
+  const users = opts.lockDefault && lock.ok ? [...plan.users, lock.user] : plan.users;
+  const applied = opts.apply ? await applyUsers(cfg.REDIS_URL, users, opts.lockDefault ? null : lock) : null;
+  return { prefix: cfg.QUEUE_PREFIX, users, applied };
+}
+
+const setuserLine = (u: AclUser) => `ACL SETUSER ${u.name} ${u.rules.join(" ")}`;
+
+/**
+ * The role users protect nothing while `default` is open: a client that sends no AUTH, or
+ * a wrong one, is served as `default` with every right (docs/security.md, "Redis roles").
+ */
+function openDefaultRefusal(server: string, lock: DefaultLock): AdminError {
+  const fix = lock.ok
+    ? `run again with --lock-default, which applies: ${setuserLine(lock.user)}`
+    : "put the password it should get in REDIS_URL (redis://default:PASSWORD@host), or name another admin user there, and run again with --lock-default";
+  return new AdminError(`Redis' default user at ${server} is on with no password: any client without AUTH, or with a wrong one, `
+    + `gets every right, so the users would separate nothing; ${fix} (nothing changed)`);
 }
 
 /** Logs in explicitly, so a wrong password is an answer to AUTH rather than a lost event. */
@@ -84,24 +112,32 @@ async function connectAdmin(url: string, server: string): Promise<Redis> {
   return redis;
 }
 
-async function applyUsers(url: string, users: AclUser[]): Promise<{ server: string; saved: boolean }> {
+/** `refuseOpen`: without --lock-default, the lock it would apply, for the refusal's message. */
+async function applyUsers(url: string, users: AclUser[], refuseOpen: DefaultLock | null): Promise<NonNullable<RedisAclResult["applied"]>> {
   const server = redactedRedisUrl(url);
   const redis = await connectAdmin(url, server);
   try {
     const version = /^redis_version:(\d+)/m.exec(String(await redis.call("INFO", "server").catch(() => "")))?.[1];
     // Before 7 some rules (ssubscribe, resetchannels) are unknown: refuse before changing anything.
     if (version !== undefined && Number(version) < 7) throw new AdminError(`Redis at ${server} is version ${version}; the ACL roles need Redis 7 or later (nothing changed)`);
+    const defaultOpen = async () => isOpenUser(await redis.call("ACL", "GETUSER", DEFAULT_USER).catch((e: Error) => {
+      throw new AdminError(`ACL GETUSER ${DEFAULT_USER} failed at ${server}: ${e.message}${/NOPERM|NOAUTH/.test(e.message) ? "; REDIS_URL must name an admin user" : ""} (nothing changed)`);
+    }));
+    const wasOpen = await defaultOpen();
+    if (wasOpen && refuseOpen) throw openDefaultRefusal(server, refuseOpen);
     for (const u of users) {
       await redis.call("ACL", "SETUSER", u.name, ...u.rules).catch((e: Error) => {
         throw new AdminError(`ACL SETUSER ${u.name} failed at ${server}: ${e.message}${/NOPERM|NOAUTH/.test(e.message) ? "; REDIS_URL must name an admin user" : ""}`);
       });
     }
+    // Read back: a server that kept `default` open must not be reported as locked.
+    if (await defaultOpen()) throw new AdminError(`the users were set but Redis' default user at ${server} is still open; check ACL GETUSER default`);
     // A server without an aclfile keeps the users only until it restarts: say so, do not fail.
     const saved = await redis.call("ACL", "SAVE").then(() => true, (e: Error) => {
       if (/not configured to use an ACL file/i.test(e.message)) return false;
       throw new AdminError(`the users were set but ACL SAVE failed at ${server}: ${e.message}`);
     });
-    return { server, saved };
+    return { server, saved, defaultUser: refuseOpen ? "already-closed" : "locked" };
   } finally {
     redis.disconnect();
   }
@@ -109,10 +145,13 @@ async function applyUsers(url: string, users: AclUser[]): Promise<{ server: stri
 
 /** The human answer: what was applied, or the commands to paste into redis-cli. */
 export function sayRedisAcl(r: RedisAclResult): string {
-  if (r.applied === null) return r.users.map((u) => `ACL SETUSER ${u.name} ${u.rules.join(" ")}`).join("\n");
-  const names = r.users.map((u) => u.name).join(", ");
+  if (r.applied === null) return r.users.map(setuserLine).join("\n");
+  const names = r.users.filter((u) => u.name !== DEFAULT_USER).map((u) => u.name).join(", ");
+  const lock = r.users.find((u) => u.name === DEFAULT_USER);
   const persisted = r.applied.saved
     ? "saved to the server's aclfile (ACL SAVE)"
     : "NOT persisted: the server has no aclfile, so a restart loses them (start Redis with aclfile, or CONFIG REWRITE)";
-  return `set ACL users ${names} for prefix ${r.prefix} on ${r.applied.server}; ${persisted}`;
+  const def = r.applied.defaultUser === "already-closed" ? "already closed (needs a password or is off)"
+    : lock?.rules[0] === "reset" ? "switched off" : "needs REDIS_URL's password now";
+  return `set ACL users ${names} for prefix ${r.prefix} on ${r.applied.server}; ${persisted}; default user: ${def}`;
 }

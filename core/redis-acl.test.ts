@@ -2,7 +2,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ACL_USER, aclUsers, globEscape, SCRIPT_COMMAND_LIST, urlForUser, type AclProblem, type AclRole } from "./redis-acl.ts";
+import {
+  ACL_USER, aclUsers, defaultUserLock, globEscape, isOpenUser, loginOf, SCRIPT_COMMAND_LIST, urlForUser, type AclProblem, type AclRole, type DefaultLock,
+} from "./redis-acl.ts";
 import { sha256 } from "./tokens.ts";
 
 const PW = { api: "api-password-0123456789", worker: "worker-password-0123456789", runner: "runner-password-0123456789" };
@@ -79,5 +81,39 @@ describe("the script command list", () => {
 describe("urlForUser", () => {
   it("puts an encoded user and password into the URL", () => {
     expect(urlForUser("redis://127.0.0.1:6380", "actions-runner", "p@ss:w/rd")).toBe("redis://actions-runner:p%40ss%3Aw%2Frd@127.0.0.1:6380");
+  });
+});
+
+describe("the default user", () => {
+  const ADMIN = "admin-password-0123456789";
+  it.each<[string, string, DefaultLock]>([
+    ["another admin user: default switched off, with no password and no rights", `redis://ops:${ADMIN}@h:6379`,
+      { ok: true, user: { name: "default", rules: ["reset", "resetchannels"] } }],
+    ["default with a password: it keeps its rights and needs that password (its hash only)", `redis://default:${ADMIN}@h:6379`,
+      { ok: true, user: { name: "default", rules: ["on", "resetpass", `#${sha256(ADMIN)}`] } }],
+    ["a password alone (AUTH <password> is default's)", `redis://:${ADMIN}@h:6379`,
+      { ok: true, user: { name: "default", rules: ["on", "resetpass", `#${sha256(ADMIN)}`] } }],
+    ["no login at all", "redis://h:6379", { ok: false, problem: { kind: "default-login-without-password" } }],
+    ["a user name without a password (nothing is sent: default)", "redis://ops@h:6379", { ok: false, problem: { kind: "default-login-without-password" } }],
+    ["a short admin password", "redis://default:short@h:6379", { ok: false, problem: { kind: "short-admin-password" } }],
+    ["the runner's password as the admin's", `redis://default:${PW.runner}@h:6379`, { ok: false, problem: { kind: "admin-password-shared", with: "runner" } }],
+  ])("--lock-default with %s", (_what, url, want) => {
+    expect(defaultUserLock(loginOf(url), PW)).toEqual(want);
+  });
+
+  it("decodes the login of a URL", () => {
+    expect(loginOf("redis://my%40ops:p%3Aw@h:1")).toEqual({ user: "my@ops", password: "p:w" });
+  });
+
+  it.each<[string, unknown, boolean]>([
+    ["on nopass (a fresh server)", ["flags", ["on", "nopass", "sanitize-payload"], "passwords", [], "commands", "+@all"], true],
+    ["on with a password", ["flags", ["on", "sanitize-payload"], "passwords", ["ab12"], "commands", "+@all"], false],
+    ["off", ["flags", ["off", "sanitize-payload"], "passwords", [], "commands", "-@all"], false],
+    ["off but nopass", ["flags", ["off", "nopass"], "passwords", [], "commands", "-@all"], false],
+    ["no such user", null, false],
+    // A value that merely says "flags" is not the flags field.
+    ["a field value named flags", ["commands", "flags", ["on", "nopass"], "x"], false],
+  ])("judges a user %s open: %s", (_what, reply, open) => {
+    expect(isOpenUser(reply)).toBe(open);
   });
 });

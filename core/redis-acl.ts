@@ -57,7 +57,11 @@ export type AclProblem =
   | { kind: "bad-prefix"; prefix: string }
   | { kind: "missing-password"; role: AclRole }
   | { kind: "short-password"; role: AclRole }
-  | { kind: "shared-password"; role: AclRole; with: AclRole };
+  | { kind: "shared-password"; role: AclRole; with: AclRole }
+  /** --lock-default as `default` without a password: there is no password to give it. */
+  | { kind: "default-login-without-password" }
+  | { kind: "short-admin-password" }
+  | { kind: "admin-password-shared"; with: AclRole };
 
 export type AclPlan = { ok: true; users: AclUser[] } | { ok: false; problem: AclProblem };
 
@@ -113,4 +117,45 @@ export function urlForUser(url: string, user: string, password: string): string 
   u.username = encodeURIComponent(user);
   u.password = encodeURIComponent(password);
   return u.toString();
+}
+
+/** Redis' own user: a client that sends no AUTH, or AUTH with a password alone, is it. */
+export const DEFAULT_USER = "default";
+
+/** Who a Redis URL logs in as: without a password nothing is sent, so it is `default`. */
+export function loginOf(url: string): { user: string; password: string } {
+  const u = new URL(url);
+  const password = decodeURIComponent(u.password);
+  return { user: password === "" ? DEFAULT_USER : decodeURIComponent(u.username) || DEFAULT_USER, password };
+}
+
+export type DefaultLock = { ok: true; user: AclUser } | { ok: false; problem: AclProblem };
+
+/**
+ * How `--lock-default` closes the default user (docs/security.md, "Redis roles"), decided by
+ * the login it applies with, so that login still works afterwards:
+ * - another admin user: `default` is switched off, with no password and no rights;
+ * - `default` itself, with a password: it keeps its rights but needs that password (only
+ *   its hash in the rule), so a client without AUTH, or with a wrong one, gets nothing;
+ * - `default` without a password: there is nothing to give it, refused.
+ */
+export function defaultUserLock(login: { user: string; password: string }, passwords: Partial<Record<AclRole, string>>): DefaultLock {
+  if (login.user !== DEFAULT_USER) return { ok: true, user: { name: DEFAULT_USER, rules: ["reset", "resetchannels"] } };
+  if (login.password === "") return { ok: false, problem: { kind: "default-login-without-password" } };
+  if (login.password.length < MIN_PASSWORD_LENGTH) return { ok: false, problem: { kind: "short-admin-password" } };
+  // A runner host knowing its own password must not be able to log in as the admin with it.
+  const shared = ACL_ROLES.find((r) => passwords[r] === login.password);
+  if (shared) return { ok: false, problem: { kind: "admin-password-shared", with: shared } };
+  return { ok: true, user: { name: DEFAULT_USER, rules: ["on", "resetpass", passwordRule(login.password)] } };
+}
+
+/**
+ * Whether a user, as `ACL GETUSER` answers (flat name/value pairs), lets anyone in: switched
+ * on and `nopass`, so any password, or none, logs in as it.
+ */
+export function isOpenUser(getuser: unknown): boolean {
+  if (!Array.isArray(getuser)) return false;
+  const i = getuser.findIndex((x, n) => n % 2 === 0 && String(x) === "flags");
+  const flags = i >= 0 && Array.isArray(getuser[i + 1]) ? (getuser[i + 1] as unknown[]).map(String) : [];
+  return flags.includes("on") && flags.includes("nopass");
 }

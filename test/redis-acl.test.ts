@@ -13,11 +13,11 @@ import { freePort, PrivateRedis } from "../chaos/infra.ts";
 import { cancelChannel, MAINTENANCE_QUEUE, QUEUE_NAME } from "../core/contracts.ts";
 import { readQueue } from "../core/metrics.ts";
 import { connectRedis, Redis } from "../core/redis.ts";
-import { ACL_USER } from "../core/redis-acl.ts";
+import { ACL_USER, urlForUser } from "../core/redis-acl.ts";
 import { sha256 } from "../core/tokens.ts";
 import { createLogger } from "../core/logger.ts";
 import { startMaintenance } from "../worker/maintenance.ts";
-import { startAclRedis, type AclRedis } from "./setup/acl-redis.ts";
+import { anonymousAnswers, startAclRedis, type AclRedis } from "./setup/acl-redis.ts";
 import { createTestDb, waitFor, type TestDb } from "./setup/db.ts";
 import { spawnService, type Service } from "./setup/stack.ts";
 
@@ -68,6 +68,20 @@ async function cli(args: string[], env: Record<string, string>) {
   }
 }
 
+/**
+ * Redis' default user lets nobody in: no command without AUTH, and a failed AUTH leaves the
+ * connection unauthenticated rather than served as an open default user.
+ */
+async function expectDefaultClosed(port: number): Promise<void> {
+  const WRONG = "a-wrong-password-0123456789";
+  expect(await anonymousAnswers(port, [["PING"], ["ACL", "WHOAMI"], ["GET", "x"]])).toEqual([
+    expect.stringMatching(/^NOAUTH/), expect.stringMatching(/^NOAUTH/), expect.stringMatching(/^NOAUTH/),
+  ]);
+  for (const auth of [["AUTH", WRONG], ["AUTH", "default", WRONG], ["AUTH", ACL_USER.api, WRONG], ["AUTH", ACL_USER.runner, WRONG]]) {
+    expect(await anonymousAnswers(port, [auth, ["PING"]])).toEqual([expect.stringMatching(/^WRONGPASS/), expect.stringMatching(/^NOAUTH/)]);
+  }
+}
+
 describe("admin redis-acl", () => {
   it("--json prints exactly the users, with password hashes and no password, and needs no database", async () => {
     const r = await cli(["redis-acl", "--json"], { ...PASSWORDS, QUEUE_PREFIX: "acme" });
@@ -115,11 +129,81 @@ describe("admin redis-acl", () => {
     }
   });
 
+  it("refuses --apply while Redis' default user is open, changing nothing; --lock-default gives it REDIS_URL's password", async () => {
+    const server = await PrivateRedis.create();
+    const other = new Redis(server.url);
+    try {
+      // As a fresh server has it: any password, or none, logs in as default with every right.
+      await other.call("ACL", "SETUSER", "default", "nopass");
+      expect(await anonymousAnswers(server.port, [["ACL", "WHOAMI"]])).toEqual(["served: default"]);
+      const base = `redis://127.0.0.1:${server.port}`;
+      const env = { ...PASSWORDS, QUEUE_PREFIX: "acme" };
+      const before = await other.call("ACL", "LIST");
+      const refused = await cli(["redis-acl", "--apply"], { ...env, REDIS_URL: base });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/^admin: Redis' default user at redis:\/\/127\.0\.0\.1:\d+ is on with no password: any client without AUTH, or with a wrong one, gets every right, .* run again with --lock-default \(nothing changed\)\n$/);
+      const noPassword = await cli(["redis-acl", "--apply", "--lock-default"], { ...env, REDIS_URL: base });
+      expect(noPassword.code).toBe(1);
+      expect(noPassword.stderr).toMatch(/^admin: --lock-default needs a password for Redis' default user: put it in REDIS_URL/);
+      expect(await other.call("ACL", "LIST")).toEqual(before);
+
+      const adminPassword = "the-admin-password-0123456789";
+      const adminUrl = urlForUser(base, "default", adminPassword);
+      // The printed plan ends with the default user's line.
+      const plan = await cli(["redis-acl", "--lock-default"], { ...env, REDIS_URL: adminUrl });
+      expect(plan.stdout.trim().split("\n").at(-1)).toBe(`ACL SETUSER default on resetpass #${sha256(adminPassword)}`);
+      const locked = await cli(["redis-acl", "--apply", "--lock-default"], { ...env, REDIS_URL: adminUrl });
+      expect(locked).toMatchObject({ code: 0, stderr: "" });
+      expect(locked.stdout).toMatch(/; saved to the server's aclfile \(ACL SAVE\); default user: needs REDIS_URL's password now\n$/);
+      expect(locked.stdout).not.toContain(adminPassword);
+      await expectDefaultClosed(server.port);
+      // The admin's URL still logs in, and --apply needs no flag any more.
+      const again = new Redis(adminUrl);
+      expect(await again.call("ACL", "WHOAMI")).toBe("default");
+      again.disconnect();
+      expect((await cli(["redis-acl", "--apply"], { ...env, REDIS_URL: adminUrl })).stdout).toMatch(/; default user: already closed/);
+    } finally {
+      other.disconnect();
+      await server.dispose();
+    }
+  });
+
+  it("--lock-default through another admin user switches the default user off, and that user still administers", async () => {
+    const server = await PrivateRedis.create();
+    const other = new Redis(server.url);
+    try {
+      const opsPassword = "ops-password-0123456789abc";
+      await other.call("ACL", "SETUSER", "ops", "on", `>${opsPassword}`, "~*", "&*", "+@all");
+      await other.call("ACL", "SETUSER", "default", "nopass");
+      const opsUrl = urlForUser(`redis://127.0.0.1:${server.port}`, "ops", opsPassword);
+      const r = await cli(["redis-acl", "--apply", "--lock-default", "--json"], { ...PASSWORDS, REDIS_URL: opsUrl });
+      expect(r).toMatchObject({ code: 0, stderr: "" });
+      expect((JSON.parse(r.stdout) as { users: unknown[] }).users.at(-1)).toEqual({ name: "default", rules: ["reset", "resetchannels"] });
+      await expectDefaultClosed(server.port);
+      // Not even the password that used to work opens it.
+      const oldDefault = /:([^:@/]+)@/.exec(server.url)![1]!;
+      expect(await anonymousAnswers(server.port, [["AUTH", "default", oldDefault]])).toEqual([expect.stringMatching(/^WRONGPASS/)]);
+      const ops = new Redis(opsUrl);
+      expect(await ops.call("ACL", "WHOAMI")).toBe("ops");
+      expect(String(await ops.call("ACL", "LIST"))).toMatch(/user default off /);
+      ops.disconnect();
+    } finally {
+      other.disconnect();
+      await server.dispose();
+    }
+  });
+
+  it("leaves the system suites' private Redis (startAclRedis) no open default user", async () => {
+    await expectDefaultClosed(acl.server.port);
+    // Each refused AUTH is in ACL LOG: clear them for the checks below.
+    await admin.call("ACL", "LOG", "RESET");
+  });
+
   it("changes nothing when REDIS_URL names a user that is not an admin", async () => {
     const before = await admin.call("ACL", "LIST");
     const r = await cli(["redis-acl", "--apply"], { ...PASSWORDS, REDIS_URL: acl.urls.worker });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^admin: ACL SETUSER actions-api failed at redis:\/\/actions-worker@127\.0\.0\.1:\d+: NOPERM .*; REDIS_URL must name an admin user\n$/);
+    expect(r.stderr).toMatch(/^admin: ACL GETUSER default failed at redis:\/\/actions-worker@127\.0\.0\.1:\d+: NOPERM .*; REDIS_URL must name an admin user \(nothing changed\)\n$/);
     expect(await admin.call("ACL", "LIST")).toEqual(before);
     await admin.call("ACL", "LOG", "RESET");
   });
