@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
 import { MAX_SOURCE_BYTES, parseWorkflow, resolveGroup, type ParseResult, type WorkflowSpec } from "./workflow.ts";
 
 const TWO_JOB_EXAMPLE = `name: CI
@@ -364,5 +365,23 @@ describe("strategy.matrix: refusals", () => {
   it.each(rows)("%s", (_name, yaml, want) => {
     const errs = errors(parseWorkflow(yaml));
     expect(errs.some((e) => want.test(e)), `errors were: ${JSON.stringify(errs)}`).toBe(true);
+  });
+});
+
+describe("examples/", () => {
+  const read = (f: string) => readFileSync(new URL(`../examples/${f}`, import.meta.url), "utf8");
+  const rows: [string, string[]][] = [
+    ["ci.yml", ["build", "test"]],
+    ["matrix.yml", ["build (18)", "build (20)", "build (22)", "report"]],
+    ["long.yml", ["long"]],
+  ];
+  it.each(rows)("%s parses into the jobs the docs describe", (file, keys) => {
+    expect(ok(parseWorkflow(read(file))).jobs.map((j) => j.key)).toEqual(keys);
+  });
+
+  it("matrix.yml: fail-fast, max-parallel 2; long.yml sleeps 600; ci.yml fails with exit 1", () => {
+    expect(ok(parseWorkflow(read("matrix.yml"))).jobs[0]!.matrix).toEqual({ key: "build", values: { node: 18 }, maxParallel: 2, failFast: true });
+    expect(ok(parseWorkflow(read("long.yml"))).jobs[0]!.steps.map((st) => st.run)).toContain("sleep 600");
+    expect(ok(parseWorkflow(read("ci.yml"))).jobs[1]!.steps.at(-1)!.run).toMatch(/exit 1$/);
   });
 });
