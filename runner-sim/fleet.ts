@@ -1,6 +1,7 @@
 import { cancelChannel, cancelSignal } from "../core/contracts.ts";
 import type { Logger } from "../core/logger.ts";
 import { connectRedis, type Redis } from "../core/redis.ts";
+import { dependencyWatch, watchRedis } from "../core/dep-watch.ts";
 import type { RunnerClient } from "./client.ts";
 import type { JobRun } from "./job.ts";
 import type { ContainerRegistry } from "./orphans.ts";
@@ -43,6 +44,8 @@ export class Fleet {
     if (swept.skipped.length > 0) this.opts.log.info({ skipped: swept.skipped }, "left alone recorded pids this fleet cannot prove it started");
     const sub = connectRedis(this.opts.redisUrl, "signals");
     this.sub = sub;
+    // A lost Redis is logged once and its return once, not on every retry (core/dep-watch.ts).
+    watchRedis(sub, dependencyWatch(this.opts.log, "redis", this.opts.redisUrl), "signals");
     sub.on("message", (_channel: string, message: string) => this.onSignal(message));
     // "ready" is the connection's, before any SUBSCRIBE was answered: the first subscription
     // is said ready once Redis accepted it, a re-established one (ioredis resubscribes) on ready.
