@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { freePort, PrivatePostgres, PrivateRedis } from "../chaos/infra.ts";
 import { migrate } from "../prisma/migrate.ts";
+import { Queue } from "bullmq";
+import { connectRedis } from "../core/redis.ts";
 import { spawnService } from "../scripts/service.ts";
 import { createTestDb, type TestDb } from "./setup/db.ts";
 
@@ -159,6 +161,21 @@ describe("a private Redis", () => {
   it.each(REDIS_USERS)("%s with a wrong password: one line naming REDIS_URL's user, no password", async (_, entry, args) => {
     const r = await runToExit(entry, { ...common(), REDIS_URL: withPassword(SECRET) }, args);
     expectOneLine(r, new RegExp(`Redis refused the credentials of user "default" at redis://default@127\\.0\\.0\\.1:${redis.port} \\(REDIS_URL\\): WRONGPASS.* — fix the user or password in REDIS_URL`));
+  });
+
+  it("a refused login reaches BullMQ's listeners with the AUTH arguments blanked", async () => {
+    const conn = connectRedis(withPassword(SECRET), "producer", "scrub-test");
+    const queue = new Queue("scrub", { connection: conn, prefix: "fcscrub" });
+    try {
+      const err = await new Promise<Error & { command?: { name: string; args: string[] } }>((resolve) => queue.once("error", resolve));
+      expect(err.message).toMatch(/^WRONGPASS/);
+      expect(err.command?.name).toBe("auth");
+      expect(err.command?.args.every((a) => a === "***")).toBe(true);
+      expect(JSON.stringify(err.command)).not.toContain(SECRET);
+    } finally {
+      await queue.close().catch(() => {});
+      conn.disconnect();
+    }
   });
 
   it("runner-sim whose user may not subscribe to the prefix's channel: one line, not 'fleet ready'", async () => {
