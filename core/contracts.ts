@@ -22,7 +22,7 @@ export const intentPayload = z.object({
   reason: z.string().max(500).nullable().default(null),
   /** Route-specific parameters (the filters of a bulk cancel). */
   params: z.record(z.string(), z.unknown()).nullable().default(null),
-  /** When the API signed it (ms since the epoch): older than a day is refused. */
+  /** When the API signed it (ms since the epoch): older than INTENT_MAX_AGE_MS (core/signing.ts) is refused. */
   issuedAt: z.number().int().nonnegative().optional(),
   /** `v1=<hex HMAC-SHA256>` over the name and every field above (core/signing.ts). */
   signature: z.string().max(200).optional(),

@@ -176,7 +176,7 @@ export function createWorkerMetrics(registry: Registry = createRegistry()): Work
   for (const reason of REAP_REASONS) reaperEnded.inc({ reason }, 0);
   const intentsRejected = new Counter({
     name: "actions_intents_rejected_total",
-    help: "Queue jobs a worker refused to apply, by reason: malformed, unknown_intent, unsigned, bad_signature, expired (older than a day). Anything but zero means someone wrote to the intent queue who should not, or api and worker disagree on INTENT_SIGNING_KEY.",
+    help: "Queue jobs a worker refused to apply, by reason: malformed, unknown_intent, unsigned, bad_signature, expired (older than INTENT_MAX_AGE_MS, 23 h 50 min, or from a clock far ahead). Anything but zero means someone wrote to the intent queue who should not, or api and worker disagree on INTENT_SIGNING_KEY.",
     labelNames: ["reason"],
     registers: [registry],
   });
