@@ -156,7 +156,7 @@ function usage(): string {
     ...lines,
     "",
     `Scopes: ${SCOPES.join(", ")}.`,
-    "--json prints one JSON object on stdout. Exit status: 0 done, 1 refused or failed, 2 usage error.",
+    "--json prints one JSON object on stdout ({\"error\": \"…\"} on stderr when it fails). Exit status: 0 done, 1 refused or failed, 2 usage error.",
     "DATABASE_URL names the database (default postgresql://postgres@127.0.0.1:5432/actions).",
     "redis-acl needs no database: REDIS_URL (an admin user, for --apply), QUEUE_PREFIX, REDIS_ACL_{API,WORKER,RUNNER}_PASSWORD.",
     "  --apply refuses while Redis' default user is open (no password); --lock-default closes it: off when REDIS_URL names",
@@ -275,7 +275,9 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     const { code, message } = explain(e);
-    process.stderr.write(`admin: ${message}\n`);
+    // A script that asked for --json parses failures too: one JSON object on stderr.
+    const asJson = process.argv.slice(2).includes("--json");
+    process.stderr.write(asJson ? `${JSON.stringify({ error: message })}\n` : `admin: ${message}\n`);
     process.exitCode = code;
   },
 );

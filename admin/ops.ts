@@ -1,7 +1,7 @@
 import { inTx, isUniqueViolation, type PrismaClient } from "../core/db.ts";
 import { createRun } from "../core/data/runs.ts";
 import { num } from "../core/ids.ts";
-import { isScope } from "../core/scopes.ts";
+import { isScope, SCOPES } from "../core/scopes.ts";
 import { newOpaqueToken, newPat } from "../core/tokens.ts";
 import { MAX_SOURCE_BYTES, parseWorkflow } from "../core/workflow.ts";
 
@@ -87,7 +87,9 @@ export async function createToken(
   a: { user: string; scopes: string[]; expiresInDays?: number; repo?: string; name?: string },
 ) {
   const bad = a.scopes.filter((s) => !isScope(s));
-  if (a.scopes.length === 0 || bad.length > 0) throw new AdminError(`unknown scope: ${bad.join(", ") || "(none given)"}`);
+  if (a.scopes.length === 0 || bad.length > 0) {
+    throw new AdminError(`unknown scope: ${bad.join(", ") || "(none given)"}; valid scopes: ${SCOPES.join(", ")}`);
+  }
   if (a.expiresInDays !== undefined && !(Number.isInteger(a.expiresInDays) && a.expiresInDays >= 1 && a.expiresInDays <= 3650)) {
     throw new AdminError("--expires-in-days must be a whole number from 1 to 3650");
   }
@@ -108,6 +110,10 @@ export async function createToken(
   return { id: num(t.id), token: pat.token, scopes: t.scopes, expires_at: t.expiresAt?.toISOString() ?? null };
 }
 
+function checkSha(sha: string, flag: string): void {
+  if (!SHA.test(sha)) throw new AdminError(`${flag} must be 7 to 64 lowercase hex characters, got "${sha}"`);
+}
+
 export async function revokeToken(prisma: PrismaClient, id: number) {
   // BigInt() throws a RangeError on fractions and NaN; to the operator that is just no such token.
   if (!Number.isSafeInteger(id) || id < 1) throw new AdminError(`no token ${id}`);
@@ -118,11 +124,16 @@ export async function revokeToken(prisma: PrismaClient, id: number) {
   return { id, revoked: true };
 }
 
-export async function pushWorkflow(prisma: PrismaClient, a: { repo: string; file: string; sha: string; content: string }) {
-  if (!SHA.test(a.sha)) throw new AdminError("--sha must be 7 to 64 lowercase hex characters");
-  if (!/^\.shithub\/workflows\/[^/]+\.ya?ml$/.test(a.file)) throw new AdminError("--file must be .shithub/workflows/NAME.yml");
-  if (Buffer.byteLength(a.content) > MAX_SOURCE_BYTES) throw new AdminError("workflow file too large");
+/** `flags` name the options the caller's command took (`run create` says --head-sha and --workflow-file). */
+export async function pushWorkflow(
+  prisma: PrismaClient, a: { repo: string; file: string; sha: string; content: string },
+  flags: { sha: string; file: string } = { sha: "--sha", file: "--file" },
+) {
+  // The repository first: of several mistakes, the one the operator must fix first is reported.
   const repo = await repoByFullName(prisma, a.repo);
+  checkSha(a.sha, flags.sha);
+  if (!/^\.shithub\/workflows\/[^/]+\.ya?ml$/.test(a.file)) throw new AdminError(`${flags.file} must be .shithub/workflows/NAME.yml`);
+  if (Buffer.byteLength(a.content) > MAX_SOURCE_BYTES) throw new AdminError("workflow file too large");
   const key = { repoId: repo.id, path: a.file, headSha: a.sha };
   const existing = await prisma.workflowSource.findUnique({ where: { repoId_path_headSha: key } });
   if (existing) {
@@ -137,12 +148,13 @@ export async function createRunFromSource(
   prisma: PrismaClient,
   a: { repo: string; workflowFile: string; headSha: string; source?: string; ref?: string; event?: string },
 ) {
+  const repo = await repoByFullName(prisma, a.repo);
+  checkSha(a.headSha, "--head-sha");
   if (a.source !== undefined) {
     const parsed = parseWorkflow(a.source);
     if (!parsed.ok) throw new AdminError(`invalid workflow: ${parsed.errors.join("; ")}`);
-    await pushWorkflow(prisma, { repo: a.repo, file: a.workflowFile, sha: a.headSha, content: a.source });
+    await pushWorkflow(prisma, { repo: a.repo, file: a.workflowFile, sha: a.headSha, content: a.source }, { sha: "--head-sha", file: "--workflow-file" });
   }
-  const repo = await repoByFullName(prisma, a.repo);
   return inTx(prisma, async (tx) => {
     const src = await tx.workflowSource.findUnique({
       where: { repoId_path_headSha: { repoId: repo.id, path: a.workflowFile, headSha: a.headSha } },

@@ -150,7 +150,16 @@ describe("admin CLI", { timeout: 180_000 }, () => {
     const cases: [args: string[], code: number, stderr: RegExp, env?: Record<string, string>][] = [
       [["user", "create", "--login", "alice", "--json"], 1, /user alice already exists/],
       [["collaborator", "add", "--repo", "alice/demo", "--user", "alice", "--role", "owner", "--json"], 1, /role must be one of read, triage/],
-      [["token", "create", "--user", "alice", "--scopes", "repo:write,repo:admin", "--json"], 1, /unknown scope: repo:admin/],
+      [["token", "create", "--user", "alice", "--scopes", "repo:write,repo:admin", "--json"], 1,
+        /unknown scope: repo:admin; valid scopes: repo:read, repo:write, user:read, user:write, admin:read, admin:write/],
+      [["token", "create", "--user", "alice", "--scopes", "repo:admin"], 1, /unknown scope: repo:admin; valid scopes: repo:read,/],
+      // The missing repository is the first thing to fix, and a bad SHA is named by the flag given.
+      [["run", "create", "--repo", "alice/nope", "--workflow-file", ".shithub/workflows/ci.yml", "--head-sha", "abc",
+        "--source", file("ci.yml"), "--json"], 1, /^(?!.*sha).*no repository alice\/nope/],
+      [["run", "create", "--repo", "alice/demo", "--workflow-file", ".shithub/workflows/ci.yml", "--head-sha", "abc",
+        "--source", file("ci.yml")], 1, /--head-sha must be 7 to 64 lowercase hex characters, got "abc"/],
+      [["run", "create", "--repo", "alice/demo", "--workflow-file", "ci.yml", "--head-sha", SHA,
+        "--source", file("ci.yml")], 1, /--workflow-file must be \.shithub\/workflows\/NAME\.yml/],
       [["repo", "archive", "--repo", "alice/nope", "--json"], 1, /no repository alice\/nope/],
       [["workflow", "push", "--repo", "alice/demo", "--file", ".shithub/workflows/ci.yml", "--sha", SHA,
         "--source", file("ci-changed.yml"), "--json"], 1, /already exists with different content/],
@@ -165,8 +174,16 @@ describe("admin CLI", { timeout: 180_000 }, () => {
     results.forEach((r, i) => {
       const [args, code, stderr] = cases[i]!;
       expect({ args, code: r.code, stdout: r.stdout }).toEqual({ args, code, stdout: "" });
-      expect(r.stderr).toMatch(/^admin: [^\n]+\n$/);
-      expect(r.stderr).toMatch(stderr);
+      if (args.includes("--json")) {
+        // With --json, a failure is one JSON object on stderr too.
+        expect(r.stderr, args.join(" ")).toMatch(/^\{[^\n]+\}\n$/);
+        const body = JSON.parse(r.stderr) as Record<string, unknown>;
+        expect(Object.keys(body)).toEqual(["error"]);
+        expect(body.error).toMatch(stderr);
+      } else {
+        expect(r.stderr).toMatch(/^admin: [^\n]+\n$/);
+        expect(r.stderr.slice("admin: ".length)).toMatch(stderr);
+      }
     });
     expect(await dump()).toBe(before);
   });
@@ -212,7 +229,10 @@ describe("admin ops", () => {
     const push = { repo: "alice/demo", file: ".shithub/workflows/ci.yml", sha: SHA, content: CI };
     expect(await ops.pushWorkflow(prisma, push)).toMatchObject({ created: false });
     expect(await ops.pushWorkflow(prisma, { ...push, sha: "abcdef1" })).toMatchObject({ created: true });
-    await expect(ops.pushWorkflow(prisma, { ...push, sha: "XYZ" })).rejects.toThrow(/--sha/);
+    await expect(ops.pushWorkflow(prisma, { ...push, sha: "XYZ" })).rejects.toThrow(/--sha must be/);
+    await expect(ops.pushWorkflow(prisma, { ...push, repo: "alice/nope", sha: "XYZ" })).rejects.toThrow("no repository alice/nope");
+    await expect(ops.createRunFromSource(prisma, { repo: "alice/nope", workflowFile: push.file, headSha: "XYZ" })).rejects.toThrow("no repository alice/nope");
+    await expect(ops.createRunFromSource(prisma, { repo: "alice/demo", workflowFile: push.file, headSha: "XYZ" })).rejects.toThrow(/^--head-sha must be/);
     await expect(ops.pushWorkflow(prisma, { ...push, file: "ci.yml" })).rejects.toThrow(/--file/);
     // A push is a commit: it may hold an invalid workflow, which a run then refuses.
     await ops.pushWorkflow(prisma, { ...push, file: ".shithub/workflows/bad.yml", content: BAD });
