@@ -15,6 +15,7 @@ import { readRoutes } from "./routes/read.ts";
 import { runnerRoutes, type RunnerDeps } from "./routes/runner.ts";
 import { JSON_TYPES, jsonBodiesOnly } from "./body.ts";
 import { apiEnv } from "../core/config.ts";
+import { requestLevel } from "./request-log.ts";
 
 export interface AppDeps {
   prisma: PrismaClient;
@@ -43,8 +44,8 @@ export interface AppDeps {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,200}$/;
 
-/** One id per request, accepted from the caller or made here, returned and logged. */
-function requestContext(log: Logger): RequestHandler {
+/** One id per request, accepted from the caller or made here, returned and logged (at requestLevel's level). */
+export function requestContext(log: Logger): RequestHandler {
   return (req, res, next) => {
     const given = req.get("X-Request-Id");
     const id = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
@@ -52,10 +53,8 @@ function requestContext(log: Logger): RequestHandler {
     res.locals.requestId = id;
     res.set({ "X-Request-Id": id, "Cache-Control": "no-store" });
     res.on("finish", () => {
-      log.info(
-        { request_id: id, method: req.method, path: req.path, status: res.statusCode, ms: +(performance.now() - started).toFixed(2) },
-        "request",
-      );
+      const facts = { method: req.method, path: req.path, status: res.statusCode };
+      log[requestLevel(facts)]({ request_id: id, ...facts, ms: +(performance.now() - started).toFixed(2) }, "request");
     });
     next();
   };

@@ -14,6 +14,20 @@ const REDACT = [
   "*.password",
 ];
 
+/**
+ * Pretty mode is for a person at a terminal (`npm start`): one line per event, the request's
+ * method, path, status and time in the line itself rather than as an indented object below it,
+ * so a banner printed at start-up stays on screen (docs/operations.md, "Logs").
+ * Options only, no functions: pino runs pino-pretty in a worker thread, so they are cloned.
+ */
+export const PRETTY_OPTIONS = {
+  colorize: true,
+  singleLine: true,
+  translateTime: "SYS:HH:MM:ss",
+  ignore: "pid,hostname,name,proc,method,path,status,ms",
+  messageFormat: "{proc}: {msg}{if method} {method} {path} {status} {ms}ms{end}",
+} as const;
+
 export function createLogger(name: string, opts: { level?: string; pretty?: boolean } = {}): Logger {
   const pretty = opts.pretty ?? (process.stdout.isTTY === true && !process.env.CI);
   const options = {
@@ -22,7 +36,7 @@ export function createLogger(name: string, opts: { level?: string; pretty?: bool
     redact: { paths: REDACT, censor: "[redacted]" },
     base: { pid: process.pid, proc: name },
   };
-  if (pretty) return pino({ ...options, transport: { target: "pino-pretty", options: { colorize: true } } });
+  if (pretty) return pino({ ...options, transport: { target: "pino-pretty", options: PRETTY_OPTIONS } });
   // Asynchronous writes: lines logged in the same tick go out in one write instead of one
   // blocking syscall each (a request line per API call was a tenth of its CPU). pino
   // flushes what is buffered when the process exits.
