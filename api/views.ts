@@ -1,11 +1,13 @@
 import { num } from "../core/ids.ts";
 import type { JobRow, RunRow, StepRow } from "../core/data/reads.ts";
+import type { WaitingFor } from "../core/data/waiting.ts";
 
 // Read views of docs/api.md, "Reads": snake_case, RFC 3339 UTC or null, ids as numbers.
 
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
 
-export function jobView(j: JobRow) {
+/** `waiting`: what the job waits for while queued (core/data/waiting.ts), null otherwise. */
+export function jobView(j: JobRow, waiting: WaitingFor) {
   return {
     id: num(j.id),
     run_id: num(j.runId),
@@ -24,6 +26,7 @@ export function jobView(j: JobRow) {
     started_at: iso(j.startedAt),
     completed_at: iso(j.completedAt),
     reused: j.reused,
+    waiting_for: j.status === "queued" ? waiting : null,
   };
 }
 
@@ -39,7 +42,7 @@ export function stepView(s: StepRow) {
   };
 }
 
-export function runView(r: RunRow, jobs: JobRow[]) {
+export function runView(r: RunRow, jobs: JobRow[], waiting: ReadonlyMap<string, WaitingFor>) {
   return {
     id: num(r.id),
     repo_id: num(r.repoId),
@@ -59,6 +62,6 @@ export function runView(r: RunRow, jobs: JobRow[]) {
     created_at: r.createdAt.toISOString(),
     started_at: iso(r.startedAt),
     completed_at: iso(r.completedAt),
-    jobs: jobs.map(jobView),
+    jobs: jobs.map((j) => jobView(j, waiting.get(j.id.toString()) ?? null)),
   };
 }

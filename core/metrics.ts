@@ -4,6 +4,7 @@ import { INTENT_NAMES, type IntentName, type IntentResult } from "./contracts.ts
 import type { ReapDecision } from "./lifecycle/reap.ts";
 import type { PrismaClient } from "./db.ts";
 import { withTimeout } from "./timeout.ts";
+import { countUnrunnable } from "./data/waiting.ts";
 
 export { withTimeout };
 
@@ -239,15 +240,31 @@ export async function readRunners(prisma: PrismaClient, heartbeatWindowMs: numbe
 export function registerRunnerMetrics(registry: Registry, prisma: PrismaClient, opts: { heartbeatWindowMs?: number; timeoutMs?: number } = {}): void {
   const windowMs = opts.heartbeatWindowMs ?? 60_000;
   const timeoutMs = opts.timeoutMs ?? 2000;
-  const read = scrapeCollector(registry, "runners", async (up): Promise<RunnerSnapshot[] | null> => {
+  const sql = { rows: <T>(text: string, params: readonly unknown[]) => prisma.$queryRawUnsafe<T[]>(text, ...params) };
+  const readBoth = scrapeCollector(registry, "runners", async (up): Promise<{ runners: RunnerSnapshot[]; unrunnable: number } | null> => {
     try {
-      const s = await withTimeout(readRunners(prisma, windowMs), timeoutMs, "postgres");
+      const now = new Date();
+      const [runners, unrunnable] = await withTimeout(
+        Promise.all([readRunners(prisma, windowMs, now), countUnrunnable(sql, windowMs, now)]), timeoutMs, "postgres",
+      );
       up(true);
-      return s;
+      return { runners, unrunnable };
     } catch {
       up(false);
       return null;
     }
+  });
+  const read = async () => (await readBoth())?.runners ?? null;
+  // No labels: which labels are missing is per job (its `waiting_for`), and label values
+  // written in workflow files are not a closed set.
+  new Gauge({
+    name: "actions_jobs_unrunnable",
+    help: `Queued jobs (not being cancelled) that no online runner could take: none with every runs-on label has heartbeated within ${windowMs / 1000} s, or all that have are draining or revoked.`,
+    registers: [registry],
+    async collect() {
+      const s = await readBoth();
+      this.set(s ? s.unrunnable : NaN);
+    },
   });
   new Gauge({
     name: "actions_runners",

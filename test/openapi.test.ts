@@ -277,6 +277,30 @@ describe("the OpenAPI document", () => {
     expect(operation("POST", STATUS).security).toEqual([{ jobToken: [] }]);
   });
 
+  it("gives every request body and path parameter a real example that its schema accepts", () => {
+    const deref = (p: Json): Json => (p.$ref ? doc.components.parameters[String(p.$ref).split("/").pop()!] : p);
+    let bodies = 0;
+    for (const key of documentedOperations()) {
+      const [method, path] = key.split(" ") as [string, string];
+      const op = operation(method, path);
+      for (const [type, media] of Object.entries((op.requestBody?.content ?? {}) as Json)) {
+        expect(media.example, `${key} ${type} example`).toBeDefined();
+        const v = validatorFor(media.schema, `example ${key} ${type}`);
+        expect(v(media.example), `${key} example: ${JSON.stringify(v.errors)}`).toBe(true);
+        // Not what a generator makes up from the types ("string", 0).
+        expect(JSON.stringify(media.example), key).not.toContain("\"string\"");
+        bodies++;
+      }
+      for (const param of ((op.parameters ?? []) as Json[]).map(deref).filter((p) => p.in === "path")) {
+        if (param.schema?.enum) continue; // Swagger offers the list
+        expect(param.example, `${key} parameter ${param.name}`).toBeDefined();
+        const v = validatorFor(param.schema, `param ${key} ${param.name}`);
+        expect(v(param.example), `${key} ${param.name}`).toBe(true);
+      }
+    }
+    expect(bodies).toBeGreaterThanOrEqual(11);
+  });
+
   it("validates for real: a wrong body, or an undocumented field, fails", () => {
     const v = validatorFor(operation("POST", CANCEL).responses["202"].content["application/json"].schema, "probe");
     const good = { job_id: 1, run_id: 2, repo_id: 3, changed_jobs: 1, run_completed: false, run_conclusion: "" };

@@ -109,7 +109,7 @@ export function buildRegistry(): OpenAPIRegistry {
     registry.registerParameter(
       name,
       z.number().int().positive().max(Number.MAX_SAFE_INTEGER).openapi({
-        param: { name: name === "StepId" ? "step_id" : "id", in: "path", description: `${what} id. Anything but a positive decimal integer is treated as an unknown id (404).` },
+        param: { name: name === "StepId" ? "step_id" : "id", in: "path", description: `${what} id. Anything but a positive decimal integer is treated as an unknown id (404).`, example: 1 },
       }),
     );
   const JobId = idParam("JobId", "Job");
@@ -155,8 +155,9 @@ export function buildRegistry(): OpenAPIRegistry {
     ),
     500: error("`internal error`; with `intent_id` when the worker failed the intent.", { ...RATE, ...SCOPES }),
   });
-  const emptyBody = { required: false, content: { "application/json": { schema: S.EmptyBody } } };
-  const cancelBodyRef = { required: false, content: { "application/json": { schema: S.CancelBody } } };
+  const X = S.REQUEST_EXAMPLES;
+  const emptyBody = { required: false, content: { "application/json": { schema: S.EmptyBody, example: X.empty } } };
+  const cancelBodyRef = { required: false, content: { "application/json": { schema: S.CancelBody, example: X.cancel } } };
 
   for (const [suffix, operationId, summary, description] of [
     ["cancel", "cancelRun", "Cancel every job of a run",
@@ -308,8 +309,8 @@ export function buildRegistry(): OpenAPIRegistry {
   });
 
   const repoParams = z.object({
-    owner: z.string().openapi({ param: { name: "owner", in: "path", description: "The repository owner's login." } }),
-    repo: z.string().openapi({ param: { name: "repo", in: "path", description: "The repository name." } }),
+    owner: z.string().openapi({ param: { name: "owner", in: "path", description: "The repository owner's login.", example: "demo" } }),
+    repo: z.string().openapi({ param: { name: "repo", in: "path", description: "The repository name.", example: "hello" } }),
   });
   path({
     method: "post",
@@ -323,7 +324,7 @@ export function buildRegistry(): OpenAPIRegistry {
     request: {
       params: repoParams,
       headers: [IdempotencyKeyParam],
-      body: { required: true, content: { "application/json": { schema: S.BulkCancelRequest } } },
+      body: { required: true, content: { "application/json": { schema: S.BulkCancelRequest, example: X.bulkCancel } } },
     },
     responses: {
       200: json("Dry run: the runs that match; nothing changed.", S.BulkCancelResult, { ...RATE, ...SCOPES }),
@@ -338,7 +339,7 @@ export function buildRegistry(): OpenAPIRegistry {
   });
 
   // ---- Runner protocol ----
-  const jsonBody = (schema: z.ZodType, required: boolean) => ({ required, content: { "application/json": { schema } } });
+  const jsonBody = (schema: z.ZodType, required: boolean, example: object) => ({ required, content: { "application/json": { schema, example } } });
   const invalidBody = (more = "") => error(`\`malformed JSON body\`, or \`invalid body: <field>: <problem>; …\`${more}.`);
   const runnerUnauthorized = error("`unauthenticated` (no credentials), `invalid token`, or `runner revoked`.", CHALLENGE);
   const jobUnauthorized = error(
@@ -354,7 +355,7 @@ export function buildRegistry(): OpenAPIRegistry {
     tags: ["Runner protocol"],
     summary: "Register a runner",
     security: [{ runnerRegistrationToken: [] }],
-    request: { body: jsonBody(S.RunnerRegistration, true) },
+    request: { body: jsonBody(S.RunnerRegistration, true, X.register) },
     responses: {
       201: json("Registered: the runner's token (shown once).", S.RunnerRegistered),
       400: invalidBody(),
@@ -376,7 +377,7 @@ export function buildRegistry(): OpenAPIRegistry {
     description:
       "Records the heartbeat and, in the same transaction (`FOR UPDATE SKIP LOCKED`), claims the oldest claimable job: queued, not cancel-requested, `runs_on` empty or one of the runner's labels, every `needs` job completed with success, runner neither draining nor revoked and below its capacity. The job moves to `running`, and so does its run.",
     security: [{ runnerToken: [] }],
-    request: { body: jsonBody(S.Heartbeat, false) },
+    request: { body: jsonBody(S.Heartbeat, false, X.heartbeat) },
     responses: {
       200: json("A job was claimed: its per-job token and what to run.", S.ClaimedJob),
       204: empty("Nothing claimable."),
@@ -395,7 +396,7 @@ export function buildRegistry(): OpenAPIRegistry {
     summary: "Report a job's status",
     description: "Job transitions: `queued|running → running|completed|cancelled`; repeats of the same terminal state are no-ops. A runner may report `completed/success` after a cancel request if it finished first.",
     security: [{ jobToken: [] }],
-    request: { params: z.object({ id: JobId }), body: jsonBody(S.StatusReport, true) },
+    request: { params: z.object({ id: JobId }), body: jsonBody(S.StatusReport, true, X.status) },
     responses: {
       200: json("Applied (`changed`), and whether it completed the run.", S.JobReported),
       400: invalidBody(", or `completed needs a conclusion`"),
@@ -414,7 +415,7 @@ export function buildRegistry(): OpenAPIRegistry {
     tags: ["Runner protocol"],
     summary: "Report a step's status",
     security: [{ jobToken: [] }],
-    request: { params: z.object({ id: JobId, step_id: StepId }), body: jsonBody(S.StatusReport, true) },
+    request: { params: z.object({ id: JobId, step_id: StepId }), body: jsonBody(S.StatusReport, true, X.status) },
     responses: {
       200: json("Applied, or a repeat (`changed: false`).", S.Changed),
       400: invalidBody(", or `completed needs a conclusion`"),
@@ -435,7 +436,7 @@ export function buildRegistry(): OpenAPIRegistry {
     description:
       "The chunk is normalised before it is stored and before a retry is compared with it: NUL and unpaired surrogates become U+FFFD. A job stores at most `LOG_MAX_BYTES_PER_JOB` UTF-8 bytes of log over all its steps (checked and counted in one statement, so concurrent appends never pass it); a retry of a stored chunk is a no-op and counts nothing.",
     security: [{ jobToken: [] }],
-    request: { params: z.object({ id: JobId }), body: jsonBody(S.LogChunk, true) },
+    request: { params: z.object({ id: JobId }), body: jsonBody(S.LogChunk, true, X.log) },
     responses: {
       200: json("Written, or a retry of a written chunk (`changed: false`).", S.Changed),
       400: invalidBody(),

@@ -78,6 +78,32 @@ export const EmptyBody = named("EmptyBody", emptyBody, { description: "These ope
 
 const actor = z.object({ id, login: z.string() }).openapi("Actor");
 
+/** core/data/waiting.ts WaitingFor: what holds a queued job back, the first that must change. */
+export const WaitingFor = z
+  .discriminatedUnion("kind", [
+    z.object({
+      kind: z.literal("needs"),
+      jobs: z.array(z.string()).openapi({ description: "`needs` jobs (job keys) not yet completed with success", example: ["build"] }),
+    }),
+    z.object({
+      kind: z.literal("concurrency"),
+      group: z.string().openapi({ description: "The `concurrency` group held by an older open run, or by a running job of the repository", example: "deploy-main" }),
+    }),
+    z.object({
+      kind: z.literal("max_parallel"),
+      limit: z.number().int().positive().openapi({ description: "That many jobs of its matrix are running (`strategy.max-parallel`)", example: 2 }),
+    }),
+    z.object({
+      kind: z.literal("runner"),
+      labels: z.array(z.string()).openapi({ description: "The `runs-on` labels a runner must have (empty: any runner)", example: ["linux", "x64"] }),
+      online_runners: z.number().int().min(0).openapi({
+        description: "Online runners (a heartbeat within RUNNER_HEARTBEAT_WINDOW_MS, not draining, not revoked) with every label: 0 means none can take it — register or start one with these labels",
+        example: 0,
+      }),
+    }),
+  ])
+  .openapi("WaitingFor", { description: "What a queued job waits for, in the order to act on: its needs, a concurrency group, its matrix's max-parallel, then a runner with its labels." });
+
 export const JobSummary = z
   .object({
     id,
@@ -97,6 +123,7 @@ export const JobSummary = z
     started_at: maybeTimestamp,
     completed_at: maybeTimestamp,
     reused: z.boolean().openapi({ description: "Carried over from the source run by a partial rerun, as it ended there; not executed in this run" }),
+    waiting_for: orNull(WaitingFor).openapi({ description: "While `queued`: what the job waits for; null in any other status" }),
   })
   .openapi("JobSummary", { description: "A job as listed in its run (no steps)." });
 
@@ -205,3 +232,21 @@ export const BulkCancelResult = named("BulkCancelResult", bulkCancelBody, {
   description:
     "`matched_runs`: the runs the filters matched, oldest first, with the status they had when matched. `changed_jobs`: jobs this request changed (queued ones ended, running ones flagged); 0 for a dry run.",
 });
+
+// ---- Examples ----
+
+/**
+ * What Swagger's "Try it out" fills in, and what a reader copies: real values, each valid
+ * against its body's schema (test/openapi.test.ts checks that). A bulk cancel's example is a
+ * dry run, so trying it changes nothing.
+ */
+export const REQUEST_EXAMPLES = {
+  cancel: { reason: "superseded by a newer push" },
+  empty: {},
+  bulkCancel: { workflow_file: "ci.yml", head_ref: "main", status: "queued", limit: 20, dry_run: true, reason: "superseded by a newer push" },
+  register: { name: "build-host-1", labels: ["ubuntu-latest", "linux", "x64"], capacity: 2 },
+  heartbeat: { labels: ["ubuntu-latest", "linux", "x64"], capacity: 2, host_name: "build-host-1", version: "1.4.0" },
+  status: { status: "completed", conclusion: "success" },
+  log: { step_id: 1, seq: 0, content: "Compiling 42 files\ndone\n" },
+} as const;
+

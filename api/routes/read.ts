@@ -5,11 +5,14 @@ import { readJob, readJobsOfRun, readLogBatch, readRun, readSteps } from "../../
 import { authenticate, idParam, requireScope, type AuthDeps, type TargetAccess } from "../auth.ts";
 import { notFound } from "../errors.ts";
 import { jobView, runView, stepView } from "../views.ts";
+import { readWaiting } from "../../core/data/waiting.ts";
 
 export interface ReadDeps extends AuthDeps {
   log: Logger;
   /** A log stream whose client takes nothing for this long is cut (LOG_STREAM_STALL_MS). */
   logStallMs?: number;
+  /** RUNNER_HEARTBEAT_WINDOW_MS: a runner heard from within it is online (`waiting_for`); 60 s when unset. */
+  runnerHeartbeatWindowMs?: number;
 }
 
 /** The default stall limit: a reader that took nothing for 30 s is gone or hostile. */
@@ -107,19 +110,23 @@ function endWithin(res: Response, text: string, stallMs: number, onStall: () => 
 export function readRoutes(deps: ReadDeps): Router {
   const r = Router();
   const stallMs = deps.logStallMs ?? LOG_STALL_MS;
+  const windowMs = deps.runnerHeartbeatWindowMs ?? 60_000;
 
   r.get("/api/v1/runs/:id", authenticate(deps, idParam("run")), requireScope("repo:read"), async (_req, res) => {
     const id = visibleTarget(res, "run");
     const run = await readRun(deps.sql, id);
     if (!run) throw notFound("run");
-    res.json(runView(run, await readJobsOfRun(deps.sql, id)));
+    const jobs = await readJobsOfRun(deps.sql, id);
+    const queued = jobs.filter((j) => j.status === "queued").map((j) => j.id);
+    res.json(runView(run, jobs, await readWaiting(deps.sql, queued, windowMs)));
   });
 
   r.get("/api/v1/jobs/:id", authenticate(deps, idParam("job")), requireScope("repo:read"), async (_req, res) => {
     const id = visibleTarget(res, "job");
     const job = await readJob(deps.sql, id);
     if (!job) throw notFound("job");
-    res.json({ ...jobView(job), steps: (await readSteps(deps.sql, id)).map(stepView) });
+    const waiting = job.status === "queued" ? (await readWaiting(deps.sql, [id], windowMs)).get(id.toString()) ?? null : null;
+    res.json({ ...jobView(job, waiting), steps: (await readSteps(deps.sql, id)).map(stepView) });
   });
 
   r.get("/api/v1/jobs/:id/logs", authenticate(deps, idParam("job")), requireScope("repo:read"), async (req, res) => {
