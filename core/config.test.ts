@@ -28,10 +28,11 @@ describe("parseConfig: defaults", () => {
       RESULT_TIMEOUT_MS: 10_000,
       RATE_LIMIT_PER_HOUR: 5000,
       UNAUTH_RATE_LIMIT_PER_HOUR: 600,
-      JOB_TOKEN_TTL_MINUTES: 1440,
       TRUST_PROXY: false,
       INTENT_SIGNING_KEY: KEY,
       LOG_MAX_BYTES_PER_JOB: 16 * 1024 * 1024,
+      LOG_STREAM_STALL_MS: 30_000,
+      RUNNER_HEARTBEAT_WINDOW_MS: 60_000,
     });
   });
 
@@ -106,7 +107,6 @@ describe("parseConfig: bad values name the variable", () => {
     ["DB_POOL_SIZE", "201"],
     ["RESULT_TIMEOUT_MS", "10"],
     ["RATE_LIMIT_PER_HOUR", "0"],
-    ["JOB_TOKEN_TTL_MINUTES", "ten"],
   ];
   it.each(rows)("%s=%j", (name, raw) => {
     const e = configError(() => parseConfig(apiEnv, signed({ [name]: raw })));

@@ -33,7 +33,6 @@ export const apiEnv = commonEnv.extend({
   RATE_LIMIT_PER_HOUR: z.coerce.number().int().min(1).default(5000),
   // Requests without valid credentials are limited per client IP.
   UNAUTH_RATE_LIMIT_PER_HOUR: z.coerce.number().int().min(1).default(600),
-  JOB_TOKEN_TTL_MINUTES: z.coerce.number().int().min(1).default(24 * 60),
   TRUST_PROXY: bool.default(false),
   // The URL browsers reach the API at (scheme, host, port): the dashboard compares a
   // write's Origin with it. Unset: with the Host header, and only when TRUST_PROXY is off.
