@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { createTestDb, waitFor, type TestDb } from "./setup/db.ts";
 import { pushAndRun } from "./setup/world.ts";
+import { spawnService } from "./setup/stack.ts";
 
 // `npm start` as a user runs it, in a real terminal (a pty from script(1)): Ctrl-C is the
 // byte \x03 typed into it. What one and two Ctrl-C, SIGTERM to any process of the tree and
@@ -139,14 +140,14 @@ async function startSystem(env: Record<string, string> = {}, extraJob?: string):
 
 const jobStatus = async (id: number) => (await db.prisma.workflowJob.findUniqueOrThrow({ where: { id: BigInt(id) } })).status;
 
-/** Files the fleet left in its state folder (pid files of containers, the lock's owner file). */
+/** Pid and lock files left in the fleet's state folder (containers' <pid>.json, the lock's fleet.pid). */
 function leftFiles(dir: string): string[] {
   const out: string[] = [];
   const walk = (d: string) => {
     for (const f of readdirSync(d)) {
       const p = path.join(d, f);
       if (statSync(p).isDirectory()) walk(p);
-      else out.push(path.relative(dir, p));
+      else if (/^(\d+\.json|.*\.pid)$/.test(f)) out.push(path.relative(dir, p));
     }
   };
   walk(dir);
@@ -170,7 +171,8 @@ async function expectCleanStop(sys: System): Promise<void> {
   expect(leftFiles(sys.stateDir)).toEqual([]);
 }
 
-describe("stopping npm start", () => {
+// A whole system starts and stops in each test: on a loaded machine that takes a while.
+describe("stopping npm start", { timeout: 120_000 }, () => {
   it("one Ctrl-C stops everything gracefully: children exit 0, npm 130, the held job is cancelled, no pid file left", async () => {
     const sys = await startSystem();
     sys.ctrlC();
@@ -212,5 +214,30 @@ describe("stopping npm start", () => {
     await allGone(sys);
     const left = sys.procs.filter((p) => p.pid !== start.pid && alive(p));
     expect(left).toEqual([]);
+  });
+});
+
+describe("stopping a worker whose Redis is gone", () => {
+  it("goes through every phase, each bounded, and exits by itself", async () => {
+    const port = await freePort();
+    const redis = spawn("redis-server", ["--port", String(port), "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+    let worker: ReturnType<typeof spawnService> | undefined;
+    try {
+      worker = spawnService("worker/main.ts", { DATABASE_URL: db.url, REDIS_URL: `redis://127.0.0.1:${port}`, QUEUE_PREFIX: `stopr${process.pid}`, WORKER_PORT: "0" });
+      await worker.waitForLine(/worker ready/, 60_000);
+      redis.kill("SIGKILL");
+      await new Promise((r) => redis.once("exit", r));
+      await worker.waitForLine(/lost: Redis is unreachable/, 30_000);
+      const code = worker.kill("SIGTERM");
+      await worker.waitForLine(/"phase":"disconnect database","msg":"shutdown phase done"/, 40_000);
+      // It exits by itself (1: a phase could not finish cleanly), not at the deadline.
+      expect(await code).toBe(1);
+      expect(worker.output()).not.toMatch(/shutdown deadline/);
+      // Nothing in hand can be acknowledged without Redis: the drain does not wait on it.
+      expect(worker.output()).toMatch(/"phase":"drain in-flight intents","msg":"shutdown phase done"/);
+    } finally {
+      redis.kill("SIGKILL");
+      await worker?.kill("SIGKILL");
+    }
   });
 });

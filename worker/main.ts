@@ -84,7 +84,8 @@ log.info({ concurrency: cfg.WORKER_CONCURRENCY, prefix: cfg.QUEUE_PREFIX, http_p
 onShutdown(log, [
   ["stop reporting ready", async () => http.stopReporting(), 1_000],
   // Finish the intents in hand; new ones stay in the queue for the next worker.
-  ["drain in-flight intents", () => worker.close(), 10_000],
+  // With Redis gone nothing in hand can be acknowledged: do not wait for it (BullMQ's force close).
+  ["drain in-flight intents", () => worker.close(blocking.status !== "ready"), 10_000],
   ["stop the reaper", () => maintenance.close(), 3_000],
   ["close http server", () => http.close(), 2_000],
   ["close redis", async () => { await intentQueue.close(); publisher.disconnect(); blocking.disconnect(); probe.disconnect(); }, 2_000],
