@@ -3,6 +3,7 @@ import { startContainer, type Container, type ContainerExit } from "./container/
 import type { Claim, RunnerClient, StatusBody } from "./client.ts";
 import type { ContainerRegistry } from "./orphans.ts";
 import { actOnCheck } from "./signals.ts";
+import { stepEndLine } from "./step-end.ts";
 import { assertNever } from "../core/assert.ts";
 
 export interface JobOptions {
@@ -161,6 +162,8 @@ export class JobRun {
     this.opts.registry.remove(container.pid);
     this.container = null;
     const ending = this.endingOf(exit);
+    const last = stepEndLine(exit, ending.kind);
+    if (last !== null) this.logLine(last);
     if (this.cancelling) this.opts.log.info({ job_id: this.id, pid: container.pid, signal: exit.signal, at: exit.at }, "container stopped");
     await this.logChain;
     await this.client.stepStatus(this.id, step.id, this.token, statusOf(ending));

@@ -299,7 +299,7 @@ export function buildRegistry(): OpenAPIRegistry {
     request: { params: z.object({ id: JobId }) },
     responses: {
       200: {
-        description: "Plain text, steps in order, each as `##[group]<step name>` … `##[endgroup]`, each chunk on its own line. Streamed (chunked transfer encoding): a failure part-way cuts the connection instead of ending the body.",
+        description: "Plain text, steps in order, each as `##[group]<step name>` … `##[endgroup]`, each chunk on its own line. A failed step's log ends with the runner's `##[error]Process completed with exit code N.`; a reused job's (carried over by a partial rerun) starts with a `##[notice]` line naming the job it was reused from and that job's log path, since its own steps have no log. Streamed (chunked transfer encoding): a failure part-way cuts the connection instead of ending the body.",
         headers: { ...ALWAYS, ...RATE, ...SCOPES },
         content: { "text/plain": { schema: z.string() } },
       },

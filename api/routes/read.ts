@@ -1,7 +1,7 @@
 import { Router, type Response } from "express";
 import type { Logger } from "../../core/logger.ts";
 import type { Sql } from "../../core/sql.ts";
-import { readJob, readJobsOfRun, readLogBatch, readRun, readSteps } from "../../core/data/reads.ts";
+import { readJob, readJobsOfRun, readLogBatch, readReusedSource, readRun, readSteps } from "../../core/data/reads.ts";
 import { authenticate, idParam, requireScope, type AuthDeps, type TargetAccess } from "../auth.ts";
 import { notFound } from "../errors.ts";
 import { jobView, runView, stepView } from "../views.ts";
@@ -72,8 +72,10 @@ const WRITE_AT = 16 * 1024;
  */
 async function streamLog(sql: Sql, res: Response, jobId: bigint, stallMs: number, onStall: () => void): Promise<void> {
   const steps = await readSteps(sql, jobId);
+  const source = await readReusedSource(sql, jobId);
   res.status(200).type("text/plain; charset=utf-8");
-  let pending = "";
+  // A reused job's steps have no log here: say where it is rather than print empty groups only.
+  let pending = source === null ? "" : reusedNote(source);
   const out = async (text: string) => {
     pending += text;
     if (pending.length < WRITE_AT) return true;
@@ -94,6 +96,9 @@ async function streamLog(sql: Sql, res: Response, jobId: bigint, stallMs: number
   }
   endWithin(res, pending, stallMs, onStall);
 }
+
+export const reusedNote = (s: { jobId: bigint; runId: bigint }) =>
+  `##[notice]This job was not run again: a rerun reused it from job ${s.jobId} of run ${s.runId}, as it ended there. Its log: /api/v1/jobs/${s.jobId}/logs\n`;
 
 /** The last write gets the same limit: a reader that stops before the end is cut too. */
 function endWithin(res: Response, text: string, stallMs: number, onStall: () => void): void {

@@ -119,3 +119,23 @@ export async function readLogBatch(sql: Sql, stepId: bigint, afterSeq: number, m
   // Neither bound was reached: the step has nothing after these.
   return { chunks: rows, last: rows.length < maxChunks && bytes < maxBytes };
 }
+
+// A reused job (carried over by a partial rerun, never executed in its run) has no log of its
+// own: the log is the one of the job it was carried over from — the same job key in the
+// parent run, followed up the chain to the one that ran.
+const REUSED_SOURCE_SQL = `
+  WITH RECURSIVE chain AS (
+    SELECT j.id, j.run_id, j.job_key, j.reused, r.parent_run_id, 0 AS depth
+    FROM workflow_jobs j JOIN workflow_runs r ON r.id = j.run_id WHERE j.id = $1::bigint AND j.reused
+    UNION ALL
+    SELECT pj.id, pj.run_id, pj.job_key, pj.reused, pr.parent_run_id, c.depth + 1
+    FROM chain c JOIN workflow_jobs pj ON pj.run_id = c.parent_run_id AND pj.job_key = c.job_key
+    JOIN workflow_runs pr ON pr.id = pj.run_id
+    WHERE c.reused AND c.depth < 1000)
+  SELECT id::text, run_id::text FROM chain WHERE NOT reused LIMIT 1`;
+
+/** Where a reused job's log is: the job that ran, or null (not reused, or its source is gone). */
+export async function readReusedSource(sql: Sql, jobId: bigint): Promise<{ jobId: bigint; runId: bigint } | null> {
+  const [r] = await sql.rows<{ id: string; run_id: string }>(REUSED_SOURCE_SQL, [id(jobId)]);
+  return r ? { jobId: BigInt(r.id), runId: BigInt(r.run_id) } : null;
+}
