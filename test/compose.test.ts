@@ -1,0 +1,59 @@
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { waitFor } from "./setup/db.ts";
+
+// docker-compose.yml cannot be run here: what can be held without Docker is that it parses,
+// that no secret has a default (the API is published on every interface), and that its
+// health checks use only what the slim Node image has.
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const text = readFileSync(path.join(ROOT, "docker-compose.yml"), "utf8");
+const compose = parse(text) as { services: Record<string, { environment?: Record<string, string>; healthcheck?: { test: string[] } }> };
+
+/** Every `${NAME…}` interpolation in the file: its name, operator and the rest. */
+const interpolations = [...text.matchAll(/\$\{([A-Z_][A-Z0-9_]*)(:?[-?+])?([^}]*)\}/g)].map((m) => ({ name: m[1]!, op: m[2] ?? "", rest: m[3]! }));
+const SECRET = /TOKEN|KEY|SECRET|PASSWORD/;
+
+describe("docker-compose.yml", () => {
+  it("parses, with the services the README names", () => {
+    expect(Object.keys(compose.services).sort()).toEqual(["api", "migrate", "postgres", "redis", "runner-sim", "worker"]);
+  });
+
+  it("requires every secret (${VAR:?message}) and gives none a default", () => {
+    const secrets = interpolations.filter((i) => SECRET.test(i.name));
+    expect(secrets.map((i) => i.name).sort()).toEqual(["INTENT_SIGNING_KEY", "RUNNER_REGISTRATION_TOKEN"]);
+    for (const s of secrets) {
+      expect(s.op, s.name).toBe(":?");
+      // The message says what to set and how to make one.
+      expect(s.rest, s.name).toMatch(new RegExp(`set ${s.name} .*openssl rand`));
+    }
+    // And no literal secret sits in an environment block either.
+    for (const [name, svc] of Object.entries(compose.services)) {
+      for (const [k, v] of Object.entries(svc.environment ?? {})) {
+        if (SECRET.test(k)) expect(String(v), `${name}.${k}`).toMatch(/^\$\{[A-Z_]+:\?/);
+      }
+    }
+  });
+
+  it("checks health with node (the slim image has no pgrep) and finds the fleet's process, not itself", async () => {
+    const tests = Object.entries(compose.services).filter(([, s]) => s.healthcheck).map(([n, s]) => [n, s.healthcheck!.test] as const);
+    for (const [name, t] of tests) expect(t.join(" "), name).not.toMatch(/pgrep|pidof|\bps\b|curl|wget/);
+    const sim = compose.services["runner-sim"]!.healthcheck!.test;
+    expect(sim.slice(0, 3)).toEqual(["CMD", "node", "-e"]);
+    expect(sim[3]).toContain("runner-sim/main.ts");
+    // The same script looking for a name no process here has: only itself has it in its
+    // command line, and it must not count itself.
+    const marker = `no-such-process-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    const script = sim[3]!.replace("runner-sim/main.ts", marker);
+    expect(spawnSync(process.execPath, ["-e", script]).status).toBe(1);
+    const holder = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)", marker], { stdio: "ignore" });
+    try {
+      await waitFor("the check to see the process", async () => spawnSync(process.execPath, ["-e", script]).status === 0, 10_000, 100);
+    } finally {
+      holder.kill("SIGKILL");
+    }
+  });
+});
