@@ -52,12 +52,14 @@ export function startContainer(run: string, opts: StartOptions): Container {
   if (encoded.length > MAX_ARG_CHARS) throw new Error(`step script too long (${run.length} characters)`);
   const child = spawn(process.execPath, [MAIN, encoded], {
     detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
+    // stdin stays open while the runner lives: the container exits when it closes.
+    stdio: ["pipe", "pipe", "pipe"],
     env: containerEnv(opts.env),
   });
   // Without a pid the spawn failed and an 'error' event is on its way; the
   // listener keeps it from becoming an uncaught exception — the throw reports it.
   child.on("error", () => {});
+  child.stdin?.on("error", () => {});
   const pid = child.pid;
   if (pid === undefined) throw new Error("container failed to start");
   forwardLines(child.stdout!, (line) => opts.onLine(line, "stdout"));

@@ -4,6 +4,8 @@
 //
 // Usage: node main.mjs <base64url(JSON Command[])>
 
+import { fstatSync } from "node:fs";
+
 // setTimeout's delay is a signed 32-bit millisecond count; longer sleeps chain.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -76,6 +78,30 @@ async function execute(commands) {
   }
   return 0;
 }
+
+// The runner holds the other end of stdin (a socket): end of file means the runner is
+// gone, even SIGKILLed, and a container must not outlive it (docs/decisions.md,
+// "Stopping"). Watched, not waited on: it does not keep the process alive.
+function dieWithRunner() {
+  let st;
+  try {
+    st = fstatSync(0);
+  } catch {
+    return;
+  }
+  if (!st.isSocket() && !st.isFIFO()) return;
+  process.stdin.on("error", () => {});
+  process.stdin.on("end", () => {
+    try {
+      process.kill(-process.pid, "SIGKILL");
+    } catch {
+      process.exit(137);
+    }
+  });
+  process.stdin.resume();
+  process.stdin.unref?.();
+}
+dieWithRunner();
 
 let commands;
 try {
