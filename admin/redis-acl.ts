@@ -2,7 +2,7 @@ import { Redis } from "ioredis";
 import { assertNever } from "../core/assert.ts";
 import { commonEnv, parseConfig } from "../core/config.ts";
 import {
-  ACL_ROLES, aclUsers, DEFAULT_USER, defaultUserLock, isOpenUser, loginOf, MIN_PASSWORD_LENGTH,
+  ACL_ROLES, aclUsers, DEFAULT_USER, defaultUserLock, isOpenUser, judgeOpenUsers, loginOf, MIN_PASSWORD_LENGTH,
   type AclProblem, type AclRole, type AclUser, type DefaultLock,
 } from "../core/redis-acl.ts";
 import { AdminError } from "./ops.ts";
@@ -75,8 +75,8 @@ const setuserLine = (u: AclUser) => `ACL SETUSER ${u.name} ${u.rules.join(" ")}`
  * The role users protect nothing while `default` is open: a client that sends no AUTH, or
  * a wrong one, is served as `default` with every right (docs/security.md, "Redis roles").
  */
-function openDefaultRefusal(server: string, lock: DefaultLock): AdminError {
-  const fix = lock.ok
+function openDefaultRefusal(server: string, lock: DefaultLock | null): AdminError {
+  const fix = lock?.ok
     ? `run again with --lock-default, which applies: ${setuserLine(lock.user)}`
     : "put the password it should get in REDIS_URL (redis://default:PASSWORD@host), or name another admin user there, and run again with --lock-default";
   return new AdminError(`Redis' default user at ${server} is on with no password: any client without AUTH, or with a wrong one, `
@@ -112,6 +112,21 @@ async function connectAdmin(url: string, server: string): Promise<Redis> {
   return redis;
 }
 
+/** An ACL command on the admin connection; a refusal names the command and says REDIS_URL must be an admin's. */
+async function adminCall(redis: Redis, server: string, ...args: [string, ...string[]]): Promise<unknown> {
+  return redis.call(...args).catch((e: Error) => {
+    const hint = /NOPERM|NOAUTH/.test(e.message) ? "; REDIS_URL must name an admin user" : "";
+    // Only SETUSER changes anything, and the users before it may have been set.
+    throw new AdminError(`${args.slice(0, 3).join(" ")} failed at ${server}: ${e.message}${hint}${args[1] === "SETUSER" ? "" : " (nothing changed)"}`);
+  });
+}
+
+/** Another user that is on with `nopass` takes any password: the roles would separate nothing. */
+function openOthersRefusal(server: string, users: string[]): AdminError {
+  return new AdminError(`Redis user ${users.join(", ")} at ${server} is on with no password (nopass): anyone who names it, with any password, `
+    + `gets its rights, so the users would separate nothing; give it a password (ACL SETUSER ${users[0]} resetpass >PASSWORD) or switch it off (ACL SETUSER ${users[0]} off), and run again (nothing changed)`);
+}
+
 /** `refuseOpen`: without --lock-default, the lock it would apply, for the refusal's message. */
 async function applyUsers(url: string, users: AclUser[], refuseOpen: DefaultLock | null): Promise<NonNullable<RedisAclResult["applied"]>> {
   const server = redactedRedisUrl(url);
@@ -120,18 +135,19 @@ async function applyUsers(url: string, users: AclUser[], refuseOpen: DefaultLock
     const version = /^redis_version:(\d+)/m.exec(String(await redis.call("INFO", "server").catch(() => "")))?.[1];
     // Before 7 some rules (ssubscribe, resetchannels) are unknown: refuse before changing anything.
     if (version !== undefined && Number(version) < 7) throw new AdminError(`Redis at ${server} is version ${version}; the ACL roles need Redis 7 or later (nothing changed)`);
-    const defaultOpen = async () => isOpenUser(await redis.call("ACL", "GETUSER", DEFAULT_USER).catch((e: Error) => {
-      throw new AdminError(`ACL GETUSER ${DEFAULT_USER} failed at ${server}: ${e.message}${/NOPERM|NOAUTH/.test(e.message) ? "; REDIS_URL must name an admin user" : ""} (nothing changed)`);
-    }));
-    const wasOpen = await defaultOpen();
-    if (wasOpen && refuseOpen) throw openDefaultRefusal(server, refuseOpen);
-    for (const u of users) {
-      await redis.call("ACL", "SETUSER", u.name, ...u.rules).catch((e: Error) => {
-        throw new AdminError(`ACL SETUSER ${u.name} failed at ${server}: ${e.message}${/NOPERM|NOAUTH/.test(e.message) ? "; REDIS_URL must name an admin user" : ""}`);
-      });
-    }
-    // Read back: a server that kept `default` open must not be reported as locked.
-    if (await defaultOpen()) throw new AdminError(`the users were set but Redis' default user at ${server} is still open; check ACL GETUSER default`);
+    const openUsers = async () => {
+      const names = (await adminCall(redis, server, "ACL", "USERS")) as string[];
+      const open: string[] = [];
+      for (const name of names) if (isOpenUser(await adminCall(redis, server, "ACL", "GETUSER", name))) open.push(name);
+      return open;
+    };
+    const verdict = judgeOpenUsers(await openUsers(), users.map((u) => u.name));
+    // With --lock-default `default` is among the users set, so "default-open" means it was not asked for.
+    if (!verdict.ok) throw verdict.kind === "others-open" ? openOthersRefusal(server, verdict.users) : openDefaultRefusal(server, refuseOpen);
+    for (const u of users) await adminCall(redis, server, "ACL", "SETUSER", u.name, ...u.rules);
+    // Read back: a server that kept a user open must not be reported as locked.
+    const still = await openUsers();
+    if (still.length > 0) throw new AdminError(`the users were set but Redis user ${still.join(", ")} at ${server} is still open; check ACL GETUSER ${still[0]}`);
     // A server without an aclfile keeps the users only until it restarts: say so, do not fail.
     const saved = await redis.call("ACL", "SAVE").then(() => true, (e: Error) => {
       if (/not configured to use an ACL file/i.test(e.message)) return false;

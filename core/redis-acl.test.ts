@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
-  ACL_USER, aclUsers, defaultUserLock, globEscape, isOpenUser, loginOf, SCRIPT_COMMAND_LIST, urlForUser, type AclProblem, type AclRole, type DefaultLock,
+  ACL_USER, aclUsers, defaultUserLock, globEscape, isOpenUser, judgeOpenUsers, loginOf, SCRIPT_COMMAND_LIST, urlForUser, type AclProblem, type AclRole, type DefaultLock,
 } from "./redis-acl.ts";
 import { sha256 } from "./tokens.ts";
 
@@ -115,5 +115,19 @@ describe("the default user", () => {
     ["a field value named flags", ["commands", "flags", ["on", "nopass"], "x"], false],
   ])("judges a user %s open: %s", (_what, reply, open) => {
     expect(isOpenUser(reply)).toBe(open);
+  });
+
+  const ROLES = [ACL_USER.api, ACL_USER.worker, ACL_USER.runner];
+  it.each<[string, string[], string[], ReturnType<typeof judgeOpenUsers>]>([
+    ["nothing open", [], ROLES, { ok: true }],
+    ["default open, not locked", ["default"], ROLES, { ok: false, kind: "default-open" }],
+    ["default open, locked by this apply", ["default"], [...ROLES, "default"], { ok: true }],
+    // Anyone who names "ops" gets in with any password, whatever becomes of default.
+    ["another user open, default locked", ["default", "ops"], [...ROLES, "default"], { ok: false, kind: "others-open", users: ["ops"] }],
+    ["another user open, default closed", ["ops", "ci"], ROLES, { ok: false, kind: "others-open", users: ["ops", "ci"] }],
+    // A role user left open by hand is reset (with its password) by this very apply.
+    ["a role user open", [ACL_USER.runner], ROLES, { ok: true }],
+  ])("judges the open users when %s", (_what, open, setting, want) => {
+    expect(judgeOpenUsers(open, setting)).toEqual(want);
   });
 });

@@ -159,3 +159,17 @@ export function isOpenUser(getuser: unknown): boolean {
   const flags = i >= 0 && Array.isArray(getuser[i + 1]) ? (getuser[i + 1] as unknown[]).map(String) : [];
   return flags.includes("on") && flags.includes("nopass");
 }
+
+export type OpenUsersVerdict = { ok: true } | { ok: false; kind: "default-open" } | { ok: false; kind: "others-open"; users: string[] };
+
+/**
+ * Whether `--apply` may go on, given the users that are open now (on and nopass): one it is
+ * not about to set lets in anyone who knows its name — `default` needs no name at all — so
+ * the role users would separate nothing (docs/security.md, "Redis roles").
+ */
+export function judgeOpenUsers(open: readonly string[], setting: readonly string[]): OpenUsersVerdict {
+  const left = open.filter((u) => !setting.includes(u));
+  const others = left.filter((u) => u !== DEFAULT_USER);
+  if (others.length > 0) return { ok: false, kind: "others-open", users: others };
+  return left.length > 0 ? { ok: false, kind: "default-open" } : { ok: true };
+}

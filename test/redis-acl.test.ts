@@ -95,8 +95,13 @@ describe("admin redis-acl", () => {
   });
 
   it("refuses without a password, in one line naming the variable", async () => {
-    const r = await cli(["redis-acl", "--json"], { ...PASSWORDS, REDIS_ACL_WORKER_PASSWORD: "" });
+    const r = await cli(["redis-acl"], { ...PASSWORDS, REDIS_ACL_WORKER_PASSWORD: "" });
     expect(r).toMatchObject({ code: 1, stdout: "", stderr: "admin: REDIS_ACL_WORKER_PASSWORD is not set (the worker user's Redis password)\n" });
+  });
+
+  it("with --json, says a refusal as {\"error\"} on stderr", async () => {
+    const r = await cli(["redis-acl", "--json"], { ...PASSWORDS, REDIS_ACL_WORKER_PASSWORD: "" });
+    expect(r).toMatchObject({ code: 1, stdout: "", stderr: `${JSON.stringify({ error: "REDIS_ACL_WORKER_PASSWORD is not set (the worker user's Redis password)" })}\n` });
   });
 
   it("--apply sets the users on REDIS_URL's server and saves them; applying twice gives the same users", async () => {
@@ -193,6 +198,33 @@ describe("admin redis-acl", () => {
     }
   });
 
+  it("refuses --apply, --lock-default too, while another user is on with nopass, changing nothing", async () => {
+    const server = await PrivateRedis.create();
+    const other = new Redis(server.url);
+    try {
+      // An admin user any password logs in as: the roles would separate nothing.
+      await other.call("ACL", "SETUSER", "ops", "on", "nopass", "~*", "&*", "+@all");
+      await other.call("ACL", "SETUSER", "default", "nopass");
+      const opsUrl = urlForUser(`redis://127.0.0.1:${server.port}`, "ops", "any-password-at-all-0123");
+      const before = await other.call("ACL", "LIST");
+      for (const flags of [["--apply"], ["--apply", "--lock-default"]]) {
+        const r = await cli(["redis-acl", ...flags], { ...PASSWORDS, REDIS_URL: opsUrl });
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(/^admin: Redis user ops at redis:\/\/ops@127\.0\.0\.1:\d+ is on with no password \(nopass\): .* \(nothing changed\)\n$/);
+      }
+      expect(await other.call("ACL", "LIST")).toEqual(before);
+      // Given a password, the same run goes through and no user is left open.
+      await other.call("ACL", "SETUSER", "ops", "resetpass", ">ops-password-0123456789abc");
+      const ok = await cli(["redis-acl", "--apply", "--lock-default"], { ...PASSWORDS, REDIS_URL: urlForUser(`redis://127.0.0.1:${server.port}`, "ops", "ops-password-0123456789abc") });
+      expect(ok).toMatchObject({ code: 0, stderr: "" });
+      await expectDefaultClosed(server.port);
+      expect(await anonymousAnswers(server.port, [["AUTH", "ops", "any-password-at-all-0123"]])).toEqual([expect.stringMatching(/^WRONGPASS/)]);
+    } finally {
+      other.disconnect();
+      await server.dispose();
+    }
+  });
+
   it("leaves the system suites' private Redis (startAclRedis) no open default user", async () => {
     await expectDefaultClosed(acl.server.port);
     // Each refused AUTH is in ACL LOG: clear them for the checks below.
@@ -203,7 +235,7 @@ describe("admin redis-acl", () => {
     const before = await admin.call("ACL", "LIST");
     const r = await cli(["redis-acl", "--apply"], { ...PASSWORDS, REDIS_URL: acl.urls.worker });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^admin: ACL GETUSER default failed at redis:\/\/actions-worker@127\.0\.0\.1:\d+: NOPERM .*; REDIS_URL must name an admin user \(nothing changed\)\n$/);
+    expect(r.stderr).toMatch(/^admin: ACL USERS failed at redis:\/\/actions-worker@127\.0\.0\.1:\d+: NOPERM .*; REDIS_URL must name an admin user \(nothing changed\)\n$/);
     expect(await admin.call("ACL", "LIST")).toEqual(before);
     await admin.call("ACL", "LOG", "RESET");
   });
