@@ -35,6 +35,8 @@ export interface SeedOptions {
   stepsPerJob: number;
   /** queued: every job waits for a runner; completed: every job succeeded (rerunnable runs). */
   state: "queued" | "completed";
+  /** first (default): every job but the first needs it, as in WORKFLOW_5x3; none: independent jobs, as a matrix's. */
+  needs?: "first" | "none";
 }
 
 /** Inserts runs with their jobs and steps in one statement per batch; returns the job ids (in order). */
@@ -57,7 +59,7 @@ export async function seedRuns(c: pg.Client, o: SeedOptions, wantIds = true): Pr
         RETURNING id
       ), j AS (
         INSERT INTO workflow_jobs (run_id, job_index, job_key, name, runs_on, needs, status, conclusion, started_at, completed_at)
-        SELECT r.id, k, chr(97 + k), chr(97 + k), 'ubuntu-latest', CASE WHEN k = 0 THEN '{}'::text[] ELSE '{a}'::text[] END,
+        SELECT r.id, k, chr(97 + k), chr(97 + k), 'ubuntu-latest', CASE WHEN k = 0 OR ${o.needs === "none"} THEN '{}'::text[] ELSE '{a}'::text[] END,
                ${done ? "'completed', 'success', now(), now()" : "'queued', NULL, NULL, NULL"}
         FROM r, generate_series(0, $6 - 1) k
         RETURNING id, run_id

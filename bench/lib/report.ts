@@ -101,7 +101,9 @@ function targetsSection(run: Run): string {
 
 ${mdTable(["target", "measured", "verdict"], run.targets.rows.map((r) => [r.target, r.measured, r.verdict]))}${quick}
 
-${tableSection(run.targets.ceilings)}`;
+${tableSection(run.targets.ceilings)}
+
+${tableSection(run.targets.machine)}`;
 }
 
 function statusText(o: Outcome): string {
@@ -142,6 +144,8 @@ ${mdTable(["scenario", "what", "status"], run.outcomes.map((o) => [o.id, o.title
 export function summaryText(run: Run, written: readonly string[]): string {
   return [
     mdTable(["target", "measured", "verdict"], run.targets.rows.map((r) => [r.target, r.measured, r.verdict])),
+    "",
+    mdTable(run.targets.machine.columns, run.targets.machine.rows),
     "",
     mdTable(["scenario", "status"], run.outcomes.map((o) => [o.id, statusText(o)])),
     "",

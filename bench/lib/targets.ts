@@ -1,4 +1,5 @@
 import { ratio } from "./stats.ts";
+import { machineTable, pgbenchTps, WRITERS, type Writer } from "./machine.ts";
 import type { ScenarioResult, Table } from "./types.ts";
 
 // The targets the suite exists to check, computed from the scenarios' `data`. Every read
@@ -18,6 +19,8 @@ export interface Targets {
   rows: TargetRow[];
   /** Cancel's throughput next to each ceiling, level by level. */
   ceilings: Table;
+  /** Every cancel, rerun and width figure as a share of the pgbench ceiling at its concurrency. */
+  machine: Table;
 }
 
 type Results = ReadonlyMap<string, ScenarioResult>;
@@ -98,6 +101,43 @@ function cancelLatency(results: Results): TargetRow {
   return { target, measured: `p99 ${p99} ms at ${num(get(open, "rate")) ?? "?"} cancels/s`, verdict: verdict(p99 < 25) };
 }
 
+function cancelVsMachine(results: Results): TargetRow {
+  const target = "Cancel at c=64 ≥ 30% of the pgbench ceiling (minimal cancel transaction), with p99 < 25 ms at half that rate, open loop";
+  const cancel = results.get("cancel")?.data;
+  const ours = num(get(cancel, "closed", "64", "rps"));
+  const ceiling = pgbenchTps(results, "64");
+  if (ours === undefined) return notMeasured(target, "no cancel run");
+  if (ceiling === undefined) return notMeasured(target, `no pgbench ceiling${pgbenchError(results)}`);
+  const r = ratio(ours, ceiling);
+  const rate = num(get(cancel, "open", "rate"));
+  const p99 = num(get(cancel, "open", "latency", "p99"));
+  // The cancel scenario's open loop runs at half its best closed-loop rate; say so when that is not c=64's.
+  const half = Math.round(ours / 2);
+  const rateNote = rate === undefined ? "" : rate === half ? ` (= half of c=64's)` : ` (half the best level's; half of c=64's is ${half}/s)`;
+  const latency = p99 === undefined ? "open loop not measured" : `open loop p99 ${p99} ms at ${rate}/s${rateNote}`;
+  return {
+    target,
+    measured: `${ours} cancels/s ÷ ${ceiling} tx/s = ${pct(r)}; ${latency}`,
+    verdict: p99 === undefined ? "not measured" : verdict(r >= 0.3 && p99 < 25),
+  };
+}
+
+function pgbenchError(results: Results): string {
+  const e = get(results.get("ceilings")?.data, "pgbench", "error");
+  return typeof e === "string" ? `: ${e}` : "";
+}
+
+function width(results: Results, writer: Writer): TargetRow {
+  const what = writer === "cancel" ? "Cancel" : "Runner status report";
+  const target = `${what} on a 256-job run within 20% of the throughput on a 5-job run (width, c=64)`;
+  const data = results.get("width")?.data;
+  const narrow = num(get(data, writer, "5", "64", "rps"));
+  const wide = num(get(data, writer, "256", "64", "rps"));
+  if (narrow === undefined || wide === undefined) return notMeasured(target, "no width run");
+  const r = ratio(wide, narrow);
+  return { target, measured: `${wide}/s on 256-job runs vs ${narrow}/s on 5-job runs = ${pct(r)}`, verdict: verdict(r >= 0.8) };
+}
+
 function propagation(results: Results): TargetRow {
   const target = "Cancel propagation, 202 → container gone, p99 < 50 ms at 50 cancels/s";
   const p99 = num(get(results.get("propagation")?.data, "rates", "50", "gone", "p99"));
@@ -146,7 +186,11 @@ function soak(results: Results): TargetRow {
 export function computeTargets(results: Results): Targets {
   const lv = levels(results);
   return {
-    rows: [cancelVsCeilings(lv), cancelLatency(results), propagation(results), rerun(results), growth(results), soak(results)],
+    rows: [
+      cancelVsCeilings(lv), cancelLatency(results), cancelVsMachine(results), ...WRITERS.map((w) => width(results, w)),
+      propagation(results), rerun(results), growth(results), soak(results),
+    ],
     ceilings: ceilingTable(lv),
+    machine: machineTable(results),
   };
 }

@@ -7,16 +7,18 @@ import { spawnService } from "../../scripts/service.ts";
 import { httpClient } from "../lib/http.ts";
 import { closedLoop, type Fire, type LoadResult } from "../lib/load.ts";
 import { dbCeiling } from "../lib/db-ceiling.ts";
+import { pgbenchCeiling } from "../lib/pgbench.ts";
 import { benchEnv } from "../lib/stack.ts";
 import { ms, type BenchContext, type Scenario, type ScenarioResult, type Series, type Table } from "../lib/types.ts";
 import { CONCURRENCY, levelCounts } from "./cancel.ts";
 
 // Scenario 0: what this machine can do at all, measured in the same run as the rest, so
-// the service's figures can be read as a share of them. Three ceilings, each with nothing
-// of ours in it: the API's Express stack answering a constant (http), a BullMQ round trip
-// through a no-op worker (queue), and the database alone (db, bench/lib/db-ceiling.ts).
+// the service's figures can be read as a share of them: the API's Express stack answering
+// a constant (http), a BullMQ round trip through a no-op worker (queue), the database
+// running our own cancel statements (db, bench/lib/db-ceiling.ts), and pgbench running the
+// least work a cancel must do (pgbench, bench/lib/pgbench.ts): the machine's limit.
 
-export const CEILINGS = ["http", "queue", "db"] as const;
+export const CEILINGS = ["http", "queue", "db", "pgbench"] as const;
 export type CeilingKind = (typeof CEILINGS)[number];
 
 type Levels = Record<string, LoadResult>;
@@ -94,6 +96,7 @@ async function queueCeiling(ctx: BenchContext): Promise<Levels> {
 }
 
 const dbLevels = (ctx: BenchContext): Promise<Levels> => dbCeiling(ctx, CONCURRENCY, levelCounts(ctx.quick));
+const pgbenchLevels = (ctx: BenchContext): Promise<Levels> => pgbenchCeiling(ctx, CONCURRENCY, levelCounts(ctx.quick));
 
 const strip = (lv: Levels) => Object.fromEntries(Object.entries(lv).map(([c, { samples: _s, ...r }]) => [c, r]));
 
@@ -108,7 +111,8 @@ function table(measured: Partial<Record<CeilingKind, Levels>>): Table {
     rows,
     note: "http: the API's Express app and middleware answering POST /ceiling with a constant 202 (bench/ceiling-http.ts). "
       + "queue: BullMQ add → no-op worker (bench/ceiling-worker.ts, the intent worker's options) → completed event, through the API's IntentClient. "
-      + "db: bench/lib/db-ceiling.ts.",
+      + "db: our own cancel statements on a raw pool (bench/lib/db-ceiling.ts). "
+      + "pgbench: the minimal cancel transaction (bench/pgbench/cancel-min.sql), pgbench -M prepared, its own tps and per-transaction latencies.",
   };
 }
 
@@ -119,7 +123,9 @@ export const ceilingsScenario: Scenario = {
     const measured: Partial<Record<CeilingKind, Levels>> = {};
     const data: Record<string, unknown> = {};
     const notes: string[] = [];
-    const runners: Record<CeilingKind, (ctx: BenchContext) => Promise<Levels>> = { http: httpCeiling, queue: queueCeiling, db: dbLevels };
+    const runners: Record<CeilingKind, (ctx: BenchContext) => Promise<Levels>> = {
+      http: httpCeiling, queue: queueCeiling, db: dbLevels, pgbench: pgbenchLevels,
+    };
     // One ceiling failing must not lose the others' figures: its error goes into the data
     // and the notes, and the targets show it as not measured.
     for (const kind of CEILINGS) {
@@ -130,6 +136,7 @@ export const ceilingsScenario: Scenario = {
       } catch (e) {
         data[kind] = { error: (e as Error).message };
         notes.push(`${kind} ceiling FAILED: ${(e as Error).message}`);
+        ctx.log(`${kind} ceiling FAILED: ${(e as Error).message}`);
       }
     }
     const histograms: Series[] = Object.entries(measured).map(([kind, lv]) => ({ label: `ceiling ${kind}, closed c=16`, samples: lv[16]?.samples ?? [] }));
