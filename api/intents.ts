@@ -5,7 +5,7 @@ import {
   type IntentName, type IntentPayload, type IntentResult,
 } from "../core/contracts.ts";
 import type { Redis } from "../core/redis.ts";
-import { signIntent, verifyResult, type ResultVerdict } from "../core/signing.ts";
+import { signIntent, verifyFailure, verifyResult, type ResultVerdict } from "../core/signing.ts";
 
 export type Outcome =
   | { kind: "result"; result: IntentResult }
@@ -63,7 +63,7 @@ export class IntentClient {
   ) {
     this.resultKeys = previousKey ? [signingKey, previousKey] : [signingKey];
     events.on("completed", ({ jobId, returnvalue }) => this.settleWithResult(jobId, returnvalue));
-    events.on("failed", ({ jobId }) => this.settle(jobId, { kind: "failed", intentUid: jobId }));
+    events.on("failed", ({ jobId, failedReason }) => this.settleWithFailure(jobId, failedReason));
   }
 
   static create(producer: Redis, eventsConn: Redis, prefix: string, timeoutMs: number, signingKey: string, previousKey?: string | null): IntentClient {
@@ -133,6 +133,21 @@ export class IntentClient {
       return;
     }
     this.settle(uid, toOutcome(v.value, uid));
+  }
+
+  /**
+   * A failure is believed only when a worker signed it (docs/security.md, "Signed results"):
+   * a forged one would answer 500 for an intent that is still applied. Any other, a forged
+   * one or BullMQ's own (a job stalled too often), leaves the request waiting: 503 (queued).
+   */
+  private settleWithFailure(uid: string, failedReason: unknown): void {
+    if (!this.waiters.has(uid)) return;
+    const v = verifyFailure(this.resultKeys, uid, failedReason);
+    if (!v.ok) {
+      this.onResultRejected(v.reason);
+      return;
+    }
+    this.settle(uid, { kind: "failed", intentUid: uid });
   }
 
   private wait(uid: string): Promise<Outcome> {

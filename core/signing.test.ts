@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { IntentPayload } from "./contracts.ts";
 import { intentPayload } from "./contracts.ts";
 import {
-  canonicalJson, IDEMPOTENCY_WINDOW_MS, INTENT_AGE_MARGIN_MS, INTENT_CLOCK_SKEW_MS, INTENT_MAX_AGE_MS, signIntent, signResult, verifyIntent, verifyResult,
+  canonicalJson, IDEMPOTENCY_WINDOW_MS, INTENT_AGE_MARGIN_MS, INTENT_CLOCK_SKEW_MS, INTENT_MAX_AGE_MS, signFailure, signIntent, signResult, verifyFailure, verifyIntent, verifyResult,
 } from "./signing.ts";
 
 const KEY = "k".repeat(32);
@@ -127,5 +127,25 @@ describe("signed results", () => {
 
   it("signs over the result, not over a signature it already carries", () => {
     expect(signResult(KEY, UID, { ...result, signature: "v1=stale" }).signature).toBe(signedResult.signature);
+  });
+});
+
+describe("signed failures", () => {
+  const UID = "cancel-job-u2-kabc";
+  const signed = signFailure(KEY, UID, "db down [retry]");
+
+  it("verifies a worker's failure, during a rotation too, and gives back its message", () => {
+    expect(verifyFailure([KEY], UID, signed)).toEqual({ ok: true, message: "db down [retry]" });
+    expect(verifyFailure([OTHER, KEY], UID, signed)).toEqual({ ok: true, message: "db down [retry]" });
+  });
+
+  it.each<[string, string, unknown, "unsigned" | "bad_signature"]>([
+    ["a plain failedReason (forged, or BullMQ's own stalled failure)", UID, "job stalled more than allowable limit", "unsigned"],
+    ["no failedReason", UID, undefined, "unsigned"],
+    ["another job's signed failure", "cancel-job-other", signed, "bad_signature"],
+    ["an altered message", UID, signed.replace("db down", "db up"), "bad_signature"],
+    ["a guessed key", UID, signFailure(OTHER, UID, "x"), "bad_signature"],
+  ])("refuses %s", (_what, jobId, reason, want) => {
+    expect(verifyFailure([KEY], jobId, reason)).toEqual({ ok: false, reason: want });
   });
 });

@@ -111,6 +111,34 @@ export function verifyResult(keys: readonly string[], jobId: string, raw: unknow
   return { ok: true, value };
 }
 
+// A failure travels as BullMQ's failedReason (the thrown error's message), which anyone who
+// can write to Redis can also forge: a false "failed" would make the API answer 500 for an
+// intent a worker goes on to apply. The worker appends a signature over the job id and the
+// message; the API believes only a failure that verifies.
+
+const FAILURE_SIG = / \[v1=([0-9a-f]{64})\]$/;
+
+function failureText(jobId: string, message: string): string {
+  return `${VERSION}\nfailed\n${jobId}\n${message}`;
+}
+
+/** `message` with its signature appended, as the worker throws it. */
+export function signFailure(key: string, jobId: string, message: string): string {
+  return `${message} [${VERSION}=${mac(key, failureText(jobId, message)).toString("hex")}]`;
+}
+
+export type FailureVerdict = { ok: true; message: string } | { ok: false; reason: "unsigned" | "bad_signature" };
+
+/** Checks a failedReason read from Redis for queue job `jobId`. */
+export function verifyFailure(keys: readonly string[], jobId: string, failedReason: unknown): FailureVerdict {
+  if (typeof failedReason !== "string") return { ok: false, reason: "unsigned" };
+  const m = FAILURE_SIG.exec(failedReason);
+  if (!m) return { ok: false, reason: "unsigned" };
+  const message = failedReason.slice(0, m.index);
+  if (matchingKey(keys, Buffer.from(m[1]!, "hex"), failureText(jobId, message)) < 0) return { ok: false, reason: "bad_signature" };
+  return { ok: true, message };
+}
+
 /** For commands that start api and worker together (npm start, bench, chaos): one key for the run. */
 export function ensureSigningKey(env: NodeJS.ProcessEnv = process.env): string {
   env.INTENT_SIGNING_KEY ??= randomBytes(32).toString("hex");

@@ -5,7 +5,7 @@ import { IntentClient, intentUid, type ResultRejectReason } from "../api/intents
 import { createApiMetrics, instrumentIntents } from "../api/metrics.ts";
 import { QUEUE_NAME, type IntentPayload } from "../core/contracts.ts";
 import { connectRedis, type Redis } from "../core/redis.ts";
-import { signIntent, signResult, verifyResult } from "../core/signing.ts";
+import { signFailure, signIntent, signResult, verifyResult } from "../core/signing.ts";
 import { waitFor } from "./setup/db.ts";
 import { fingerprint } from "./setup/fingerprint.ts";
 import { SIGNING_KEY, spawnService, type Service } from "./setup/stack.ts";
@@ -173,6 +173,46 @@ describe("the API believes only results a worker signed for that intent", () => 
       expect(await outcome).toEqual({ kind: "result", result: { ok: false, error: "not_found", message: "job not found" } });
       const job = await s.db.prisma.workflowJob.findUniqueOrThrow({ where: { id: BigInt(victim.job_ids[0]!) } });
       expect(job).toMatchObject({ status: "queued", cancelRequested: false });
+    } finally {
+      await queue.resume();
+      await client.close();
+      producer.disconnect();
+      events.disconnect();
+    }
+  });
+});
+
+describe("the API believes only failures a worker signed", () => {
+  it("ignores forged failed events for a pending intent and answers with the worker's own result", async () => {
+    const victim = await pushAndRun(s.db.prisma, "alice/demo", ONE_JOB, "5e5e5e90");
+    const alice = await s.db.prisma.user.findUniqueOrThrow({ where: { login: "alice" } });
+    const producer = connectRedis(s.stack.redisUrl, "producer", "signed-fail-api");
+    const events = connectRedis(s.stack.redisUrl, "subscriber", "signed-fail-events");
+    const client = IntentClient.create(producer, events, s.stack.prefix, 20_000, SIGNING_KEY);
+    const heard: ResultRejectReason[] = [];
+    client.onResultRejected = (reason) => heard.push(reason);
+    try {
+      await client.ready();
+      await queue.pause();
+      const uid = intentUid("cancel-job", Number(alice.id), null);
+      const outcome = client.submit("cancel-job", {
+        intentUid: uid, targetId: victim.job_ids[0]!, actorUserId: Number(alice.id), tokenId: await tokenIdOf(s.db.prisma, s.world.tokens.alice),
+        idempotencyKey: null, requestId: null, reason: null, params: null,
+      });
+      await waitFor("the intent to be queued", async () => (await Job.fromId(queue, uid)) ?? null);
+      const stream = `${s.stack.prefix}:${QUEUE_NAME}:events`;
+      // Before this was checked, the first of these made the API answer 500 while the worker went on to cancel.
+      await waitFor("the client to hear both forged failed events", async () => {
+        for (const reason of ["boom", signFailure("not-the-key-".repeat(4), uid, "boom")]) {
+          await redis.xadd(stream, "*", "event", "failed", "jobId", uid, "failedReason", reason, "prev", "active");
+        }
+        return new Set(heard).size === 2;
+      });
+      expect(new Set(heard)).toEqual(new Set(["unsigned", "bad_signature"]));
+      await queue.resume();
+      expect(await outcome).toMatchObject({ kind: "result", result: { ok: true } });
+      const job = await s.db.prisma.workflowJob.findUniqueOrThrow({ where: { id: BigInt(victim.job_ids[0]!) } });
+      expect(job.status).toBe("cancelled");
     } finally {
       await queue.resume();
       await client.close();

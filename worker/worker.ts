@@ -2,7 +2,7 @@ import { Worker, UnrecoverableError, type Job } from "bullmq";
 import { QUEUE_NAME, intentPayload, type IntentName, type IntentPayload, type IntentResult } from "../core/contracts.ts";
 import type { Redis } from "../core/redis.ts";
 import { resultLabel, type IntentResultLabel, type RejectReason } from "../core/metrics.ts";
-import { signResult, verifyIntent, type Signed } from "../core/signing.ts";
+import { signFailure, signResult, verifyIntent, type Signed } from "../core/signing.ts";
 import type { ProcessorDeps } from "./intent.ts";
 import { PROCESSORS, type Processor } from "./processors/index.ts";
 
@@ -44,7 +44,13 @@ function route(deps: ProcessorDeps, opts: WorkerOptions) {
     const name = job.name as IntentName;
     const log = deps.log.child({ intent: p.intentUid, kind: name, request_id: p.requestId, attempt: job.attemptsMade + 1 });
     const started = performance.now();
-    const result = await a.processor({ ...deps, log }, p);
+    const result = await a.processor({ ...deps, log }, p).catch((e: unknown) => {
+      // Signed like a result: the API believes a failure only from a worker (core/signing.ts).
+      // The same error object goes on, so BullMQ's retry rules see its class.
+      const err = e instanceof Error ? e : new Error(String(e));
+      err.message = signFailure(a.key, String(job.id), err.message);
+      throw err;
+    });
     log.info({ ok: result.ok, error: result.ok ? undefined : result.error, ms: +(performance.now() - started).toFixed(2) }, "intent applied");
     // The API believes only a result signed for this job id (docs/security.md, "Signed
     // results"), with the key that signed the intent: during a rotation an API that knows only
