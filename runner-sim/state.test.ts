@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -90,6 +90,17 @@ describe("runner tokens kept in the state folder", () => {
     writeRunnerTokens(dir, { "sim-1": TOKEN, "sim-2": `${TOKEN}2` });
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(readRunnerTokens(dir)).toEqual({ "sim-1": TOKEN, "sim-2": `${TOKEN}2` });
+  });
+
+  it("does not write the tokens through a symlink planted at its temporary file's name", () => {
+    const victim = path.join(dir, "victim.txt");
+    writeFileSync(victim, "someone else's file\n", { mode: 0o644 });
+    symlinkSync(victim, `${file}.${process.pid}.tmp`);
+    writeRunnerTokens(dir, { "sim-1": TOKEN });
+    expect(readFileSync(victim, "utf8")).toBe("someone else's file\n");
+    expect(statSync(victim).mode & 0o777).toBe(0o644);
+    expect(lstatSync(file).isFile()).toBe(true);
+    expect(readRunnerTokens(dir)).toEqual({ "sim-1": TOKEN });
   });
 
   it("treats a torn or foreign file as no tokens (the runners then register without proof)", () => {

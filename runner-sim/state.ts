@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, fchmodSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { procCmdline, procStat, type ProcStat } from "./proc.ts";
@@ -99,11 +99,22 @@ export function readRunnerTokens(dir: string): Record<string, string> {
   }
 }
 
-/** Replaces the kept tokens (written whole, then renamed, so a crash leaves the old or the new file). */
+/**
+ * Replaces the kept tokens (written whole, then renamed, so a crash leaves the old or the new
+ * file). The temporary file is created afresh (O_EXCL): whatever had its name — a leftover,
+ * or a symlink planted in a shared state base — is removed, not written through, so the
+ * tokens never land in a file someone else chose.
+ */
 export function writeRunnerTokens(dir: string, tokens: Record<string, string>): void {
   const tmp = `${tokensFile(dir)}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(tokens), { mode: 0o600 });
-  // writeFileSync's mode only applies to a new file (and under the umask): make sure.
-  chmodSync(tmp, 0o600);
+  rmSync(tmp, { force: true });
+  const fd = openSync(tmp, "wx", 0o600);
+  try {
+    // The mode given to open is masked by the umask: set it on the file itself.
+    fchmodSync(fd, 0o600);
+    writeSync(fd, JSON.stringify(tokens));
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, tokensFile(dir));
 }
