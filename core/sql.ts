@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import pg from "pg";
 import type { Tx } from "./db.ts";
+import { render, sql as q, type Fragment } from "./sqlf.ts";
 
 // Plain SQL for the hot paths. A cancel is a handful of statements whose cost is round
 // trips and client CPU, not planning: through Prisma's interactive transaction it took
@@ -11,6 +12,12 @@ import type { Tx } from "./db.ts";
 export interface Sql {
   /** Runs one statement with `$n` parameters and returns its rows. */
   rows<T>(text: string, params: readonly unknown[]): Promise<T[]>;
+}
+
+/** Runs a composed statement (core/sqlf.ts): rendered to its text and values, then as `rows`. */
+export function query<T>(db: Sql, f: Fragment): Promise<T[]> {
+  const r = render(f);
+  return db.rows<T>(r.text, r.values);
 }
 
 /** Parameters travel as text (ids, timestamps) so both drivers bind them the same way; casts live in the SQL. */
@@ -113,19 +120,18 @@ export function poolShares(size: number): { sql: number; orm: number } {
 
 /**
  * A statement's writes that have not run yet: `ctes` (data-modifying CTEs, no leading
- * WITH) over `params`. Run alone, or joined with more CTEs into one statement.
+ * WITH, their values inside). Run alone, or joined with more CTEs into one statement.
  */
 export interface PendingWrite {
-  ctes: string;
-  params: unknown[];
+  ctes: Fragment;
   /**
    * When part of the intent's result is only known inside the statement (a new run's id
-   * and index): the SQL expression that completes the result, given the placeholder of
-   * the result as TypeScript built it. The stored result is then read back.
+   * and index): the SQL expression that completes the result, given the result as
+   * TypeScript built it. The stored result is then read back.
    */
-  completeResult?: (json: string) => string;
+  completeResult?: (json: Fragment) => Fragment;
 }
 
-export async function runWrite(sql: Sql, w: PendingWrite | null): Promise<void> {
-  if (w) await sql.rows(`WITH ${w.ctes} SELECT 1`, w.params);
+export async function runWrite(db: Sql, w: PendingWrite | null): Promise<void> {
+  if (w) await query(db, q`WITH ${w.ctes} SELECT 1`);
 }

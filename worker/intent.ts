@@ -1,7 +1,8 @@
 import { UnrecoverableError } from "bullmq";
 import type pg from "pg";
 import { inTx, isTransientDbError, isUniqueViolation, type PrismaClient, type Tx } from "../core/db.ts";
-import { poolSql, prismaSql, sqlTx, type Sql } from "../core/sql.ts";
+import { poolSql, prismaSql, query, sqlTx, type Sql } from "../core/sql.ts";
+import { sql as q, type Fragment } from "../core/sqlf.ts";
 import type { PendingWrite } from "../core/sql.ts";
 import type { IntentPayload, IntentResult } from "../core/contracts.ts";
 import { intentResult } from "../core/contracts.ts";
@@ -38,35 +39,41 @@ export interface Applied {
 }
 
 export const INTENT_BY_UID_SQL = `SELECT result::text FROM lifecycle_intents WHERE uid = $1::text`;
-/** The record's insert, its parameters numbered from `o` + 1 (so it can join another statement). */
-const recordInsert = (o: number, completeResult: (json: string) => string = (j) => j) => {
-  const $ = (n: number) => `$${o + n}`;
-  return `
-  INSERT INTO lifecycle_intents (uid, kind, target_id, actor_user_id, token_id, idempotency_key, request_id, reason, state, result, created_at, applied_at)
-  VALUES (${$(1)}::text, ${$(2)}::text::intent_kind, ${$(3)}::bigint, ${$(4)}::bigint, ${$(5)}::bigint, ${$(6)}::text, ${$(7)}::text, ${$(8)}::text,
-    ${$(9)}::text::intent_state, ${completeResult(`${$(10)}::text::jsonb`)}, ${$(11)}::timestamptz, ${$(11)}::timestamptz)
-  ON CONFLICT (uid) DO NOTHING RETURNING result`;
-};
-export const RECORD_INTENT_SQL = recordInsert(0);
-
-/** The statement that records an intent: with its pending writes first, when it has some. */
-function buildRecordStatement(w: PendingWrite | null): string {
-  const ctes = w ? `${w.ctes}, intent AS (${recordInsert(w.params.length, w.completeResult)})` : `intent AS (${RECORD_INTENT_SQL})`;
-  return `WITH ${ctes} SELECT (SELECT count(*) FROM intent)::int AS recorded${w?.completeResult ? ", (SELECT result::text FROM intent) AS result" : ""}`;
+/** The intent's record: what lifecycle_intents stores for one application (or refusal). */
+export interface IntentRecord {
+  uid: string;
+  kind: IntentKind;
+  targetId: number;
+  actorUserId: number;
+  tokenId: number | null;
+  idempotencyKey: string | null;
+  requestId: string | null;
+  reason: string | null;
+  state: "applied" | "rejected";
+  /** The result as TypeScript built it (JSON text); completeResult may finish it inside the statement. */
+  result: string;
+  at: Date;
 }
 
-// Built once per kind of write (its CTEs fix its parameters and result completion), so the
-// hot path hands the same string to the statement cache every time (see perVariant).
-const recordStatements = new Map<string, string>();
+const recordInsert = (r: IntentRecord, completeResult: (json: Fragment) => Fragment = (j) => j) => {
+  const at = r.at.toISOString();
+  return q`
+  INSERT INTO lifecycle_intents (uid, kind, target_id, actor_user_id, token_id, idempotency_key, request_id, reason, state, result, created_at, applied_at)
+  VALUES (${r.uid}::text, ${r.kind}::text::intent_kind, ${String(r.targetId)}::bigint, ${String(r.actorUserId)}::bigint,
+    ${r.tokenId === null ? null : String(r.tokenId)}::bigint, ${r.idempotencyKey}::text, ${r.requestId}::text, ${r.reason}::text,
+    ${r.state}::text::intent_state, ${completeResult(q`${r.result}::text::jsonb`)}, ${at}::timestamptz, ${at}::timestamptz)
+  ON CONFLICT (uid) DO NOTHING RETURNING result`;
+};
 
-export function recordStatement(w: PendingWrite | null): string {
-  const key = w?.ctes ?? "";
-  let text = recordStatements.get(key);
-  if (text === undefined) {
-    text = buildRecordStatement(w);
-    recordStatements.set(key, text);
-  }
-  return text;
+/**
+ * The statement that records an intent: with its pending writes first, when it has some
+ * (one round trip for both). It returns the stored result when the statement completed it.
+ */
+export function recordStatement(r: IntentRecord, w: PendingWrite | null): Fragment {
+  const intent = q`intent AS (${recordInsert(r, w?.completeResult)})`;
+  const ctes = w ? q`${w.ctes}, ${intent}` : intent;
+  const result = w?.completeResult ? q`, (SELECT result::text FROM intent) AS result` : q``;
+  return q`WITH ${ctes} SELECT (SELECT count(*) FROM intent)::int AS recorded${result}`;
 }
 
 type Prior = { kind: "new" } | { kind: "replay"; result: IntentResult } | { kind: "conflict" };
@@ -139,10 +146,11 @@ class AlreadyApplied extends Error {}
  */
 async function recordIntent(sql: Sql, kind: IntentKind, p: IntentPayload, applied: Applied, now: Date): Promise<IntentResult> {
   const result = applied.result;
-  const params = [p.intentUid, kind, String(p.targetId), String(p.actorUserId), p.tokenId === null ? null : String(p.tokenId), p.idempotencyKey,
-    p.requestId, p.reason ?? null, result.ok ? "applied" : "rejected", JSON.stringify(result), now.toISOString()];
-  const w = applied.write ?? null;
-  const [row] = await sql.rows<{ recorded: number; result?: string }>(recordStatement(w), [...(w?.params ?? []), ...params]);
+  const record: IntentRecord = {
+    uid: p.intentUid, kind, targetId: p.targetId, actorUserId: p.actorUserId, tokenId: p.tokenId, idempotencyKey: p.idempotencyKey,
+    requestId: p.requestId, reason: p.reason ?? null, state: result.ok ? "applied" : "rejected", result: JSON.stringify(result), at: now,
+  };
+  const [row] = await query<{ recorded: number; result?: string }>(sql, recordStatement(record, applied.write ?? null));
   if (row!.recorded === 0) throw new AlreadyApplied();
   return row!.result === undefined ? result : intentResult.parse(JSON.parse(row!.result));
 }

@@ -1,4 +1,6 @@
-import { perVariant, type Sql } from "../sql.ts";
+import { perVariant, query, type Sql } from "../sql.ts";
+import { render, sql as q, type Fragment } from "../sqlf.ts";
+import { assertNever } from "../assert.ts";
 
 // Every API request asks these two questions first (who is this token, may it touch that
 // repository), so they are one plain SQL statement each rather than ORM queries.
@@ -27,21 +29,21 @@ interface TokenRow {
   is_site_admin: boolean;
 }
 
-const ms = (c: string) => `(extract(epoch FROM ${c}) * 1000)::float8`;
+const ms = (c: string) => q.raw(`(extract(epoch FROM ${c}) * 1000)::float8`);
 const date = (v: number | null) => (v === null ? null : new Date(v));
 
 /** A token is looked up by its hash (a request) or by its id (a worker re-checking an intent). */
-const TOKEN_BY = { hash: "t.token_hash = $1::text", id: "t.id = $1::bigint" } as const;
-type TokenBy = keyof typeof TOKEN_BY;
+type TokenBy = "hash" | "id";
+const tokenWhere = (by: TokenBy, key: string) => (by === "hash" ? q`t.token_hash = ${key}::text` : q`t.id = ${key}::bigint`);
 
-const tokenSql = (by: TokenBy) => `
+const tokenSql = (by: TokenBy, key: string) => q`
   SELECT t.id::text, t.user_id::text, t.scopes, t.repo_id::text, ${ms("t.expires_at")} AS expires_ms, ${ms("t.revoked_at")} AS revoked_ms,
     ${ms("t.last_used_at")} AS last_used_ms, u.login, ${ms("u.suspended_at")} AS suspended_ms, u.is_site_admin
-  FROM personal_access_tokens t JOIN users u ON u.id = t.user_id WHERE ${TOKEN_BY[by]}`;
-export const TOKEN_SQL = tokenSql("hash");
+  FROM personal_access_tokens t JOIN users u ON u.id = t.user_id WHERE ${tokenWhere(by, key)}`;
+export const tokenByHashSql = (hash: string) => tokenSql("hash", hash);
 
 export async function findTokenByHash(sql: Sql, hash: string): Promise<AuthedToken | null> {
-  const [r] = await sql.rows<TokenRow>(TOKEN_SQL, [hash]);
+  const [r] = await query<TokenRow>(sql, tokenByHashSql(hash));
   return r ? tokenOf(r) : null;
 }
 
@@ -84,7 +86,7 @@ export function accessOf(token: AuthedToken, repo: RepoFacts | undefined): Acces
  * names it), or the repository a run or job belongs to.
  */
 export type Target = { repo: bigint } | { run: bigint } | { job: bigint } | { repoName: readonly [owner: string, name: string] };
-type TargetKind = keyof typeof REPO_OF;
+type TargetKind = Target extends infer T ? (T extends unknown ? keyof T : never) : never;
 
 /** The statement variant and its one parameter (a name is a text[] of owner and name). */
 function targetParam(t: Target): [TargetKind, string | readonly string[]] {
@@ -101,22 +103,32 @@ export function sameTarget(a: Target, b: Target): boolean {
 // A repository named in the URL is found and judged in the same statement as any other
 // target: "no such repository" and "one you may not see" run the same statement and get
 // the same 404, so neither answers nor timing say whether a private name exists.
-const REPO_OF = {
-  repo: "$1::bigint",
-  run: "(SELECT repo_id FROM workflow_runs WHERE id = $1::bigint)",
-  job: "(SELECT r.repo_id FROM workflow_jobs j JOIN workflow_runs r ON r.id = j.run_id WHERE j.id = $1::bigint)",
-  repoName: "(SELECT nr.id FROM repos nr JOIN users nu ON nu.id = nr.owner_id WHERE nu.login = ($1::text[])[1] AND nr.name = ($1::text[])[2])",
-};
+function repoOf(kind: TargetKind, param: string | readonly string[]): Fragment {
+  switch (kind) {
+    case "repo":
+      return q`${param}::bigint`;
+    case "run":
+      return q`(SELECT repo_id FROM workflow_runs WHERE id = ${param}::bigint)`;
+    case "job":
+      return q`(SELECT r.repo_id FROM workflow_jobs j JOIN workflow_runs r ON r.id = j.run_id WHERE j.id = ${param}::bigint)`;
+    case "repoName":
+      return q`(SELECT nr.id FROM repos nr JOIN users nu ON nu.id = nr.owner_id WHERE nu.login = (${param}::text[])[1] AND nr.name = (${param}::text[])[2])`;
+    default:
+      return assertNever(kind, "target kind");
+  }
+}
 
-export const ACCESS_SQL = perVariant((of: TargetKind) => `
+export const accessSql = (t: Target, userId: bigint) => {
+  const [kind, param] = targetParam(t);
+  return q`
   SELECT r.id::text AS repo_id, r.owner_id::text, r.visibility::text, r.is_archived, r.deleted_at IS NOT NULL AS deleted,
-    (SELECT c.role::text FROM repo_collaborators c WHERE c.repo_id = r.id AND c.user_id = $2::bigint) AS role
-  FROM repos r WHERE r.id = ${REPO_OF[of]}`);
+    (SELECT c.role::text FROM repo_collaborators c WHERE c.repo_id = r.id AND c.user_id = ${userId.toString()}::bigint) AS role
+  FROM repos r WHERE r.id = ${repoOf(kind, param)}`;
+};
 
 /** The target's repository and what the token may do there; repoId undefined when the target does not exist. */
 export async function targetAccess(sql: Sql, token: AuthedToken, target: Target): Promise<{ repoId: bigint | undefined; access: Access }> {
-  const [kind, param] = targetParam(target);
-  const [repo] = await sql.rows<RepoFacts>(ACCESS_SQL(kind), [param, token.userId.toString()]);
+  const [repo] = await query<RepoFacts>(sql, accessSql(target, token.userId));
   return { repoId: repo ? BigInt(repo.repo_id) : undefined, access: accessOf(token, repo) };
 }
 
@@ -131,26 +143,31 @@ interface TargetRow {
 
 // The token and, in the same round trip, the facts about the repository of the run or job
 // the request names (what targetAccess would read next). The user is the token's own.
-const tokenTargetSql = (of: TargetKind, by: TokenBy) => `
+export const tokenTargetSql = (by: TokenBy, key: string, t: Target) => {
+  const [kind, param] = targetParam(t);
+  return q`
   SELECT tk.*, rf.repo_id AS target_repo_id, rf.owner_id AS target_owner_id, rf.visibility AS target_visibility,
     rf.is_archived AS target_is_archived, rf.deleted AS target_deleted, rf.role AS target_role
-  FROM (${tokenSql(by)}) tk
+  FROM (${tokenSql(by, key)}) tk
   LEFT JOIN LATERAL (
     SELECT r.id::text AS repo_id, r.owner_id::text, r.visibility::text, r.is_archived, r.deleted_at IS NOT NULL AS deleted,
       (SELECT c.role::text FROM repo_collaborators c WHERE c.repo_id = r.id AND c.user_id = tk.user_id::bigint) AS role
-    FROM repos r WHERE r.id = ${REPO_OF[of].replaceAll("$1", "$2")}
+    FROM repos r WHERE r.id = ${repoOf(kind, param)}
   ) rf ON true`;
-export const TOKEN_TARGET_SQL = perVariant((of: TargetKind) => tokenTargetSql(of, "hash"));
-const TOKEN_ID_TARGET_SQL = perVariant((of: TargetKind) => tokenTargetSql(of, "id"));
+};
+
+/** The text a token-and-target lookup by hash runs, per kind of target (what tests compare statements with). */
+export const TOKEN_TARGET_SQL = perVariant((of: TargetKind) =>
+  render(tokenTargetSql("hash", "", (of === "repoName" ? { repoName: ["", ""] } : { [of]: 0n }) as Target)).text);
 
 /** The token, with what it may do on the target's repository; null when no token has this hash. */
 export async function findTokenForTarget(sql: Sql, hash: string, target: Target): Promise<TokenForTarget | null> {
-  return tokenForTarget(sql, TOKEN_TARGET_SQL, hash, target);
+  return tokenForTarget(sql, "hash", hash, target);
 }
 
 /** The same facts for a token named by id: what a worker re-checks inside an intent's transaction. */
 export async function findTokenByIdForTarget(sql: Sql, tokenId: bigint, target: Target): Promise<TokenForTarget | null> {
-  return tokenForTarget(sql, TOKEN_ID_TARGET_SQL, tokenId.toString(), target);
+  return tokenForTarget(sql, "id", tokenId.toString(), target);
 }
 
 export interface TokenForTarget {
@@ -159,9 +176,8 @@ export interface TokenForTarget {
   access: Access;
 }
 
-async function tokenForTarget(sql: Sql, statement: (of: TargetKind) => string, key: string, target: Target): Promise<TokenForTarget | null> {
-  const [kind, param] = targetParam(target);
-  const [r] = await sql.rows<TokenRow & TargetRow>(statement(kind), [key, param]);
+async function tokenForTarget(sql: Sql, by: TokenBy, key: string, target: Target): Promise<TokenForTarget | null> {
+  const [r] = await query<TokenRow & TargetRow>(sql, tokenTargetSql(by, key, target));
   if (!r) return null;
   const token = tokenOf(r);
   const repo: RepoFacts | undefined = r.target_repo_id === null ? undefined : {

@@ -3,8 +3,9 @@ import { decideCancel } from "../lifecycle/cancel.ts";
 import type { Conclusion } from "../lifecycle/types.ts";
 import { assertNever } from "../assert.ts";
 import { asSql, id, ids, runWrite, ts, type PendingWrite, type Sql } from "../sql.ts";
+import { sql, type Fragment } from "../sqlf.ts";
 export type { PendingWrite };
-import { LOCK_RUN_OF_JOB_SQL, lockRun, lockRunOfJob, runWriteCtes, settlePlan, type Locked, type LockedJob, type SettlementPlan } from "./settlement.ts";
+import { lockRun, lockRunOfJob, runWriteCtes, settlePlan, type Locked, type LockedJob, type SettlementPlan } from "./settlement.ts";
 
 // Cancel as two statements: one locks the run and every job of it (run first, then jobs
 // in id order: the order every writer takes) and reads what the rules need; the pure
@@ -37,26 +38,36 @@ export interface Cancelled {
   signals: Signal[];
 }
 
-export { LOCK_RUN_OF_JOB_SQL };
+/** What a cancel writes: the jobs it ends and flags, by whom, and the run's settlement. */
+export interface CancelWrite {
+  endNow: readonly number[];
+  flag: readonly number[];
+  force: boolean;
+  actor: CancelActor;
+  at: Date;
+  settlement: { skip: readonly number[]; runId: number | bigint; run: SettlementPlan["run"] };
+}
 
 // The writes of a cancel, as CTEs: a caller may add its own (an intent's record) and run
 // everything as one statement.
-export const CANCEL_CTES = `ended AS (
-    UPDATE workflow_jobs SET status = 'cancelled', conclusion = 'cancelled', completed_at = $2::timestamptz, force_cancelled = $3::boolean,
-      cancel_requested = true, cancel_requested_at = $2::timestamptz, cancel_requested_by = $4::bigint,
-      cancel_requested_token_id = $5::bigint, cancel_reason = $6::text, updated_at = $2::timestamptz
-    WHERE id = ANY($1::bigint[]) AND status IN ('queued', 'running') RETURNING id
+export function cancelCtes(w: CancelWrite): Fragment {
+  const at = ts(w.at);
+  const by = w.actor.userId === null ? null : id(w.actor.userId);
+  const token = w.actor.tokenId === null ? null : id(w.actor.tokenId);
+  const requested = sql`cancel_requested = true, cancel_requested_at = ${at}::timestamptz, cancel_requested_by = ${by}::bigint,
+      cancel_requested_token_id = ${token}::bigint, cancel_reason = ${w.actor.reason}::text, updated_at = ${at}::timestamptz`;
+  return sql`ended AS (
+    UPDATE workflow_jobs SET status = 'cancelled', conclusion = 'cancelled', completed_at = ${at}::timestamptz, force_cancelled = ${w.force}::boolean,
+      ${requested}
+    WHERE id = ANY(${ids(w.endNow)}::bigint[]) AND status IN ('queued', 'running') RETURNING id
   ), flagged AS (
-    UPDATE workflow_jobs SET cancel_requested = true, cancel_requested_at = $2::timestamptz, cancel_requested_by = $4::bigint,
-      cancel_requested_token_id = $5::bigint, cancel_reason = $6::text, updated_at = $2::timestamptz
-    WHERE id = ANY($7::bigint[]) AND NOT cancel_requested RETURNING id
+    UPDATE workflow_jobs SET ${requested}
+    WHERE id = ANY(${ids(w.flag)}::bigint[]) AND NOT cancel_requested RETURNING id
   ), ended_steps AS (
-    UPDATE workflow_steps SET status = 'cancelled', conclusion = 'cancelled', completed_at = $2::timestamptz
+    UPDATE workflow_steps SET status = 'cancelled', conclusion = 'cancelled', completed_at = ${at}::timestamptz
     WHERE job_id IN (SELECT id FROM ended) AND status IN ('queued', 'running') RETURNING 1
-  ), ${runWriteCtes("$8", "$9", "$10", "$11", "$2")}`;
-
-export const CANCEL_WRITE_SQL = `WITH ${CANCEL_CTES} SELECT (SELECT status FROM run) AS run_status`;
-
+  ), ${runWriteCtes({ ...w.settlement, at: w.at })}`;
+}
 
 interface Plan extends SettlementPlan {
   endNow: number[];
@@ -102,11 +113,7 @@ function decide(locked: Locked, open: LockedJob[], actor: CancelActor, now: Date
   const run = locked.run;
   const changedJobs = p.endNow.length + p.flag.length;
   const write = changedJobs === 0 ? null : {
-    ctes: CANCEL_CTES,
-    params: [
-      ids(p.endNow), ts(now), force, actor.userId === null ? null : id(actor.userId), actor.tokenId === null ? null : id(actor.tokenId),
-      actor.reason, ids(p.flag.map((j) => j.id)), ids(p.skip), id(run.id), p.run?.status ?? null, p.run?.conclusion ?? null,
-    ],
+    ctes: cancelCtes({ endNow: p.endNow, flag: p.flag.map((j) => j.id), force, actor, at: now, settlement: { skip: p.skip, runId: run.id, run: p.run } }),
   };
   const byId = new Map(locked.jobs.map((j) => [j.id, j]));
   const signalled = [...p.flag.map((j) => j.id), ...p.endNow.filter((j) => byId.get(j)?.status === "running")];

@@ -1,9 +1,10 @@
 import type { Tx } from "../db.ts";
-import { asSql, id, ids, ts, type Sql } from "../sql.ts";
-import { lockRunOfJob, runWriteCtes, settlePlan, type Locked } from "./settlement.ts";
+import { asSql, id, query, ts, type Sql } from "../sql.ts";
+import { sql as q, type Fragment } from "../sqlf.ts";
+import { lockRunOfJob, runWriteCtes, settlePlan, type Locked, type SettlementPlan } from "./settlement.ts";
 import { cancelJobsOfRunTx, type Cancelled } from "./cancel.ts";
 import { failFast } from "../lifecycle/settle.ts";
-import type { Conclusion } from "../lifecycle/types.ts";
+import type { Conclusion, JobStatus } from "../lifecycle/types.ts";
 import { decideReport, type Report } from "../lifecycle/report.ts";
 import { assertNever } from "../assert.ts";
 
@@ -13,26 +14,38 @@ export type ReportApplied =
   | { kind: "conflict"; message: string }
   | { kind: "not_found" };
 
+/** A report's write: the job's new state, at one time, and the run's settlement. */
+export interface ReportWrite {
+  jobId: bigint;
+  status: JobStatus;
+  conclusion: Conclusion | null;
+  at: Date;
+  settlement: { skip: readonly number[]; runId: number | bigint; run: SettlementPlan["run"] };
+}
+
 // One job's report as one statement: the job's new state, its steps closed, then what
 // the run's settlement decided (dependents skipped, the run rolled up; see runWriteCtes).
-export const REPORT_WRITE_SQL = `
+export function reportWriteSql(w: ReportWrite): Fragment {
+  const [job, status, conclusion, at] = [id(w.jobId), w.status, w.conclusion, ts(w.at)];
+  return q`
   WITH job AS (
-    UPDATE workflow_jobs SET status = $2::text::job_status, conclusion = $3::text::conclusion, updated_at = $4::timestamptz,
-      started_at = CASE WHEN $2::text = 'running' THEN $4::timestamptz ELSE started_at END,
-      completed_at = CASE WHEN $2::text = 'running' THEN completed_at ELSE $4::timestamptz END
-    WHERE id = $1::bigint RETURNING id
+    UPDATE workflow_jobs SET status = ${status}::text::job_status, conclusion = ${conclusion}::text::conclusion, updated_at = ${at}::timestamptz,
+      started_at = CASE WHEN ${status}::text = 'running' THEN ${at}::timestamptz ELSE started_at END,
+      completed_at = CASE WHEN ${status}::text = 'running' THEN completed_at ELSE ${at}::timestamptz END
+    WHERE id = ${job}::bigint RETURNING id
   ), running_steps AS (
-    UPDATE workflow_steps SET completed_at = $4::timestamptz,
-      status = CASE WHEN $2::text = 'completed' THEN 'completed' ELSE $2::text END::job_status,
-      conclusion = CASE WHEN $2::text = 'completed' THEN COALESCE($3::text, 'failure') ELSE $2::text END::conclusion
-    WHERE $2::text <> 'running' AND job_id = $1::bigint AND status = 'running' RETURNING 1
+    UPDATE workflow_steps SET completed_at = ${at}::timestamptz,
+      status = CASE WHEN ${status}::text = 'completed' THEN 'completed' ELSE ${status}::text END::job_status,
+      conclusion = CASE WHEN ${status}::text = 'completed' THEN COALESCE(${conclusion}::text, 'failure') ELSE ${status}::text END::conclusion
+    WHERE ${status}::text <> 'running' AND job_id = ${job}::bigint AND status = 'running' RETURNING 1
   ), queued_steps AS (
-    UPDATE workflow_steps SET completed_at = $4::timestamptz,
-      status = CASE WHEN $2::text = 'completed' THEN 'skipped' ELSE $2::text END::job_status,
-      conclusion = CASE WHEN $2::text = 'completed' THEN 'skipped' ELSE $2::text END::conclusion
-    WHERE $2::text <> 'running' AND job_id = $1::bigint AND status = 'queued' RETURNING 1
-  ), ${runWriteCtes("$5", "$6", "$7", "$8", "$4")}
+    UPDATE workflow_steps SET completed_at = ${at}::timestamptz,
+      status = CASE WHEN ${status}::text = 'completed' THEN 'skipped' ELSE ${status}::text END::job_status,
+      conclusion = CASE WHEN ${status}::text = 'completed' THEN 'skipped' ELSE ${status}::text END::conclusion
+    WHERE ${status}::text <> 'running' AND job_id = ${job}::bigint AND status = 'queued' RETURNING 1
+  ), ${runWriteCtes({ ...w.settlement, at: w.at })}
   SELECT (SELECT status FROM run) AS run_status`;
+}
 
 /**
  * fail-fast (docs/workflows.md): a failed matrix expansion cancels the rest of its matrix,
@@ -63,9 +76,9 @@ export async function reportJobTx(db: Sql | Tx, jobId: bigint, report: Report, n
     case "finish": {
       const to = d.outcome === "start" ? { status: "running" as const, conclusion: null } : { status: d.status, conclusion: d.conclusion };
       const p = settlePlan(locked, new Map([[job.id, to]]));
-      const [w] = await sql.rows<{ run_status: string | null }>(REPORT_WRITE_SQL, [
-        id(jobId), to.status, to.conclusion, ts(now), ids(p.skip), id(locked.run.id), p.run?.status ?? null, p.run?.conclusion ?? null,
-      ]);
+      const [w] = await query<{ run_status: string | null }>(sql, reportWriteSql({
+        jobId, status: to.status, conclusion: to.conclusion, at: now, settlement: { skip: p.skip, runId: locked.run.id, run: p.run },
+      }));
       if (d.outcome === "start") return { kind: "ok", changed: true, runCompleted: false };
       const ff = to.conclusion === null ? null : await applyFailFast(sql, locked, job.id, to.conclusion, now);
       const runCompleted = w!.run_status === "completed" || (ff?.runCompleted ?? false);

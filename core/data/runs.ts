@@ -4,7 +4,8 @@ import { Prisma } from "../db.ts";
 import type { WorkflowSpec } from "../workflow.ts";
 import type { Conclusion } from "../lifecycle/types.ts";
 import { parseWorkflow, type ParseResult } from "../workflow.ts";
-import { asSql, id, type PendingWrite, type Sql } from "../sql.ts";
+import { asSql, id, query, type PendingWrite, type Sql } from "../sql.ts";
+import { sql, type Fragment } from "../sqlf.ts";
 import type { Signal } from "./cancel.ts";
 import { groupColumns, groupContext, supersedeOlder } from "./concurrency.ts";
 
@@ -73,42 +74,59 @@ export function workflowOf(content: string | null): SourceLookup {
 
 /** The workflow file as it was at `headSha` — never a later version. */
 export async function loadWorkflowAt(db: Sql | Tx, repoId: bigint, path: string, headSha: string): Promise<SourceLookup> {
-  const [src] = await asSql(db).rows<{ content: string }>(
-    `SELECT content FROM workflow_sources WHERE repo_id = $1::bigint AND path = $2::text AND head_sha = $3::text`, [id(repoId), path, headSha]);
+  const [src] = await query<{ content: string }>(asSql(db),
+    sql`SELECT content FROM workflow_sources WHERE repo_id = ${id(repoId)}::bigint AND path = ${path}::text AND head_sha = ${headSha}::text`);
   return workflowOf(src?.content ?? null);
+}
+
+/** A new run's columns, as createRunValues computes them from the seed and the workflow. */
+interface RunValues {
+  repoId: string; workflowFile: string; workflowName: string; headSha: string; headRef: string; event: string;
+  eventPayload: string; actorUserId: string | null; parentRunId: string | null; triggerEventId: string | null;
+  attempt: number; originalRunId: string | null; concurrencyGroup: string | null; cancelInProgress: boolean;
+  /** JSON arrays of jobRows and stepRows. */
+  jobs: string; steps: string;
 }
 
 // One statement: the repo's next run_index (the UPDATE takes the repo row lock, so
 // concurrent creators queue behind each other and, as the increment rolls back with its
 // transaction, indexes stay unique and gapless), the run, its jobs and their steps.
-export const CREATE_RUN_CTES = `idx AS (
-    UPDATE repos SET next_run_index = next_run_index + 1 WHERE id = $1::bigint RETURNING next_run_index - 1 AS run_index
+export function createRunCtes(v: RunValues): Fragment {
+  return sql`idx AS (
+    UPDATE repos SET next_run_index = next_run_index + 1 WHERE id = ${v.repoId}::bigint RETURNING next_run_index - 1 AS run_index
   ), run AS (
     INSERT INTO workflow_runs (repo_id, run_index, workflow_file, workflow_name, head_sha, head_ref, event, event_payload, actor_user_id,
       parent_run_id, trigger_event_id, status, attempt, original_run_id, concurrency_group, cancel_in_progress)
-    SELECT $1::bigint, idx.run_index, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text::jsonb, $8::bigint, $9::bigint, $10::text,
-      'queued', $11::int, $12::bigint, $13::text, $14::boolean FROM idx
+    SELECT ${v.repoId}::bigint, idx.run_index, ${v.workflowFile}::text, ${v.workflowName}::text, ${v.headSha}::text, ${v.headRef}::text, ${v.event}::text,
+      ${v.eventPayload}::text::jsonb, ${v.actorUserId}::bigint, ${v.parentRunId}::bigint, ${v.triggerEventId}::text,
+      'queued', ${v.attempt}::int, ${v.originalRunId}::bigint, ${v.concurrencyGroup}::text, ${v.cancelInProgress}::boolean FROM idx
     RETURNING id, run_index
   ), jobs AS (
     INSERT INTO workflow_jobs (run_id, job_index, job_key, name, runs_on, needs, timeout_minutes, concurrency_group, cancel_in_progress,
       status, conclusion, started_at, completed_at, reused, matrix_key, max_parallel, fail_fast)
     SELECT run.id, j.job_index, j.job_key, j.name, j.runs_on, j.needs, j.timeout_minutes, j.concurrency_group, j.cancel_in_progress,
       j.status::job_status, j.conclusion::conclusion, j.started_at, j.completed_at, j.reused, j.matrix_key, j.max_parallel, j.fail_fast
-    FROM run, jsonb_to_recordset($15::text::jsonb) AS j(job_index int, job_key text, name text, runs_on text, needs text[], timeout_minutes int,
+    FROM run, jsonb_to_recordset(${v.jobs}::text::jsonb) AS j(job_index int, job_key text, name text, runs_on text, needs text[], timeout_minutes int,
       concurrency_group text, cancel_in_progress boolean, status text, conclusion text, started_at timestamptz, completed_at timestamptz, reused boolean,
       matrix_key text, max_parallel int, fail_fast boolean)
     RETURNING id, job_key
   ), steps AS (
     INSERT INTO workflow_steps (job_id, step_index, name, run, status, conclusion, started_at, completed_at)
     SELECT jobs.id, s.step_index, s.name, s.run, s.status::job_status, s.conclusion::conclusion, s.started_at, s.completed_at
-    FROM jsonb_to_recordset($16::text::jsonb) AS s(job_key text, step_index int, name text, run text, status text, conclusion text,
+    FROM jsonb_to_recordset(${v.steps}::text::jsonb) AS s(job_key text, step_index int, name text, run text, status text, conclusion text,
       started_at timestamptz, completed_at timestamptz)
     JOIN jobs ON jobs.job_key = s.job_key
     RETURNING 1
   )`;
-export const CREATE_RUN_SQL = `WITH ${CREATE_RUN_CTES}
+}
+
+export const createRunSql = (v: RunValues): Fragment => sql`WITH ${createRunCtes(v)}
   SELECT run.id::text AS id, run.run_index, (SELECT json_object_agg(job_key, id)::text FROM jobs) AS job_ids,
     (SELECT count(*) FROM steps)::int AS steps FROM run`;
+
+/** An intent's result (JSON text) with the new run's id and index, known only inside the statement, set into its body. */
+export const withRunOfStatement = (json: Fragment): Fragment =>
+  sql`jsonb_set(jsonb_set(${json}, '{body,run_id}', to_jsonb((SELECT id FROM run))), '{body,run_index}', to_jsonb((SELECT run_index FROM run)))`;
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
@@ -136,16 +154,17 @@ function stepRows(workflow: WorkflowSpec, initial?: ReadonlyMap<string, JobInit>
   );
 }
 
-function createRunParams(seed: RunSeed, workflow: WorkflowSpec, initial?: ReadonlyMap<string, JobInit>): unknown[] {
+export function createRunValues(seed: RunSeed, workflow: WorkflowSpec, initial?: ReadonlyMap<string, JobInit>): RunValues {
   const group = groupContext(seed, workflow);
   const runGroup = groupColumns(workflow.concurrency, group);
-  return [
-    id(seed.repoId), seed.workflowFile, workflow.name ?? seed.workflowFile.split("/").pop() ?? seed.workflowFile, seed.headSha, seed.headRef,
-    seed.event, JSON.stringify(seed.eventPayload ?? {}), seed.actorUserId === null ? null : id(seed.actorUserId),
-    seed.parentRunId === null ? null : id(seed.parentRunId), seed.triggerEventId, seed.attempt ?? 1,
-    seed.originalRunId == null ? null : id(seed.originalRunId), runGroup.concurrencyGroup ?? null, runGroup.cancelInProgress ?? false,
-    JSON.stringify(jobRows(workflow, group, initial)), JSON.stringify(stepRows(workflow, initial)),
-  ];
+  return {
+    repoId: id(seed.repoId), workflowFile: seed.workflowFile, workflowName: workflow.name ?? seed.workflowFile.split("/").pop() ?? seed.workflowFile,
+    headSha: seed.headSha, headRef: seed.headRef, event: seed.event, eventPayload: JSON.stringify(seed.eventPayload ?? {}),
+    actorUserId: seed.actorUserId === null ? null : id(seed.actorUserId), parentRunId: seed.parentRunId === null ? null : id(seed.parentRunId),
+    triggerEventId: seed.triggerEventId, attempt: seed.attempt ?? 1, originalRunId: seed.originalRunId == null ? null : id(seed.originalRunId),
+    concurrencyGroup: runGroup.concurrencyGroup ?? null, cancelInProgress: runGroup.cancelInProgress ?? false,
+    jobs: JSON.stringify(jobRows(workflow, group, initial)), steps: JSON.stringify(stepRows(workflow, initial)),
+  };
 }
 
 /** Whether creating a run of this workflow cancels older ones (`cancel-in-progress`), which needs the new run's id first. */
@@ -160,20 +179,18 @@ export const supersedes = (workflow: WorkflowSpec) => !!workflow.concurrency?.ca
 export function pendingRun(seed: RunSeed, workflow: WorkflowSpec, initial?: ReadonlyMap<string, JobInit>): PendingWrite | null {
   if (supersedes(workflow)) return null;
   return {
-    ctes: CREATE_RUN_CTES,
-    params: createRunParams(seed, workflow, initial),
-    completeResult: (json) =>
-      `jsonb_set(jsonb_set(${json}, '{body,run_id}', to_jsonb((SELECT id FROM run))), '{body,run_index}', to_jsonb((SELECT run_index FROM run)))`,
+    ctes: createRunCtes(createRunValues(seed, workflow, initial)),
+    completeResult: withRunOfStatement,
   };
 }
 
 export async function createRun(db: Sql | Tx, seed: RunSeed, workflow: WorkflowSpec, initial?: ReadonlyMap<string, JobInit>): Promise<CreatedRun> {
-  const sql = asSql(db);
-  const [row] = await sql.rows<{ id: string; run_index: number; job_ids: string | null }>(CREATE_RUN_SQL, createRunParams(seed, workflow, initial));
+  const conn = asSql(db);
+  const [row] = await query<{ id: string; run_index: number; job_ids: string | null }>(conn, createRunSql(createRunValues(seed, workflow, initial)));
   if (!row) throw new Error(`repo ${seed.repoId} vanished while allocating a run index`);
   const runId = BigInt(row.id);
   const idByKey = JSON.parse(row.job_ids ?? "{}") as Record<string, number>;
-  const signals = await supersedeOlder(sql, runId, seed.actorUserId, workflow);
+  const signals = await supersedeOlder(conn, runId, seed.actorUserId, workflow);
   return { id: runId, runIndex: Number(row.run_index), jobIds: workflow.jobs.map((j) => BigInt(idByKey[j.key]!)), signals };
 }
 

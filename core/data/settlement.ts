@@ -1,6 +1,7 @@
 import { settle } from "../lifecycle/settle.ts";
 import type { Conclusion, JobStatus, RunStatus } from "../lifecycle/types.ts";
-import { id, type Sql } from "../sql.ts";
+import { id, ids, query, ts, type Sql } from "../sql.ts";
+import { sql, type Fragment } from "../sqlf.ts";
 
 // What every writer of a run's jobs shares (cancel, a runner's report): lock the run and
 // all its jobs in one statement, let the pure rules decide on that data, and write the
@@ -31,7 +32,7 @@ export interface Locked {
 // Run first, then its jobs in id order: the order every writer takes. FOR UPDATE returns
 // each row's latest committed version even when the statement waited for the run lock,
 // so the jobs read here are current once the run is ours.
-const LOCK_SQL = (runOf: string) => `
+const lockStatement = (runOf: Fragment) => sql`
   WITH run AS MATERIALIZED (
     SELECT id, repo_id, status::text AS status FROM workflow_runs WHERE id = ${runOf} FOR UPDATE
   ), jobs AS MATERIALIZED (
@@ -40,17 +41,17 @@ const LOCK_SQL = (runOf: string) => `
     FROM workflow_jobs WHERE run_id = (SELECT id FROM run) ORDER BY id FOR UPDATE
   )
   SELECT json_build_object('run', (SELECT row_to_json(run) FROM run), 'jobs', COALESCE((SELECT json_agg(jobs ORDER BY id) FROM jobs), '[]'))::text AS locked`;
-export const LOCK_RUN_OF_JOB_SQL = LOCK_SQL("(SELECT run_id FROM workflow_jobs WHERE id = $1::bigint)");
-export const LOCK_RUN_SQL = LOCK_SQL("$1::bigint");
+export const lockRunOfJobSql = (jobId: bigint) => lockStatement(sql`(SELECT run_id FROM workflow_jobs WHERE id = ${id(jobId)}::bigint)`);
+export const lockRunSql = (runId: bigint) => lockStatement(sql`${id(runId)}::bigint`);
 
-async function lock(sql: Sql, text: string, target: bigint): Promise<Locked | null> {
-  const [row] = await sql.rows<{ locked: string }>(text, [id(target)]);
+async function lock(db: Sql, statement: Fragment): Promise<Locked | null> {
+  const [row] = await query<{ locked: string }>(db, statement);
   const locked = JSON.parse(row!.locked) as { run: Locked["run"] | null; jobs: LockedJob[] };
   return locked.run ? { run: locked.run, jobs: locked.jobs } : null;
 }
 
-export const lockRunOfJob = (sql: Sql, jobId: bigint) => lock(sql, LOCK_RUN_OF_JOB_SQL, jobId);
-export const lockRun = (sql: Sql, runId: bigint) => lock(sql, LOCK_RUN_SQL, runId);
+export const lockRunOfJob = (db: Sql, jobId: bigint) => lock(db, lockRunOfJobSql(jobId));
+export const lockRun = (db: Sql, runId: bigint) => lock(db, lockRunSql(runId));
 
 export interface SettlementPlan {
   /** Queued jobs that can no longer run. */
@@ -73,23 +74,33 @@ export function settlePlan(locked: Locked, changes: ReadonlyMap<number, { status
   return { skip, run: r.status === "completed" ? { status: "completed", conclusion: r.conclusion } : { status: "running", conclusion: null } };
 }
 
+/** What the settlement writes: the queued jobs to skip and the run's new state, at one time. */
+export interface RunWrite {
+  skip: readonly number[];
+  runId: number | bigint;
+  run: SettlementPlan["run"];
+  at: Date;
+}
+
 /**
  * The settlement's writes as CTEs named `skipped`, `skipped_steps` and `run` (whose
- * RETURNING status tells whether this statement completed the run), given the positions
- * of its parameters: skipped job ids, run id, run status, run conclusion, timestamp.
+ * RETURNING status tells whether this statement completed the run). The run's update
+ * changes nothing when `run` is null (its status parameter is then null).
  */
-export function runWriteCtes(skip: string, runId: string, status: string, conclusion: string, at: string): string {
-  return `skipped AS (
+export function runWriteCtes(w: RunWrite): Fragment {
+  const at = ts(w.at);
+  const status = w.run?.status ?? null;
+  return sql`skipped AS (
     UPDATE workflow_jobs SET status = 'skipped', conclusion = 'skipped', completed_at = ${at}::timestamptz, updated_at = ${at}::timestamptz
-    WHERE id = ANY(${skip}::bigint[]) AND status = 'queued' RETURNING id
+    WHERE id = ANY(${ids(w.skip)}::bigint[]) AND status = 'queued' RETURNING id
   ), skipped_steps AS (
     UPDATE workflow_steps SET status = 'skipped', conclusion = 'skipped', completed_at = ${at}::timestamptz
     WHERE job_id IN (SELECT id FROM skipped) AND status IN ('queued', 'running') RETURNING 1
   ), run AS (
-    UPDATE workflow_runs SET status = ${status}::text::run_status, conclusion = ${conclusion}::text::conclusion, updated_at = ${at}::timestamptz,
+    UPDATE workflow_runs SET status = ${status}::text::run_status, conclusion = ${w.run?.conclusion ?? null}::text::conclusion, updated_at = ${at}::timestamptz,
       started_at = CASE WHEN ${status}::text = 'running' THEN ${at}::timestamptz ELSE started_at END,
       completed_at = CASE WHEN ${status}::text = 'completed' THEN ${at}::timestamptz ELSE completed_at END
-    WHERE id = ${runId}::bigint AND ((${status}::text = 'running' AND status = 'queued') OR (${status}::text = 'completed' AND status <> 'completed'))
+    WHERE id = ${id(w.runId)}::bigint AND ((${status}::text = 'running' AND status = 'queued') OR (${status}::text = 'completed' AND status <> 'completed'))
     RETURNING status::text AS status
   )`;
 }
