@@ -43,7 +43,6 @@ interface ExistingRow {
   revoked: boolean;
   self_registered: boolean;
   last_heartbeat_at: Date | null;
-  proven: boolean;
 }
 
 /**
@@ -67,8 +66,7 @@ export async function registerOrRotate(
   const reg = await retryOnceOnUnique(() => inTx(prisma, async (tx) => {
     // The row lock keeps two registrations of one name from interleaving their rotations.
     const [existing] = await tx.$queryRaw<ExistingRow[]>`
-      SELECT r.id, r.name, r.revoked_at IS NOT NULL AS revoked, r.self_registered, r.last_heartbeat_at,
-        EXISTS (SELECT 1 FROM runner_tokens k WHERE k.runner_id = r.id AND k.revoked_at IS NULL AND k.token_hash = ${proof}) AS proven
+      SELECT r.id, r.name, r.revoked_at IS NOT NULL AS revoked, r.self_registered, r.last_heartbeat_at
       FROM runners r WHERE lower(r.name) = lower(${a.name}) FOR UPDATE OF r`;
     const d = judgeRegistration(existing ? { revoked: existing.revoked, selfRegistered: existing.self_registered } : null);
     switch (d.kind) {
@@ -82,7 +80,12 @@ export async function registerOrRotate(
       }
       case "rotate": {
         const e = existing!;
-        const r = judgeRotation({ proven: e.proven, lastHeartbeatMs: e.last_heartbeat_at?.getTime() ?? null, nowMs: now.getTime(), windowMs });
+        // The proof is spent here, in a statement of its own under the runner's row lock: it
+        // sees what a registration that held the lock before committed (READ COMMITTED takes a
+        // new snapshot per statement), so two racing with one token start one life, not two.
+        const proven = proof !== null && (await tx.$queryRaw<unknown[]>`
+          UPDATE runner_tokens SET revoked_at = ${now} WHERE runner_id = ${e.id} AND revoked_at IS NULL AND token_hash = ${proof} RETURNING 1`).length > 0;
+        const r = judgeRotation({ proven, lastHeartbeatMs: e.last_heartbeat_at?.getTime() ?? null, nowMs: now.getTime(), windowMs });
         if (r.kind === "live") return { kind: "live" as const, name: e.name, windowMs };
         await tx.runner.update({ where: { id: e.id }, data: { labels: a.labels, capacity: a.capacity, status: "idle", lastHeartbeatAt: now } });
         await tx.runnerToken.updateMany({ where: { runnerId: e.id, revokedAt: null }, data: { revokedAt: now } });
