@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { PrismaClient, Tx } from "../db.ts";
-import { Prisma } from "../db.ts";
+import { id, prismaSql, query, ts } from "../sql.ts";
+import { sql, type Fragment } from "../sqlf.ts";
 import { cancelRunTx, type CancelActor, type Signal } from "./cancel.ts";
 import { sqlText } from "../text.ts";
 
@@ -35,17 +36,21 @@ export interface MatchedRun {
  * name under `.shithub/workflows/`; `head_ref` the stored ref or a branch name under
  * `refs/heads/`.
  */
-export function matchRuns(db: Tx | PrismaClient, repoId: bigint, f: BulkFilters): Promise<MatchedRun[]> {
-  const conds: Prisma.Sql[] = [Prisma.sql`repo_id = ${repoId}`];
-  conds.push(f.status ? Prisma.sql`status = ${f.status}::run_status` : Prisma.sql`status IN ('queued', 'running')`);
+export function matchRunsSql(repoId: bigint, f: BulkFilters): Fragment {
+  const conds: Fragment[] = [sql`repo_id = ${id(repoId)}::bigint`];
+  conds.push(f.status ? sql`status = ${f.status}::text::run_status` : sql`status IN ('queued', 'running')`);
   if (f.workflow_file !== undefined) {
-    conds.push(Prisma.sql`workflow_file IN (${f.workflow_file}, ${`.shithub/workflows/${f.workflow_file}`})`);
+    conds.push(sql`workflow_file IN (${f.workflow_file}::text, ${`.shithub/workflows/${f.workflow_file}`}::text)`);
   }
-  if (f.head_ref !== undefined) conds.push(Prisma.sql`head_ref IN (${f.head_ref}, ${`refs/heads/${f.head_ref}`})`);
-  if (f.created_before !== undefined) conds.push(Prisma.sql`created_at < ${new Date(f.created_before)}`);
-  return db.$queryRaw<MatchedRun[]>`
+  if (f.head_ref !== undefined) conds.push(sql`head_ref IN (${f.head_ref}::text, ${`refs/heads/${f.head_ref}`}::text)`);
+  if (f.created_before !== undefined) conds.push(sql`created_at < ${ts(new Date(f.created_before))}::timestamptz`);
+  return sql`
     SELECT id, run_index, status::text AS status, workflow_file, head_ref FROM workflow_runs
-    WHERE ${Prisma.join(conds, " AND ")} ORDER BY id LIMIT ${f.limit}`;
+    WHERE ${sql.join(conds, " AND ")} ORDER BY id LIMIT ${f.limit}::int`;
+}
+
+export function matchRuns(db: Tx | PrismaClient, repoId: bigint, f: BulkFilters): Promise<MatchedRun[]> {
+  return query<MatchedRun>(prismaSql(db), matchRunsSql(repoId, f));
 }
 
 export interface BulkCancelled {

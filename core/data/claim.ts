@@ -1,6 +1,6 @@
-import type { Sql } from "../sql.ts";
+import { id, prismaSql, query, type Sql } from "../sql.ts";
 import type { Tx } from "../db.ts";
-import { Prisma } from "../db.ts";
+import { sql, type Fragment } from "../sqlf.ts";
 import { sha256 } from "../tokens.ts";
 import { judgeJobToken, type JobTokenRefusal } from "../lifecycle/credentials.ts";
 import type { JobStatus } from "../lifecycle/types.ts";
@@ -68,8 +68,7 @@ export async function heartbeatAndClaim(tx: Tx, runnerId: bigint, info: Heartbea
  * completed with success. SKIP LOCKED on job and run: a claimer never waits behind a
  * row someone else is deciding on, it takes the next one.
  */
-async function pickJob(tx: Tx, labels: string[]): Promise<{ id: bigint; run_id: bigint } | null> {
-  const rows = await tx.$queryRaw<Pick[]>`
+export const pickJobSql = (labels: readonly string[]) => sql`
     SELECT j.id, j.run_id, r.repo_id, j.concurrency_group, j.matrix_key, j.max_parallel FROM workflow_jobs j
     JOIN workflow_runs r ON r.id = j.run_id
     WHERE j.status = 'queued' AND NOT j.cancel_requested
@@ -84,21 +83,24 @@ async function pickJob(tx: Tx, labels: string[]): Promise<{ id: bigint; run_id: 
         WHERE o.repo_id = r.repo_id AND o.concurrency_group = r.concurrency_group
           AND o.id < r.id AND o.status <> 'completed'))
       -- (job level) no job of the group running in the repository.
-      AND (j.concurrency_group IS NULL OR NOT ${jobGroupBusy(Prisma.sql`j.concurrency_group`, Prisma.sql`r.repo_id`)})
+      AND (j.concurrency_group IS NULL OR NOT ${jobGroupBusy(sql`j.concurrency_group`, sql`r.repo_id`)})
       -- max-parallel: fewer than that many of the job's matrix running (index on run_id, matrix_key, status).
-      AND (j.max_parallel IS NULL OR ${matrixRunning(Prisma.sql`j.run_id`, Prisma.sql`j.matrix_key`)} < j.max_parallel)
+      AND (j.max_parallel IS NULL OR ${matrixRunning(sql`j.run_id`, sql`j.matrix_key`)} < j.max_parallel)
     ORDER BY j.id
     LIMIT 1
     FOR UPDATE OF j, r SKIP LOCKED`;
-  const pick = rows[0];
+
+async function pickJob(tx: Tx, labels: string[]): Promise<{ id: bigint; run_id: bigint } | null> {
+  const db = prismaSql(tx);
+  const [pick] = await query<Pick>(db, pickJobSql(labels));
   if (!pick) return null;
   if (pick.max_parallel !== null && !(await matrixHasRoom(tx, pick))) return null;
   if (!pick.concurrency_group) return pick;
   // Two claimers could each pick a job of the same group before either commits: the
   // group's advisory lock (held to commit) serialises them, and the check is made again
   // with a fresh snapshot; the loser gets nothing this heartbeat.
-  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`concurrency:${pick.repo_id}:${pick.concurrency_group}`}, 0))`;
-  const busy = await tx.$queryRaw<{ busy: boolean }[]>`SELECT ${jobGroupBusy(Prisma.sql`${pick.concurrency_group}`, Prisma.sql`${pick.repo_id}`)} AS busy`;
+  await query(db, groupLockSql(pick.repo_id, pick.concurrency_group));
+  const busy = await query<{ busy: boolean }>(db, groupBusySql(pick.repo_id, pick.concurrency_group));
   return busy[0]?.busy ? null : pick;
 }
 
@@ -111,9 +113,20 @@ interface Pick {
   max_parallel: number | null;
 }
 
-/** How many jobs of this run's matrix are running. */
-function matrixRunning(runId: Prisma.Sql, matrixKey: Prisma.Sql): Prisma.Sql {
-  return Prisma.sql`(SELECT count(*) FROM workflow_jobs mj WHERE mj.run_id = ${runId} AND mj.matrix_key = ${matrixKey} AND mj.status = 'running')`;
+/** The advisory lock of a job concurrency group in a repository, held to commit. */
+export const groupLockSql = (repoId: bigint, group: string) =>
+  sql`SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtextextended(${`concurrency:${repoId}:${group}`}::text, 0))`;
+
+/** Is a job of this group running in this repository (read again under the group's lock)? */
+export const groupBusySql = (repoId: bigint, group: string) => sql`SELECT ${jobGroupBusy(sql`${group}::text`, sql`${id(repoId)}::bigint`)} AS busy`;
+
+/** The running jobs of one run's matrix (read again under the run's lock). */
+export const matrixRunningSql = (runId: bigint, matrixKey: string | null) =>
+  sql`SELECT ${matrixRunning(sql`${id(runId)}::bigint`, sql`${matrixKey}::text`)} AS running`;
+
+/** How many jobs of this run's matrix are running, given the run and matrix as columns or parameters. */
+export function matrixRunning(runId: Fragment, matrixKey: Fragment): Fragment {
+  return sql`(SELECT count(*) FROM workflow_jobs mj WHERE mj.run_id = ${runId} AND mj.matrix_key = ${matrixKey} AND mj.status = 'running')`;
 }
 
 /**
@@ -123,13 +136,13 @@ function matrixRunning(runId: Prisma.Sql, matrixKey: Prisma.Sql): Prisma.Sql {
  * a new statement, made while we hold that lock, sees every job started before ours.
  */
 async function matrixHasRoom(tx: Tx, pick: Pick): Promise<boolean> {
-  const [row] = await tx.$queryRaw<{ running: bigint }[]>`SELECT ${matrixRunning(Prisma.sql`${pick.run_id}`, Prisma.sql`${pick.matrix_key}`)} AS running`;
+  const [row] = await query<{ running: bigint }>(prismaSql(tx), matrixRunningSql(pick.run_id, pick.matrix_key));
   return Number(row?.running ?? 0) < pick.max_parallel!;
 }
 
-/** Is a job of this group running in this repository? */
-function jobGroupBusy(group: Prisma.Sql, repoId: Prisma.Sql): Prisma.Sql {
-  return Prisma.sql`EXISTS (
+/** Is a job of this group running in this repository? The group and repository as columns or parameters. */
+export function jobGroupBusy(group: Fragment, repoId: Fragment): Fragment {
+  return sql`EXISTS (
     SELECT 1 FROM workflow_jobs oj JOIN workflow_runs orr ON orr.id = oj.run_id
     WHERE oj.status = 'running' AND oj.concurrency_group = ${group} AND orr.repo_id = ${repoId})`;
 }

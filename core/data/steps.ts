@@ -1,17 +1,21 @@
 import type { Tx } from "../db.ts";
-import { id, type Sql } from "../sql.ts";
+import { id, prismaSql, query, type Sql } from "../sql.ts";
+import { sql } from "../sqlf.ts";
 import { decideReport, type Report } from "../lifecycle/report.ts";
 import type { Conclusion, JobStatus } from "../lifecycle/types.ts";
 import { assertNever } from "../assert.ts";
 
 export type StepApplied = { kind: "ok"; changed: boolean } | { kind: "conflict"; message: string } | { kind: "not_found" };
 
-/** A runner's report for one step of a job it holds. */
-export async function reportStepTx(tx: Tx, jobId: bigint, stepId: bigint, report: Report, now: Date): Promise<StepApplied> {
-  const rows = await tx.$queryRaw<{ status: JobStatus; conclusion: Conclusion | null; force_cancelled: boolean }[]>`
+/** The step, locked, with whether its job was force-cancelled. */
+export const lockStepSql = (jobId: bigint, stepId: bigint) => sql`
     SELECT s.status::text AS status, s.conclusion::text AS conclusion, j.force_cancelled
     FROM workflow_steps s JOIN workflow_jobs j ON j.id = s.job_id
-    WHERE s.id = ${stepId} AND s.job_id = ${jobId} FOR UPDATE OF s`;
+    WHERE s.id = ${id(stepId)}::bigint AND s.job_id = ${id(jobId)}::bigint FOR UPDATE OF s`;
+
+/** A runner's report for one step of a job it holds. */
+export async function reportStepTx(tx: Tx, jobId: bigint, stepId: bigint, report: Report, now: Date): Promise<StepApplied> {
+  const rows = await query<{ status: JobStatus; conclusion: Conclusion | null; force_cancelled: boolean }>(prismaSql(tx), lockStepSql(jobId, stepId));
   const step = rows[0];
   if (!step) return { kind: "not_found" };
   const d = step.force_cancelled ? { outcome: "noop" as const } : decideReport(step, report);
