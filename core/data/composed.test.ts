@@ -4,8 +4,9 @@ import { groupBusySql, groupLockSql, matrixRunningSql, pickJobSql } from "./clai
 import { candidatesSql } from "./reaper.ts";
 import { lockStepSql } from "./steps.ts";
 import { bulkFilters, matchRunsSql } from "./bulkcancel.ts";
+import { factsSql, unrunnableSql } from "./waiting.ts";
 
-// The statements of the claim, the reaper, a step's report and bulk cancel, as they
+// The statements of the claim, the reaper, a step's report, bulk cancel and waiting_for, as they
 // render (core/sqlf.ts): placeholders $1…$n once each in order, and the values they bind.
 
 const numbered = (r: { text: string; values: unknown[] }) => [...r.text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1]));
@@ -70,5 +71,19 @@ describe("composed statements render", () => {
           LIMIT 1
           FOR UPDATE OF j, r SKIP LOCKED"
     `);
+  });
+});
+
+describe("waiting_for's statements render", () => {
+  it("the online-runner condition binds the window once per use, numbered in place", () => {
+    const stale = new Date("2026-01-02T03:00:00.000Z");
+    const facts = render(factsSql([4n, 5n], stale));
+    expect(facts.values).toEqual([stale.toISOString(), ["4", "5"]]);
+    expect(numbered(facts)).toEqual([1, 2]);
+    expect(facts.text).toContain("ru.last_heartbeat_at >= $1::timestamptz");
+    expect(facts.text).toContain("WHERE j.id = ANY($2::bigint[]) AND j.status = 'queued'");
+    const unrunnable = render(unrunnableSql(stale));
+    expect(unrunnable).toEqual({ text: expect.stringContaining("ru.last_heartbeat_at >= $1::timestamptz") as unknown as string, values: [stale.toISOString()] });
+    expect(numbered(unrunnable)).toEqual([1]);
   });
 });

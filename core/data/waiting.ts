@@ -1,4 +1,5 @@
-import { ids, ts, type Sql } from "../sql.ts";
+import { ids, query, ts, type Sql } from "../sql.ts";
+import { sql as q } from "../sqlf.ts";
 
 // What a queued job waits for (docs/api.md, "Reads": `waiting_for`). The same conditions the
 // claim checks (core/data/claim.ts pickJob), read back as facts, and decided in the order a
@@ -39,10 +40,10 @@ export function waitingFor(f: WaitFacts): WaitingFor {
 }
 
 /** A runner is online when it heartbeated within the window and may take jobs. */
-const ONLINE_RUNNER = `ru.revoked_at IS NULL AND ru.draining_at IS NULL AND ru.last_heartbeat_at >= $2::timestamptz
+const onlineRunner = (staleBefore: Date) => q`ru.revoked_at IS NULL AND ru.draining_at IS NULL AND ru.last_heartbeat_at >= ${ts(staleBefore)}::timestamptz
   AND (j.runs_on = '' OR string_to_array(j.runs_on, ',') <@ ru.labels)`;
 
-const FACTS_SQL = `
+export const factsSql = (jobIds: readonly bigint[], staleBefore: Date) => q`
   SELECT j.id::text, j.runs_on,
     ARRAY(SELECT d.job_key FROM workflow_jobs d
           WHERE d.run_id = j.run_id AND d.job_key = ANY(j.needs)
@@ -59,9 +60,9 @@ const FACTS_SQL = `
     CASE WHEN j.max_parallel IS NOT NULL AND (
         SELECT count(*) FROM workflow_jobs mj WHERE mj.run_id = j.run_id AND mj.matrix_key = j.matrix_key AND mj.status = 'running'
       ) >= j.max_parallel THEN j.max_parallel END AS matrix_limit,
-    (SELECT count(*)::int FROM runners ru WHERE ${ONLINE_RUNNER}) AS online_runners
+    (SELECT count(*)::int FROM runners ru WHERE ${onlineRunner(staleBefore)}) AS online_runners
   FROM workflow_jobs j JOIN workflow_runs r ON r.id = j.run_id
-  WHERE j.id = ANY($1::bigint[]) AND j.status = 'queued'`;
+  WHERE j.id = ANY(${ids(jobIds)}::bigint[]) AND j.status = 'queued'`;
 
 interface RawFacts {
   id: string; runs_on: string; pending_needs: string[]; run_group: string | null; job_group: string | null;
@@ -75,7 +76,7 @@ export async function readWaiting(sql: Sql, jobIds: readonly bigint[], heartbeat
   const out = new Map<string, WaitingFor>();
   if (jobIds.length === 0) return out;
   const staleBefore = new Date(now.getTime() - heartbeatWindowMs);
-  for (const r of await sql.rows<RawFacts>(FACTS_SQL, [ids(jobIds), ts(staleBefore)])) {
+  for (const r of await query<RawFacts>(sql, factsSql(jobIds, staleBefore))) {
     out.set(r.id, waitingFor({
       status: "queued", pendingNeeds: r.pending_needs, runGroupHeld: r.run_group, jobGroupBusy: r.job_group,
       matrixFull: r.matrix_limit, labels: labelsOf(r.runs_on), onlineRunners: r.online_runners,
@@ -86,12 +87,12 @@ export async function readWaiting(sql: Sql, jobIds: readonly bigint[], heartbeat
 
 // Queued jobs (not being cancelled) that no online runner could take whatever else they
 // wait for: a label nobody serves stays queued for ever with no other sign.
-const UNRUNNABLE_SQL = `
+export const unrunnableSql = (staleBefore: Date) => q`
   SELECT count(*)::int AS n FROM workflow_jobs j
   WHERE j.status = 'queued' AND NOT j.cancel_requested
-    AND NOT EXISTS (SELECT 1 FROM runners ru WHERE ${ONLINE_RUNNER.replace("$2", "$1")})`;
+    AND NOT EXISTS (SELECT 1 FROM runners ru WHERE ${onlineRunner(staleBefore)})`;
 
 export async function countUnrunnable(sql: Sql, heartbeatWindowMs: number, now = new Date()): Promise<number> {
-  const [row] = await sql.rows<{ n: number }>(UNRUNNABLE_SQL, [ts(new Date(now.getTime() - heartbeatWindowMs))]);
+  const [row] = await query<{ n: number }>(sql, unrunnableSql(new Date(now.getTime() - heartbeatWindowMs)));
   return row?.n ?? 0;
 }
