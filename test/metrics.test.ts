@@ -280,17 +280,28 @@ describe("a worker process's HTTP side", () => {
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   });
 
-  it("answers /readyz 503 with the reason when Postgres is unreachable, while /healthz stays 200", async () => {
-    const bad = new URL(db.url);
-    bad.pathname = "/actions_no_such_database";
-    const w = startWorker({ DATABASE_URL: bad.toString(), QUEUE_PREFIX: `${stack.prefix}r` });
-    const url = await portOf(w);
-    await w.waitForLine(/"msg":"worker ready"/);
-    expect(await call(url, "GET", "/healthz")).toMatchObject({ status: 200, body: { status: "ok" } });
-    const res = await call(url, "GET", "/readyz");
-    expect(res.status).toBe(503);
-    expect(res.body).toMatchObject({ error: "not ready" });
-    expect(res.body.reason).toMatch(/^postgres unreachable/);
-    expect(await w.kill("SIGTERM")).toBe(0);
+  it("answers /readyz 503 with the reason when Postgres becomes unreachable, while /healthz stays 200", async () => {
+    // A database of its own that stops taking connections after the worker is ready
+    // (start-up refuses a database that is away, so it must go away later).
+    const lost = await createTestDb("readyz");
+    const w = startWorker({ DATABASE_URL: lost.url, QUEUE_PREFIX: `${stack.prefix}r` });
+    try {
+      const url = await portOf(w);
+      await w.waitForLine(/"msg":"worker ready"/);
+      expect((await call(url, "GET", "/readyz")).status).toBe(200);
+      await db.pool.query(`ALTER DATABASE "${lost.name}" ALLOW_CONNECTIONS false`);
+      await db.pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [lost.name]);
+      const res = await waitFor("/readyz to answer 503", async () => {
+        const r = await call(url, "GET", "/readyz");
+        return r.status === 503 ? r : null;
+      }, 20_000, 100);
+      expect(res.body).toMatchObject({ error: "not ready" });
+      expect(res.body.reason).toMatch(/^postgres unreachable/);
+      expect(await call(url, "GET", "/healthz")).toMatchObject({ status: 200, body: { status: "ok" } });
+      await w.kill("SIGTERM");
+    } finally {
+      await db.pool.query(`ALTER DATABASE "${lost.name}" ALLOW_CONNECTIONS true`).catch(() => {});
+      await lost.drop().catch(() => {});
+    }
   });
 });
