@@ -118,7 +118,7 @@ function table(measured: Partial<Record<CeilingKind, Levels>>): Table {
 
 export const ceilingsScenario: Scenario = {
   id: "ceilings",
-  title: "Ceilings: HTTP, queue and database alone",
+  title: "Ceilings: HTTP, queue, database alone, and pgbench's minimal cancel",
   async run(ctx: BenchContext): Promise<ScenarioResult> {
     const measured: Partial<Record<CeilingKind, Levels>> = {};
     const data: Record<string, unknown> = {};
