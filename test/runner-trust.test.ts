@@ -224,7 +224,7 @@ describe("fleets on one host", () => {
   afterAll(() => rmSync(base, { recursive: true, force: true }));
   const fleetEnv = (name: string) => ({ RUNNERS: "1", RUNNER_CAPACITY: "2", RUNNER_LABELS: name, RUNNER_NAME_PREFIX: name, RUNNER_STATE_DIR: base });
 
-  it("keep their own containers: a restarted fleet sweeps its orphans only; a second fleet of one identity is refused", async () => {
+  it("keep their own containers: a killed fleet's containers exit with it and nothing of another fleet is touched; a second fleet of one identity is refused", async () => {
     const a = sys.startFleet(fleetEnv("trust-a"));
     const b = sys.startFleet(fleetEnv("trust-b"));
     await Promise.all([a.waitForLine(/fleet ready/), b.waitForLine(/fleet ready/)]);
@@ -235,16 +235,18 @@ describe("fleets on one host", () => {
 
     await waitFor("both containers to run", async () => running(pidA) && running(pidB));
     await a.kill("SIGKILL");
-    expect(running(pidA)).toBe(true);
+    // A container does not outlive its runner, even a SIGKILLed one: it sees its stdin end.
+    await waitFor("fleet a's container to exit with its runner", async () => !running(pidA), 5000);
+    expect(running(pidB)).toBe(true);
     // Restarted at once, trust-a-1 still looks live: the new life proves it is that runner
     // with the token its last life kept in the state folder (0600).
     const tokens = path.join(base, fleetIdentity(sys.api, { kind: "names", prefix: "trust-a" }).dirName, "runner-tokens.json");
     expect(statSync(tokens).mode & 0o777).toBe(0o600);
     const a2 = sys.startFleet(fleetEnv("trust-a"));
     await a2.waitForLine(/fleet ready/);
-    expect(events(a2).find((e) => e.msg === "killed containers a previous run of this fleet left behind")?.pids).toEqual([pidA]);
-    // Killed (a zombie until the host reaps it, since its parent is gone).
-    await waitFor("fleet a's orphan to be gone", async () => !running(pidA), 5000);
+    // Its pid file was left behind; the sweep proves the pid is no longer that container
+    // and kills nothing (runner-sim/orphans.test.ts has the sweep of live orphans).
+    expect(events(a2).find((e) => e.msg === "killed containers a previous run of this fleet left behind")).toBeUndefined();
     expect(running(pidB)).toBe(true);
     expect(await job(rb.job_ids[0]!)).toMatchObject({ status: "running" });
     // The new life of trust-a-1 ended what its previous life held.
