@@ -8,6 +8,7 @@ import { onShutdown } from "../core/shutdown.ts";
 import { RunnerClient } from "./client.ts";
 import { Fleet } from "./fleet.ts";
 import { ContainerRegistry } from "./orphans.ts";
+import { prepareStateDir } from "./state-dir.ts";
 import { fleetIdentity, lockFleet, readRunnerTokens, writeRunnerTokens } from "./state.ts";
 import type { RunnerSpec } from "./runner.ts";
 import { classifyRedis, DependencyError, failClearly, probeRedis } from "../core/deps.ts";
@@ -90,7 +91,7 @@ async function fleetSpecs(stateDir: string): Promise<RunnerSpec[]> {
 
 try {
   const identity = fleetIdentity(cfg.API_URL, cfg.RUNNER_TOKENS ? { kind: "tokens", tokens: cfg.RUNNER_TOKENS } : { kind: "names", prefix: cfg.RUNNER_NAME_PREFIX });
-  const stateDir = path.join(cfg.RUNNER_STATE_DIR ?? path.join(os.tmpdir(), "actions-runner-sim"), identity.dirName);
+  const stateDir = prepareStateDir(cfg.RUNNER_STATE_DIR ?? path.join(os.tmpdir(), "actions-runner-sim"), identity.dirName);
   const registry = new ContainerRegistry(stateDir, identity.marker);
   // Before registering: a second fleet of this identity would rotate the live one's runners.
   const lock = await lockFleet(stateDir, identity);
