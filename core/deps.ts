@@ -8,9 +8,11 @@ import type { Logger } from "./logger.ts";
 // line naming it, where it was looked for, from which variable, and what to do; a bad
 // setting gets its message alone. Probes run before any process says it is ready.
 
-export type Dep = "postgres" | "redis";
-const LABEL: Record<Dep, string> = { postgres: "Postgres", redis: "Redis" };
-const VARIABLE: Record<Dep, string> = { postgres: "DATABASE_URL", redis: "REDIS_URL" };
+/** "api": a runner's one dependency, the service's HTTP API. */
+export type Dep = "postgres" | "redis" | "api";
+const LABEL: Record<Dep, string> = { postgres: "Postgres", redis: "Redis", api: "The API" };
+const VARIABLE: Record<Dep, string> = { postgres: "DATABASE_URL", redis: "REDIS_URL", api: "API_URL" };
+const START: Record<Dep, string> = { postgres: "start Postgres", redis: "start Redis", api: "start the API (npm run start:api)" };
 
 /** What went wrong with a dependency, from its driver's error. */
 export type Failure =
@@ -46,7 +48,7 @@ export function formatFailure(dep: Dep, url: string, f: Failure): string {
   const v = VARIABLE[dep];
   switch (f.kind) {
     case "unreachable":
-      return `${LABEL[dep]} is unreachable at ${at}: ${f.detail} — start ${LABEL[dep]} or set ${v}`;
+      return `${LABEL[dep]} is unreachable at ${at}: ${f.detail} — ${START[dep]} or set ${v}`;
     case "auth":
       return `${LABEL[dep]} refused the credentials of user "${f.user}" at ${at}: ${f.detail} — fix the user or password in ${v}`;
     case "permission":

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DependencyError, detailOf } from "../core/deps.ts";
 
 // The runner protocol of docs/runner-protocol.md, as a runner speaks it. No database access.
 
@@ -41,7 +42,11 @@ const RETRYABLE = new Set([429, 500, 502, 503, 504]);
 const REPORT_ATTEMPTS = 200;
 
 export class RunnerClient {
-  constructor(private readonly apiUrl: string) {}
+  /** `registerAttempts`: how long a registration waits for the API (30: about 80 s). */
+  constructor(
+    private readonly apiUrl: string,
+    private readonly registerAttempts = 30,
+  ) {}
 
   private async post(path: string, token: string, body?: unknown, attempts = 6, requestId?: string): Promise<{ status: number; json: unknown }> {
     let delay = 100;
@@ -76,8 +81,16 @@ export class RunnerClient {
     registrationToken: string,
     body: { name: string; labels: string[]; capacity: number; current_token?: string },
   ): Promise<{ id: number; token: string; ended_jobs: number[] }> {
-    const r = await this.post("/api/v1/runners/register", registrationToken, body, 30);
-    return r.json as { id: number; token: string; ended_jobs: number[] };
+    // Under `npm start` the fleet starts before the API listens: wait for it (about 80 s at
+    // the backoff cap), then say in one line that it never answered.
+    try {
+      const r = await this.post("/api/v1/runners/register", registrationToken, body, this.registerAttempts);
+      return r.json as { id: number; token: string; ended_jobs: number[] };
+    } catch (e) {
+      if (e instanceof ProtocolError) throw e;
+      const cause = (e as { cause?: unknown }).cause ?? e;
+      throw new DependencyError("api", { kind: "unreachable", detail: detailOf(cause) }, this.apiUrl);
+    }
   }
 
   /** null when nothing was claimable. */

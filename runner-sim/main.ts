@@ -116,6 +116,8 @@ try {
     { onForce: () => { fleet.abandon(); lock.release(); } },
   );
 } catch (e) {
+  // An API that never answered: its one line (core/deps.ts).
+  if (e instanceof DependencyError) throw e;
   // A refused SUBSCRIBE (NOPERM) or login is the operator's to fix in REDIS_URL or the ACL: one line.
   const f = classifyRedis(e, cfg.REDIS_URL);
   if (f.kind === "auth" || f.kind === "permission") throw new DependencyError("redis", f, cfg.REDIS_URL);
