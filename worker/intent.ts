@@ -38,7 +38,7 @@ export interface Applied {
   afterCommit?: () => Promise<void>;
 }
 
-export const INTENT_BY_UID_SQL = `SELECT result::text FROM lifecycle_intents WHERE uid = $1::text`;
+export const intentByUidSql = (uid: string) => q`SELECT result::text FROM lifecycle_intents WHERE uid = ${uid}::text`;
 /** The intent's record: what lifecycle_intents stores for one application (or refusal). */
 export interface IntentRecord {
   uid: string;
@@ -84,21 +84,20 @@ type Prior = { kind: "new" } | { kind: "replay"; result: IntentResult } | { kind
  */
 async function findPrior(sql: Sql, kind: IntentKind, p: IntentPayload, now: Date): Promise<Prior> {
   if (p.idempotencyKey !== null) {
-    const [row] = await sql.rows<{ id: string; target_id: string; result: string; created_ms: number }>(`
+    const [row] = await query<{ id: string; target_id: string; result: string; created_ms: number }>(sql, q`
       SELECT id::text, target_id::text, result::text, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms FROM lifecycle_intents
-      WHERE actor_user_id = $1::bigint AND kind = $2::text::intent_kind AND idempotency_key = $3::text FOR UPDATE`,
-      [String(p.actorUserId), kind, p.idempotencyKey]);
+      WHERE actor_user_id = ${String(p.actorUserId)}::bigint AND kind = ${kind}::text::intent_kind AND idempotency_key = ${p.idempotencyKey}::text FOR UPDATE`);
     if (row && now.getTime() - row.created_ms < IDEMPOTENCY_WINDOW_MS) {
       if (Number(row.target_id) !== p.targetId) return { kind: "conflict" };
       return { kind: "replay", result: intentResult.parse(JSON.parse(row.result)) };
     }
     if (row) {
       // The key's window has passed: the old record stays as history, the key is free.
-      await sql.rows(`UPDATE lifecycle_intents SET idempotency_key = NULL, uid = uid || '-expired-' || id::text WHERE id = $1::bigint RETURNING 1`, [row.id]);
+      await query(sql, q`UPDATE lifecycle_intents SET idempotency_key = NULL, uid = uid || '-expired-' || id::text WHERE id = ${row.id}::bigint RETURNING 1`);
     }
     return { kind: "new" };
   }
-  const [prior] = await sql.rows<{ result: string }>(INTENT_BY_UID_SQL, [p.intentUid]);
+  const [prior] = await query<{ result: string }>(sql, intentByUidSql(p.intentUid));
   return prior ? { kind: "replay", result: intentResult.parse(JSON.parse(prior.result)) } : { kind: "new" };
 }
 
@@ -200,7 +199,7 @@ async function applyOn<D>(deps: ProcessorDeps, run: TxRunner<D>, kind: IntentKin
 }
 
 async function replay(deps: ProcessorDeps, p: IntentPayload): Promise<IntentResult> {
-  const [prior] = await poolSql(deps.pool).rows<{ result: string }>(INTENT_BY_UID_SQL, [p.intentUid]);
+  const [prior] = await query<{ result: string }>(poolSql(deps.pool), intentByUidSql(p.intentUid));
   if (!prior) throw new Error(`intent ${p.intentUid} was recorded by another delivery but cannot be read back`);
   return intentResult.parse(JSON.parse(prior.result));
 }

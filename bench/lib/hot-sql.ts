@@ -4,7 +4,7 @@ import { accessSql, tokenByHashSql, tokenTargetSql } from "../../core/data/acces
 import { cancelCtes } from "../../core/data/cancel.ts";
 import { lockRunOfJobSql } from "../../core/data/settlement.ts";
 import { render, type Fragment } from "../../core/sqlf.ts";
-import { INTENT_BY_UID_SQL, recordStatement } from "../../worker/intent.ts";
+import { intentByUidSql, recordStatement } from "../../worker/intent.ts";
 import type { HotContext, HotStatement } from "../scenarios/growth.ts";
 
 // The statements of POST /jobs/{id}/cancel on a queued job, in the order they run, built
@@ -57,7 +57,7 @@ export const HOT_STATEMENTS: HotStatement[] = [
   composed("access (job)", (c) => accessSql({ job: BigInt(c.jobId) }, BigInt(c.userId))),
   // Worker: applied before? A first keyless delivery skips it (the record's ON CONFLICT
   // catches a redelivery); a redelivery's replay reads it, and findPrior for keyed intents.
-  { name: "intent by uid", sql: INTENT_BY_UID_SQL, params: (c) => [cancelOf(c).uid] },
+  composed("intent by uid", (c) => intentByUidSql(cancelOf(c).uid)),
   // Worker: lock the job's run and its jobs (planCancelJob → lockRunOfJob).
   composed("lock run of job", (c) => lockRunOfJobSql(BigInt(c.jobId))),
   // Worker: the cancel's writes and the intent's record, as recordIntent sends them: one statement.

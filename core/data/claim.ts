@@ -178,15 +178,15 @@ export type JobTokenCheck = { kind: "ok"; cred: JobCredential } | { kind: "refus
  * The job token, its runner and its job in one statement (every runner report passes
  * here, and a cancel-check needs nothing more); judgeJobToken decides.
  */
-export async function findJobToken(sql: Sql, token: string, nowMs = Date.now()): Promise<JobTokenCheck> {
-  const [t] = await sql.rows<{ job_id: string; runner_id: string; expires_ms: number; token_revoked_ms: number | null; runner_revoked_ms: number | null; job_status: JobStatus; completed_ms: number | null; cancel_requested: boolean; force_cancelled: boolean }>(`
+export async function findJobToken(db: Sql, token: string, nowMs = Date.now()): Promise<JobTokenCheck> {
+  const [t] = await query<{ job_id: string; runner_id: string; expires_ms: number; token_revoked_ms: number | null; runner_revoked_ms: number | null; job_status: JobStatus; completed_ms: number | null; cancel_requested: boolean; force_cancelled: boolean }>(db, sql`
     SELECT t.job_id::text, t.runner_id::text, (extract(epoch FROM t.expires_at) * 1000)::float8 AS expires_ms,
       (extract(epoch FROM t.revoked_at) * 1000)::float8 AS token_revoked_ms,
       (extract(epoch FROM r.revoked_at) * 1000)::float8 AS runner_revoked_ms,
       j.status::text AS job_status, (extract(epoch FROM j.completed_at) * 1000)::float8 AS completed_ms,
       j.cancel_requested, j.force_cancelled
     FROM job_tokens t JOIN runners r ON r.id = t.runner_id JOIN workflow_jobs j ON j.id = t.job_id
-    WHERE t.token_hash = $1::text`, [sha256(token)]);
+    WHERE t.token_hash = ${sha256(token)}::text`);
   if (!t) return { kind: "refused", reason: "invalid token" };
   const d = judgeJobToken({
     expiresMs: t.expires_ms, tokenRevokedMs: t.token_revoked_ms, runnerRevokedMs: t.runner_revoked_ms,

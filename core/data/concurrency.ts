@@ -1,5 +1,6 @@
 import type { Tx } from "../db.ts";
-import { asSql, id, type Sql } from "../sql.ts";
+import { asSql, id, query, type Sql } from "../sql.ts";
+import { sql as q } from "../sqlf.ts";
 import { resolveGroup, type ConcurrencySpec, type GroupContext, type WorkflowSpec } from "../workflow.ts";
 import { cancelJobTx, cancelRunTx, type Signal } from "./cancel.ts";
 
@@ -28,24 +29,25 @@ export function groupColumns(spec: ConcurrencySpec | undefined, ctx: GroupContex
 export async function supersedeOlder(db: Sql | Tx, runId: bigint, actorUserId: bigint | null, workflow: WorkflowSpec, now = new Date()): Promise<Signal[]> {
   if (!workflow.concurrency?.cancelInProgress && !workflow.jobs.some((j) => j.concurrency?.cancelInProgress)) return [];
   const sql = asSql(db);
-  const [run] = await sql.rows<{ repo_id: string; run_index: number; concurrency_group: string | null; cancel_in_progress: boolean; job_groups: string[] }>(`
+  const [run] = await query<{ repo_id: string; run_index: number; concurrency_group: string | null; cancel_in_progress: boolean; job_groups: string[] }>(sql, q`
     SELECT repo_id::text, run_index, concurrency_group, cancel_in_progress,
       ARRAY(SELECT DISTINCT concurrency_group FROM workflow_jobs WHERE run_id = r.id AND concurrency_group IS NOT NULL AND cancel_in_progress) AS job_groups
-    FROM workflow_runs r WHERE id = $1::bigint`, [id(runId)]);
+    FROM workflow_runs r WHERE id = ${id(runId)}::bigint`);
   if (!run) throw new Error(`run ${runId} vanished while superseding older runs`);
   const signals: Signal[] = [];
   const actor = (group: string) => ({ userId: actorUserId, tokenId: null, reason: `superseded by run #${run.run_index} (concurrency group "${group}")` });
   if (run.concurrency_group !== null && run.cancel_in_progress) {
-    const older = await sql.rows<{ id: string }>(`
-      SELECT id::text FROM workflow_runs WHERE repo_id = $1::bigint AND concurrency_group = $2::text AND id < $3::bigint AND status <> 'completed'
-      ORDER BY id`, [run.repo_id, run.concurrency_group, id(runId)]);
+    const older = await query<{ id: string }>(sql, q`
+      SELECT id::text FROM workflow_runs WHERE repo_id = ${run.repo_id}::bigint AND concurrency_group = ${run.concurrency_group}::text
+        AND id < ${id(runId)}::bigint AND status <> 'completed'
+      ORDER BY id`);
     for (const o of older) signals.push(...((await cancelRunTx(sql, BigInt(o.id), actor(run.concurrency_group), now, false))?.signals ?? []));
   }
   for (const group of run.job_groups) {
-    const older = await sql.rows<{ id: string }>(`
+    const older = await query<{ id: string }>(sql, q`
       SELECT j.id::text FROM workflow_jobs j JOIN workflow_runs r ON r.id = j.run_id
-      WHERE j.concurrency_group = $1::text AND j.run_id < $2::bigint AND j.status IN ('queued', 'running') AND r.repo_id = $3::bigint
-      ORDER BY j.id`, [group, id(runId), run.repo_id]);
+      WHERE j.concurrency_group = ${group}::text AND j.run_id < ${id(runId)}::bigint AND j.status IN ('queued', 'running') AND r.repo_id = ${run.repo_id}::bigint
+      ORDER BY j.id`);
     for (const o of older) signals.push(...((await cancelJobTx(sql, BigInt(o.id), actor(group), now))?.signals ?? []));
   }
   return signals;

@@ -99,12 +99,12 @@ export function decideAppend(row: AppendRow, content: string, seq: number): Appe
 }
 
 /** Appends one log chunk of a job's step, within the job's byte budget; a retried chunk is accepted once. */
-export async function appendLog(sql: Sql, jobId: bigint, stepId: bigint, seq: number, content: string, maxBytes: number): Promise<LogApplied> {
-  const [row] = await sql.rows<AppendRow>(APPEND_LOG_SQL, [id(jobId), id(stepId), seq, content, String(maxBytes)]);
+export async function appendLog(db: Sql, jobId: bigint, stepId: bigint, seq: number, content: string, maxBytes: number): Promise<LogApplied> {
+  // A constant text, not a fragment: the chunk's content is bound once and used three times.
+  const [row] = await db.rows<AppendRow>(APPEND_LOG_SQL, [id(jobId), id(stepId), seq, content, String(maxBytes)]);
   const d = decideAppend(row!, content, seq);
   if (d.kind !== "reread") return d;
-  const [stored] = await sql.rows<{ content: string }>(
-    `SELECT content FROM step_log_chunks WHERE step_id = $1::bigint AND seq = $2::int`, [id(stepId), seq]);
+  const [stored] = await query<{ content: string }>(db, sql`SELECT content FROM step_log_chunks WHERE step_id = ${id(stepId)}::bigint AND seq = ${seq}::int`);
   const again = decideAppend({ ...row!, prior: stored?.content ?? null }, content, seq);
   return again.kind === "reread" ? { kind: "not_found" } : again;
 }
