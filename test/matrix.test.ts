@@ -121,7 +121,8 @@ describe("strategy.matrix on runners", () => {
     const label = "mx-ff";
     const r = await pushAndRun(s.db.prisma, "alice/demo", matrixSource(label, "matrix:\n  n: [1, 2, 3]\n  include: [{n: 4}]\nmax-parallel: 2", true), nextSha());
     const [runner] = await runners(label, 1);
-    const held = await claimRound([runner!.token, runner!.token]);
+    // Two claims at once: which answer comes back first is not defined, so order by name.
+    const held = (await claimRound([runner!.token, runner!.token])).sort((a, b) => a.name.localeCompare(b.name));
     expect(held.map((h) => h.name)).toEqual(["build (1)", "build (2)"]);
     expect((await finish(held[0]!, "failure")).status).toBe(200);
 
@@ -173,7 +174,7 @@ describe("strategy.matrix on runners", () => {
     const label = "mx-needs";
     const r = await pushAndRun(s.db.prisma, "alice/demo", matrixSource(label, "matrix:\n  n: [1, 2]", true), nextSha());
     const [runner] = await runners(label, 1);
-    const held = await claimRound([runner!.token, runner!.token, runner!.token]);
+    const held = (await claimRound([runner!.token, runner!.token, runner!.token])).sort((a, b) => a.name.localeCompare(b.name));
     expect(held.map((h) => h.name)).toEqual(["build (1)", "build (2)"]);
     await finish(held[0]!, "success");
     expect(await claimRound([runner!.token])).toEqual([]);
