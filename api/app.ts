@@ -12,6 +12,7 @@ import { rerunRoutes } from "./routes/reruns.ts";
 import { runRoutes } from "./routes/runs.ts";
 import { bulkRoutes } from "./routes/bulk.ts";
 import { readRoutes } from "./routes/read.ts";
+import { listRoutes } from "./routes/lists.ts";
 import { runnerRoutes, type RunnerDeps } from "./routes/runner.ts";
 import { JSON_TYPES, jsonBodiesOnly } from "./body.ts";
 import { apiEnv } from "../core/config.ts";
@@ -81,6 +82,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(runRoutes(deps));
   app.use(bulkRoutes(deps));
   app.use(readRoutes(deps));
+  app.use(listRoutes(deps));
   for (const r of deps.routers ?? []) app.use(r);
   app.use(() => {
     throw notFound("route");

@@ -42,7 +42,8 @@ export function stepView(s: StepRow) {
   };
 }
 
-export function runView(r: RunRow, jobs: JobRow[], waiting: ReadonlyMap<string, WaitingFor>) {
+/** A run without its jobs: what a list shows (docs/api.md, "Lists"). */
+export function runSummaryView(r: RunRow) {
   return {
     id: num(r.id),
     repo_id: num(r.repoId),
@@ -62,6 +63,9 @@ export function runView(r: RunRow, jobs: JobRow[], waiting: ReadonlyMap<string, 
     created_at: r.createdAt.toISOString(),
     started_at: iso(r.startedAt),
     completed_at: iso(r.completedAt),
-    jobs: jobs.map((j) => jobView(j, waiting.get(j.id.toString()) ?? null)),
   };
+}
+
+export function runView(r: RunRow, jobs: JobRow[], waiting: ReadonlyMap<string, WaitingFor>) {
+  return { ...runSummaryView(r), jobs: jobs.map((j) => jobView(j, waiting.get(j.id.toString()) ?? null)) };
 }

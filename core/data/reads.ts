@@ -27,13 +27,13 @@ export interface StepRow {
 
 const big = (v: string | null) => (v === null ? null : BigInt(v));
 
-const RUN_SQL = `
-  SELECT r.id::text, r.repo_id::text, r.run_index, r.workflow_file, r.workflow_name, r.head_sha, r.head_ref, r.event,
+export const RUN_COLUMNS = `r.id::text, r.repo_id::text, r.run_index, r.workflow_file, r.workflow_name, r.head_sha, r.head_ref, r.event,
     r.status::text, r.conclusion::text, r.parent_run_id::text, r.created_at, r.started_at, r.completed_at, r.attempt,
     r.original_run_id::text, a.id::text AS actor_id, a.login AS actor_login
-  FROM workflow_runs r LEFT JOIN users a ON a.id = r.actor_user_id WHERE r.id = $1::bigint`;
+  FROM workflow_runs r LEFT JOIN users a ON a.id = r.actor_user_id`;
+const RUN_SQL = `SELECT ${RUN_COLUMNS} WHERE r.id = $1::bigint`;
 
-interface RawRun {
+export interface RawRun {
   id: string; repo_id: string; run_index: number; workflow_file: string; workflow_name: string; head_sha: string; head_ref: string;
   event: string; status: string; conclusion: string | null; parent_run_id: string | null; created_at: Date; started_at: Date | null;
   completed_at: Date | null; attempt: number; original_run_id: string | null; actor_id: string | null; actor_login: string | null;
@@ -41,7 +41,11 @@ interface RawRun {
 
 export async function readRun(sql: Sql, runId: bigint): Promise<RunRow | null> {
   const [r] = await sql.rows<RawRun>(RUN_SQL, [id(runId)]);
-  if (!r) return null;
+  return r ? runRowOf(r) : null;
+}
+
+/** The selection RUN_SQL reads (also a list page's, core/data/lists.ts), as a row. */
+export function runRowOf(r: RawRun): RunRow {
   return {
     id: BigInt(r.id), repoId: BigInt(r.repo_id), runIndex: r.run_index, workflowFile: r.workflow_file, workflowName: r.workflow_name,
     headSha: r.head_sha, headRef: r.head_ref, event: r.event, status: r.status, conclusion: r.conclusion, parentRunId: big(r.parent_run_id),
