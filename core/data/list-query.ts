@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 // What a request for a repository's runs asks for (docs/api.md, "Lists"), decided from the
 // query string alone: filters, page size and where the page starts. Pure; the SQL that
 // answers it is core/data/lists.ts.
@@ -95,18 +96,24 @@ export function parseCreated(text: string): Parsed<CreatedRange> {
   return ok(range);
 }
 
-/** The cursor is opaque to clients: base64url of `<created_at ms>.<id>`, validated on the way back in. */
+// The cursor is opaque to clients: base64url of `<created_at ms>.<id>.<check>`. The check
+// (a digest of the rest) catches a cursor cut short or mistyped, which would otherwise
+// still parse and silently start the page elsewhere. It is not a signature: a made-up
+// cursor can only start a page of the list the caller may already read.
+const check = (body: string) => createHash("sha256").update(`runs-cursor:${body}`).digest("base64url").slice(0, 8);
+
 export function encodeCursor(c: Cursor): string {
-  return Buffer.from(`${c.createdAt.getTime()}.${c.id}`).toString("base64url");
+  const body = `${c.createdAt.getTime()}.${c.id}`;
+  return Buffer.from(`${body}.${check(body)}`).toString("base64url");
 }
 
 export function decodeCursor(text: string): Parsed<Cursor> {
   const fail = bad("cursor", "not a cursor this API gave out (take it from a Link header, unchanged)");
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(text)) return fail;
-  const m = /^(\d{1,15})\.(\d{1,19})$/.exec(Buffer.from(text, "base64url").toString("latin1"));
-  if (!m) return fail;
-  const id = BigInt(m[2]!);
-  const at = new Date(Number(m[1]));
+  if (!/^[A-Za-z0-9_-]{1,96}$/.test(text)) return fail;
+  const m = /^((\d{1,15})\.(\d{1,19}))\.([A-Za-z0-9_-]{8})$/.exec(Buffer.from(text, "base64url").toString("latin1"));
+  if (!m || check(m[1]!) !== m[4]) return fail;
+  const id = BigInt(m[3]!);
+  const at = new Date(Number(m[2]));
   if (id < 1n || id > MAX_ID || Number.isNaN(at.getTime())) return fail;
   return ok({ createdAt: at, id });
 }
