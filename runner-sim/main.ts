@@ -37,6 +37,11 @@ const simEnv = commonEnv.extend({
   // life left behind: each fleet identity (API_URL with the name prefix, or with the
   // tokens) gets a folder of its own under this base. Default: <tmpdir>/actions-runner-sim.
   RUNNER_STATE_DIR: z.string().min(1).optional(),
+}).refine((c) => c.RUNNER_TOKENS !== undefined || c.RUNNER_REGISTRATION_TOKEN !== undefined, {
+  // A setting the operator left out: one line and exit 2 like any other (README, "When a
+  // dependency is down or a setting is wrong"), checked before anything is contacted.
+  path: ["RUNNER_REGISTRATION_TOKEN"],
+  message: "set it (the API's secret for POST /api/v1/runners/register) or RUNNER_TOKENS (from `admin runner register`)",
 });
 
 const FLAGS = {
@@ -69,9 +74,8 @@ async function fleetSpecs(stateDir: string): Promise<RunnerSpec[]> {
     };
     return cfg.RUNNER_TOKENS.map((token, i) => ({ ...given, name: `given-${i + 1}`, token }));
   }
-  if (!cfg.RUNNER_REGISTRATION_TOKEN) {
-    throw new Error("set RUNNER_TOKENS (from `admin runner register`) or RUNNER_REGISTRATION_TOKEN");
-  }
+  // simEnv refuses a configuration with neither; this narrows the type.
+  if (!cfg.RUNNER_REGISTRATION_TOKEN) throw new Error("unreachable: simEnv requires RUNNER_TOKENS or RUNNER_REGISTRATION_TOKEN");
   const base = { labels: cfg.RUNNER_LABELS, capacity: cfg.RUNNER_CAPACITY };
   const specs: RunnerSpec[] = [];
   // The tokens of the last life prove to the API that this fleet is those runners: without

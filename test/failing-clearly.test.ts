@@ -122,6 +122,8 @@ describe("bad settings", () => {
     ["npm start", "scripts/start.ts", { WORKERS: "0" }, /^start: invalid configuration; WORKERS: /],
     ["start:worker", "worker/main.ts", { LOG_LEVEL: "verbose" }, /^worker: invalid configuration; LOG_LEVEL: /],
     ["start:runner-sim", "runner-sim/main.ts", { LOG_LEVEL: "verbose" }, /^runner-sim: invalid configuration; LOG_LEVEL: /],
+    // Empty means unset: neither runner tokens nor the registration secret.
+    ["start:runner-sim", "runner-sim/main.ts", { RUNNER_TOKENS: "" }, /^runner-sim: invalid configuration; RUNNER_REGISTRATION_TOKEN: set it .* or RUNNER_TOKENS/],
     ["check:invariants", "scripts/check-invariants.ts", { LOG_LEVEL: "verbose" }, /^check:invariants: invalid configuration; LOG_LEVEL: /],
     ["admin", "admin/cli.ts", { LOG_LEVEL: "verbose" }, /^admin: invalid configuration; LOG_LEVEL: /],
   ])("%s (%s) with %j prints the message alone and exits 2", async (_, entry, env, pattern) => {
