@@ -61,7 +61,7 @@ function validatorFor(schema: unknown, key: string): ValidateFunction {
 /** Headers whose presence on an answer the document must say. */
 const NOTABLE_HEADERS = [
   "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after", "www-authenticate",
-  "x-oauth-scopes", "x-accepted-oauth-scopes",
+  "x-oauth-scopes", "x-accepted-oauth-scopes", "link",
 ];
 
 /** "METHOD /path/{template}" → statuses seen. */
@@ -217,12 +217,14 @@ interface Req {
   raw?: string;
   headers?: Record<string, string>;
   on?: Stack;
+  query?: Record<string, string>;
 }
 
 /** Calls the real stack and checks the answer against the document. */
 async function api(method: string, template: string, o: Req = {}): Promise<Res> {
   const path = template.replace(/\{(\w+)\}/g, (_m, k: string) => encodeURIComponent(String(o.params?.[k] ?? `{${k}}`)));
-  const res = await call((o.on ?? stack).url, method, path, { token: o.token, body: o.body, raw: o.raw, headers: o.headers });
+  const query = o.query ? `?${new URLSearchParams(o.query)}` : "";
+  const res = await call((o.on ?? stack).url, method, path + query, { token: o.token, body: o.body, raw: o.raw, headers: o.headers });
   conforms(method, template, res);
   return res;
 }
@@ -503,6 +505,29 @@ describe("user API answers match the document", () => {
     expect((await api("POST", BULK, { params, token: tok.aliceRead, body: {} })).status).toBe(403);
     expect((await api("POST", BULK, { params: { owner: "alice", repo: "secret" }, token: world.tokens.dave, body: {} })).body).toEqual({ error: "repository not found" });
     expect((await api("POST", BULK, { params })).status).toBe(401);
+  });
+
+  it("lists: a repository's runs a page at a time, a run's jobs, and their errors", async () => {
+    const LIST = "/api/v1/repos/{owner}/{repo}/actions/runs";
+    const JOBS = "/api/v1/runs/{id}/jobs";
+    const a = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, "0a0a0501");
+    await pushAndRun(db.prisma, "alice/demo", ONE_JOB, "0a0a0502");
+    const demo = { owner: "alice", repo: "demo" };
+    const first = await api("GET", LIST, { params: demo, token: tok.aliceRead, query: { per_page: "1" } });
+    expect(first.status).toBe(200);
+    expect(first.headers.get("link")).toContain('rel="next"');
+    const next = await api("GET", LIST, { params: demo, token: tok.aliceRead, query: { per_page: "1", cursor: first.body.next_cursor } });
+    expect(next.body.runs).toHaveLength(1);
+    expect(next.body.runs[0].id).not.toBe(first.body.runs[0].id);
+    expect((await api("GET", LIST, { params: demo, token: tok.aliceRead, query: { head_sha: "0a0a0501" } })).body.runs.map((r: Json) => r.id)).toEqual([a.run_id]);
+    expect((await api("GET", LIST, { params: demo, token: tok.aliceRead, query: { status: "done" } })).status).toBe(400);
+    expect((await api("GET", LIST, { params: { owner: "alice", repo: "secret" }, token: world.tokens.dave })).status).toBe(404);
+    expect((await api("GET", LIST, { params: demo, token: tok.userOnly })).status).toBe(403);
+    expect((await api("GET", LIST, { params: demo })).status).toBe(401);
+    expect((await api("GET", JOBS, { params: { id: a.run_id }, token: tok.aliceRead })).body.jobs.map((j: Json) => j.id)).toEqual(a.job_ids);
+    expect((await api("GET", JOBS, { params: { id: 987654321 }, token: tok.aliceRead })).status).toBe(404);
+    expect((await api("GET", JOBS, { params: { id: a.run_id }, token: tok.userOnly })).status).toBe(403);
+    expect((await api("GET", JOBS, { params: { id: a.run_id } })).status).toBe(401);
   });
 
   it("run cancel, force-cancel and timeline: success and errors", async () => {

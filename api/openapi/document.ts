@@ -87,6 +87,7 @@ export function buildRegistry(): OpenAPIRegistry {
   hdr("WWW-Authenticate", '`Bearer realm="shithub"` without credentials; `Bearer realm="shithub", error="invalid_token", error_description="<reason>"` for a bad token.', { type: "string" });
   hdr("X-OAuth-Scopes", "The scopes the token holds, comma-separated.", { type: "string" });
   hdr("X-Accepted-OAuth-Scopes", "The scope this operation needs.", { type: "string" });
+  hdr("Link", 'RFC 8288 links between pages: `<…?cursor=…>; rel="next"` (absent on the last page), `<…>; rel="first"`.', { type: "string" });
 
   // ---- Parameters ----
   const RequestIdParam = registry.registerParameter(
@@ -336,6 +337,50 @@ export function buildRegistry(): OpenAPIRegistry {
       ),
       422: error("`Idempotency-Key already used for a different request` (the same key for another repository).", { ...RATE, ...SCOPES }),
     },
+  });
+
+  // ---- Lists (docs/api.md, "Lists") ----
+  const text = (name: string, description: string, example: string) =>
+    z.string().optional().openapi({ param: { name, in: "query", description, example } });
+  const listQuery = z.object({
+    status: S.RunStatus.optional(),
+    conclusion: S.ConclusionSchema.optional(),
+    branch: text("branch", "The run's head_ref: `main` and `refs/heads/main` match runs recorded either way.", "main"),
+    event: text("event", "The event that started the run.", "push"),
+    head_sha: text("head_sha", "The commit (hexadecimal, 4 to 64 characters; compared in lower case).", "1111111111111111111111111111111111111111"),
+    actor: text("actor", "The login of the user who started the run.", "alice"),
+    created: text("created", "GitHub's syntax: `2026-01-01` (that day, UTC), `>=2026-01-01`, `>2026-01-01`, `<2026-01-01`, `<=2026-01-01`, `2026-01-01..2026-02-01` (both days included; either side may be `*`); RFC 3339 times as well as dates.", ">=2026-01-01"),
+    per_page: z.number().int().min(1).max(100).optional().openapi({ param: { name: "per_page", in: "query", description: "Runs per page, 1 to 100 (30 when absent).", example: 30 } }),
+    cursor: text("cursor", "Where the page starts: `next_cursor` of the page before (or the `Link` header's `rel=\"next\"`), unchanged.", "MTc5NjEyNjQwMDAwMC40Mi5KbFNadzI5Sw"),
+  });
+  path({
+    method: "get",
+    path: "/api/v1/repos/{owner}/{repo}/actions/runs",
+    operationId: "listRuns",
+    tags: ["Read"],
+    summary: "A repository's runs, newest first, a page at a time",
+    description:
+      "Newest first (created_at descending, then id), filtered, paged by a keyset cursor: runs created while a client pages come before its first page and never shift, repeat or hide the runs it has yet to read. Every page costs the same however many runs the repository has. Each page's `Link` header has `rel=\"first\"` and, unless it is the last, `rel=\"next\"` (RFC 8288; references relative to this service, with the same filters). A repository that does not exist and one the caller may not see get the same 404 from the same single statement.",
+    security: pat("repo:read"),
+    request: { params: repoParams, query: listQuery },
+    responses: {
+      200: json("One page of runs, without their jobs.", S.RunsPage, { ...RATE, ...SCOPES, Link: header("Link") }),
+      ...userErrors("repo:read", "repository", false),
+      400: error("A filter, `per_page` or `cursor` that is not valid, named first: `status: expected one of queued, running, completed; got \"done\"`, `created: the range ends before it starts`, `cursor: not a cursor this API gave out …`, `page: unknown parameter …`, `<name>: give it once, as plain text`. Nothing is read.", { ...RATE, ...SCOPES }),
+      ...INTERNAL,
+    },
+  });
+
+  path({
+    method: "get",
+    path: "/api/v1/runs/{id}/jobs",
+    operationId: "listRunJobs",
+    tags: ["Read"],
+    summary: "A run's jobs",
+    description: "Every job of the run in the workflow file's order, as `GET /runs/{id}` lists them (without steps; `GET /jobs/{id}` has a job's steps). A run has at most a few hundred jobs: one answer, no pages.",
+    security: pat("repo:read"),
+    request: { params: z.object({ id: RunId }) },
+    responses: { 200: json("The run's jobs.", S.JobsOfRun, { ...RATE, ...SCOPES }), ...userErrors("repo:read", "run", false), ...INTERNAL },
   });
 
   // ---- Runner protocol ----

@@ -142,7 +142,8 @@ export const Step = z
 // Spelled out rather than `.extend`ed, so the document has one flat object, not an allOf.
 export const Job = z.object({ ...JobSummary.shape, steps: z.array(Step) }).openapi("Job");
 
-export const Run = z
+// A run as a list shows it (docs/api.md, "Lists"): GET /runs/{id} without its jobs.
+export const RunSummary = z
   .object({
     id,
     repo_id: id,
@@ -161,9 +162,19 @@ export const Run = z
     created_at: timestamp,
     started_at: maybeTimestamp,
     completed_at: maybeTimestamp,
-    jobs: z.array(JobSummary),
   })
-  .openapi("Run");
+  .openapi("RunSummary", { description: "A run without its jobs." });
+
+export const Run = z.object({ ...RunSummary.shape, jobs: z.array(JobSummary) }).openapi("Run");
+
+export const RunsPage = z
+  .object({
+    runs: z.array(RunSummary).openapi({ description: "Newest first: created_at descending, then id descending" }),
+    next_cursor: orNull(z.string()).openapi({ description: "Pass as `cursor` for the next page (also in the `Link` header, `rel=\"next\"`); null on the last page" }),
+  })
+  .openapi("RunsPage");
+
+export const JobsOfRun = z.object({ run_id: id, jobs: z.array(JobSummary).openapi({ description: "In the workflow file's order, without steps" }) }).openapi("JobsOfRun");
 
 // ---- Runner protocol ----
 
