@@ -217,7 +217,8 @@ async function main(argv: string[]): Promise<{ code: number; out?: string }> {
   if (noun === undefined) throw new UsageError("no command given; see --help");
   // One-word commands (dashboard-url, redis-acl) take every argument after the noun as flags.
   const oneWord = COMMANDS[noun] !== undefined;
-  const name = oneWord ? noun : `${noun} ${verb ?? ""}`.trim();
+  // A flag in the verb's place (`frob --json`) is not part of the command's name.
+  const name = oneWord || verb === undefined || verb.startsWith("-") ? noun : `${noun} ${verb}`;
   const c = COMMANDS[name];
   if (!c) throw new UsageError(`unknown command "${name}"; see --help`);
   const v = parse(name, c, oneWord ? argv.slice(1) : rest);

@@ -166,6 +166,7 @@ describe("admin CLI", { timeout: 180_000 }, () => {
       [["run", "create", "--repo", "alice/demo", "--workflow-file", ".shithub/workflows/bad.yml", "--head-sha", SHA,
         "--source", file("bad.yml"), "--json"], 1, /invalid workflow: .*unknown job "zz"/],
       [["user", "delete", "--login", "alice"], 2, /unknown command "user delete"/],
+      [["frob", "--json"], 2, /^unknown command "frob"; see --help$/],
       [["user", "create", "--login", "bob", "--admin", "--json"], 2, /Unknown option '--admin'/],
       [["repo", "create", "--owner", "alice", "--json"], 2, /missing --name/],
       [["user", "create", "--login", "bob", "--json"], 1, /Postgres is unreachable at postgresql:\/\/postgres@127\.0\.0\.1:1\/x \(DATABASE_URL\): .* — start Postgres or set DATABASE_URL/, { DATABASE_URL: "postgresql://postgres@127.0.0.1:1/x" }],
