@@ -38,6 +38,11 @@ describe("docker-compose.yml", () => {
     }
   });
 
+  it("keeps the .env the README writes the secrets to out of the image (Dockerfile: COPY . .)", () => {
+    const ignored = readFileSync(path.join(ROOT, ".dockerignore"), "utf8").split("\n").map((l) => l.trim());
+    expect(ignored).toContain(".env");
+  });
+
   it("checks health with node (the slim image has no pgrep) and finds the fleet's process, not itself", async () => {
     const tests = Object.entries(compose.services).filter(([, s]) => s.healthcheck).map(([n, s]) => [n, s.healthcheck!.test] as const);
     for (const [name, t] of tests) expect(t.join(" "), name).not.toMatch(/pgrep|pidof|\bps\b|curl|wget/);
