@@ -100,25 +100,37 @@ try {
   // Before registering: a second fleet of this identity would rotate the live one's runners.
   const lock = await lockFleet(stateDir, identity);
   if (!lock.locked) log.warn({ platform: process.platform }, "no single-fleet lock on this platform");
-  const fleet = new Fleet(await fleetSpecs(stateDir), client, {
-    redisUrl: cfg.REDIS_URL,
-    queuePrefix: cfg.QUEUE_PREFIX,
-    heartbeatMs: cfg.HEARTBEAT_MS,
-    graceMs: cfg.CANCEL_GRACE_MS,
-    pollMs: cfg.CANCEL_POLL_MS,
-    log,
-    registry,
-  });
-  log.info({ state_dir: stateDir }, "fleet state");
-  await fleet.start();
-  // Jobs in hand end `cancelled`, reported before the lock and its owner file go
-  // (docs/decisions.md, "Stopping"); a forced stop still kills the containers and
-  // removes every file it would have left.
+  // From here the fleet holds its lock file: a stop that comes while the runners are still
+  // registering must remove it too, so the handlers go in now (docs/decisions.md, "Stopping").
+  // Jobs in hand end `cancelled`, reported before the lock and its owner file go; a forced
+  // stop still kills the containers and removes every file it would have left.
+  let fleet: Fleet | undefined;
+  let started: Promise<void> = Promise.resolve();
+  let stopping = false;
   onShutdown(
     log,
-    [["stop runners and their containers", () => fleet.stop(), 15_000], ["release the fleet lock", async () => lock.release(), 1_000]],
-    { onForce: () => { fleet.abandon(); lock.release(); } },
+    [
+      ["stop runners and their containers", async () => { stopping = true; await started; await fleet?.stop(); }, 15_000],
+      ["release the fleet lock", async () => lock.release(), 1_000],
+    ],
+    { onForce: () => { fleet?.abandon(); lock.release(); } },
   );
+  const specs = await fleetSpecs(stateDir);
+  // Asked to stop while registering: the stop's phases end the process; start nothing.
+  if (!stopping) {
+    fleet = new Fleet(specs, client, {
+      redisUrl: cfg.REDIS_URL,
+      queuePrefix: cfg.QUEUE_PREFIX,
+      heartbeatMs: cfg.HEARTBEAT_MS,
+      graceMs: cfg.CANCEL_GRACE_MS,
+      pollMs: cfg.CANCEL_POLL_MS,
+      log,
+      registry,
+    });
+    log.info({ state_dir: stateDir }, "fleet state");
+    started = fleet.start();
+    await started;
+  }
 } catch (e) {
   // An API that never answered: its one line (core/deps.ts).
   if (e instanceof DependencyError) throw e;
