@@ -197,9 +197,19 @@ export function outcomeOf(name: string, e: unknown): Outcome {
  * DependencyError (top-level await included) into its one line and an exit status.
  */
 export function failClearly(name: string): void {
+  // A broken stderr (its reader is gone) must not become one more uncaught error, and a
+  // failure while exiting must not start the exit again.
+  process.stderr.on("error", () => {});
+  let ending = false;
   const end = (e: unknown) => {
+    if (ending) return;
+    ending = true;
     const { code, message } = outcomeOf(name, e);
-    process.stderr.write(`${message}\n`);
+    try {
+      process.stderr.write(`${message}\n`);
+    } catch {
+      // nowhere left to say it
+    }
     process.exit(code);
   };
   process.on("uncaughtException", end);

@@ -1,3 +1,4 @@
+import { writeSync } from "node:fs";
 import { pino, type Logger } from "pino";
 
 export type { Logger };
@@ -40,5 +41,31 @@ export function createLogger(name: string, opts: { level?: string; pretty?: bool
   // Asynchronous writes: lines logged in the same tick go out in one write instead of one
   // blocking syscall each (a request line per API call was a tenth of its CPU). pino
   // flushes what is buffered when the process exits.
-  return pino(options, pino.destination({ dest: 1, sync: false }));
+  return pino(options, quietOnClose(pino.destination({ dest: 1, sync: false })));
+}
+
+type Destination = ReturnType<typeof pino.destination>;
+
+/**
+ * When nobody reads our output any more (the parent that piped it was killed), a write
+ * fails with EPIPE. sonic-boom would retry the same buffer, and pino's flush at exit would
+ * spin on it forever, so the process never ends: drop output from then on instead.
+ */
+export function quietOnClose(dest: Destination): Destination {
+  const silence = () => Object.assign(dest, { write: () => true, flushSync: () => {}, flush: (cb?: (err?: Error) => void) => cb?.(), end: () => {} });
+  dest.on("error", silence);
+  // sonic-boom's flushSync retries every failed write, EPIPE too, without end; a write of
+  // nothing answers EPIPE on a socket whose reader is gone, so ask that first.
+  const flushSync = dest.flushSync.bind(dest);
+  dest.flushSync = () => {
+    try {
+      const { fd } = dest as unknown as { fd: number };
+      if (fd >= 0) writeSync(fd, "");
+    } catch {
+      silence();
+      return;
+    }
+    flushSync();
+  };
+  return dest;
 }

@@ -155,7 +155,13 @@ function leftFiles(dir: string): string[] {
 }
 
 async function allGone(sys: System, timeoutMs = 40_000): Promise<void> {
-  await waitFor(`every process of the tree to exit; left: ${sys.procs.filter(alive).map((p) => `${p.pid} ${p.cmd}`).join("; ")}`, async () => sys.procs.every((p) => !alive(p)), timeoutMs, 100);
+  try {
+    await waitFor("every process of the tree to exit", async () => sys.procs.every((p) => !alive(p)), timeoutMs, 100);
+  } catch (e) {
+    // Which ones are left, as of the deadline, and what they said.
+    const left = sys.procs.filter(alive).map((p) => `${p.pid} ${p.cmd}`).join("; ");
+    throw new Error(`${(e as Error).message}; left: ${left}\n--- output ---\n${sys.output().slice(-6000)}`);
+  }
 }
 
 /** A graceful stop: each child exited 0, the held job ended `cancelled` with a word in its log, no file left. */
