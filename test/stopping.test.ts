@@ -203,7 +203,8 @@ describe("stopping npm start", { timeout: 120_000 }, () => {
     expect(leftFiles(sys.stateDir)).toEqual([]);
   });
 
-  for (const [name, target] of [["npm", NPM], ["start.ts", START], ["the api", /api\/server\.ts/]] as const) {
+  const targets = [["npm", NPM], ["start.ts", START], ["the api", /api\/server\.ts/], ["a worker", /worker\/main\.ts/], ["the runner-sim", /runner-sim\/main\.ts/]] as const;
+  for (const [name, target] of targets) {
     it(`SIGTERM to ${name} stops the whole tree as cleanly as Ctrl-C`, async () => {
       const sys = await startSystem();
       process.kill(find(sys.procs, target)!.pid, "SIGTERM");
