@@ -44,6 +44,10 @@ export const ROUTES: [method: string, template: string][] = [
   ["POST", "/api/v1/jobs/{id}/steps/{sid}/status"],
   ["POST", "/api/v1/jobs/{id}/logs"],
   ["POST", "/api/v1/jobs/{id}/cancel-check"],
+  ["GET", "/api/v1/runs/{id}/jobs"],
+  ["GET", "/api/v1/repos/{id}/{sid}/actions/runs"],
+  ["GET", "/api/v1/repos/alice/demo/actions/runs"],
+  ["POST", "/api/v1/repos/{id}/{sid}/actions/runs/cancel"],
   ["GET", "/healthz"],
   ["GET", "/readyz"],
 ];
@@ -110,7 +114,11 @@ function segment(world: HostileWorld): fc.Arbitrary<string> {
   return fc.tuple(value, fc.constantFrom("raw", "raw", "pct")).map(([v, mode]) => (mode === "pct" ? pctEncode(v) : rawEncode(v)));
 }
 
-const QUERIES = ["", "", "", "?", "?a=1", "?a[b][c]=1&__proto__[x]=1", "?id=1;DROP%20TABLE%20users", "?id=1'%20OR%20'1'='1", "?%zz=%", "?a=" + "b".repeat(2000), "#frag", "?x=1#y"];
+const QUERIES = ["", "", "", "?", "?a=1", "?a[b][c]=1&__proto__[x]=1", "?id=1;DROP%20TABLE%20users", "?id=1'%20OR%20'1'='1", "?%zz=%", "?a=" + "b".repeat(2000), "#frag", "?x=1#y",
+  // the runs list's own parameters, well and badly formed
+  "?per_page=0", "?per_page=101", "?per_page=1e2", "?status=completed&conclusion=failure", "?status=queued&status=running",
+  "?created=%3E%3D2026-01-01", "?created=2026-02-30", "?created=2026-01-01..2025-01-01", "?created=*..*", "?branch=%00",
+  "?branch=refs%2Fheads%2Fmain", "?head_sha=ZZZZ", "?head_sha=" + "a".repeat(65), "?actor=%F0%9F%92%A9", "?cursor=x", "?cursor=" + "A".repeat(300), "?page=2"];
 
 function path(world: HostileWorld): fc.Arbitrary<{ path: string; method: string }> {
   const seg = segment(world);
