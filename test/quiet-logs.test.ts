@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { inject } from "vitest";
 import { createTestDb, waitFor, type TestDb } from "./setup/db.ts";
+import { freePort } from "../chaos/infra.ts";
 
 // An idle minute of `npm start` at the default log level (docs/operations.md, "Logs"): the
 // runners' polling logs at debug, so what is printed is events, not traffic. The whole system
@@ -25,16 +25,6 @@ afterAll(async () => {
   rmSync(stateDir, { recursive: true, force: true });
   await db?.drop();
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.once("error", reject);
-  });
-}
 
 it("an idle minute of npm start logs fewer than 20 lines at the default level", async () => {
   const env: NodeJS.ProcessEnv = {

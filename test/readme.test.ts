@@ -1,6 +1,5 @@
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -8,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { withDatabase } from "../prisma/engine.ts";
 import { connectRedis } from "../core/redis.ts";
 import { spawnService, type Service } from "../scripts/service.ts";
+import { freePort } from "../chaos/infra.ts";
 
 // The README's "Use it" commands, pasted in order after `npm start`, must work: this file
 // starts the system the way `npm start` does (scripts/start.ts, on a database, queue
@@ -54,14 +54,6 @@ describe("extractBlocks", () => {
     expect(printedCodes('{"job_id":202}\n202\n  201 \nx 404\n')).toEqual(["202", "201"]);
   });
 });
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** Runs the blocks in one bash -e session; each is framed by lines that say where it begins and ends. */
 async function runBlocks(blocks: Block[], dir: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {

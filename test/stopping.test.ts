@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,6 +7,7 @@ import { inject } from "vitest";
 import { createTestDb, waitFor, type TestDb } from "./setup/db.ts";
 import { pushAndRun } from "./setup/world.ts";
 import { spawnService } from "./setup/stack.ts";
+import { freePort } from "../chaos/infra.ts";
 
 // `npm start` as a user runs it, in a real terminal (a pty from script(1)): Ctrl-C is the
 // byte \x03 typed into it. What one and two Ctrl-C, SIGTERM to any process of the tree and
@@ -24,16 +24,6 @@ afterAll(async () => {
   for (const d of tmp) rmSync(d, { recursive: true, force: true });
   await db?.drop();
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.once("error", reject);
-  });
-}
 
 /** pid → [ppid, start time] from /proc, for every process. */
 function processes(): Map<number, { ppid: number; start: string; cmd: string }> {

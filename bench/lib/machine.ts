@@ -12,7 +12,8 @@ export type Writer = (typeof WRITERS)[number];
 
 type Results = ReadonlyMap<string, ScenarioResult>;
 
-function get(v: unknown, ...path: string[]): unknown {
+/** The value at `path` inside `v`, or undefined if any step is missing. */
+export function get(v: unknown, ...path: string[]): unknown {
   let cur = v;
   for (const k of path) {
     if (cur === null || typeof cur !== "object") return undefined;
@@ -21,7 +22,7 @@ function get(v: unknown, ...path: string[]): unknown {
   return cur;
 }
 
-const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+export const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
 
 /** pgbench's tx/s at concurrency `c`, if this run measured it. */
 export const pgbenchTps = (results: Results, c: string) => num(get(results.get("ceilings")?.data, "pgbench", c, "rps"));

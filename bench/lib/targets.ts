@@ -1,5 +1,5 @@
 import { ratio } from "./stats.ts";
-import { machineTable, pgbenchTps, WRITERS, type Writer } from "./machine.ts";
+import { get, machineTable, num, pgbenchTps, WRITERS, type Writer } from "./machine.ts";
 import type { ScenarioResult, Table } from "./types.ts";
 
 // The targets the suite exists to check, computed from the scenarios' `data`. Every read
@@ -28,17 +28,7 @@ type Results = ReadonlyMap<string, ScenarioResult>;
 const LEVELS = ["1", "16", "64"];
 const CEILING_KINDS = ["http", "queue", "db"] as const;
 
-/** The value at `path` inside `v`, or undefined if any step is missing. */
-export function get(v: unknown, ...path: string[]): unknown {
-  let cur = v;
-  for (const k of path) {
-    if (cur === null || typeof cur !== "object") return undefined;
-    cur = (cur as Record<string, unknown>)[k];
-  }
-  return cur;
-}
 
-const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
 const signed = (v: number) => `${v >= 0 ? "+" : ""}${v}`;
 const pct = (r: number) => `${(100 * r).toFixed(0)}%`;
 const verdict = (ok: boolean): Verdict => (ok ? "pass" : "FAIL");
