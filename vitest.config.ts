@@ -10,8 +10,8 @@ export default defineConfig({
         test: {
           name: "unit",
           sequence: { groupOrder: 0 },
-          include: ["{core,api,worker,admin,runner-sim}/**/*.test.ts"],
-          exclude: ["**/node_modules/**", "core/generated/**"],
+          include: ["{infra,domain,api,worker,admin,runner-sim}/**/*.test.ts"],
+          exclude: ["**/node_modules/**", "infra/generated/**"],
         },
       },
       {

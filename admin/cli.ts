@@ -1,10 +1,10 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { commonEnv, ConfigError, parseConfig } from "../core/config.ts";
-import { createPrisma, isTransientDbError, type PrismaClient } from "../core/db.ts";
-import { DependencyError, probePostgres } from "../core/deps.ts";
-import { parseId } from "../core/ids.ts";
-import { SCOPES } from "../core/scopes.ts";
+import { commonEnv, ConfigError, parseConfig } from "../infra/config.ts";
+import { createPrisma, isTransientDbError, type PrismaClient } from "../infra/db.ts";
+import { DependencyError, probePostgres } from "../infra/deps.ts";
+import { parseId } from "../domain/ids.ts";
+import { SCOPES } from "../domain/scopes.ts";
 import * as ops from "./ops.ts";
 import { redisAcl, sayRedisAcl } from "./redis-acl.ts";
 import { dashboardUrl } from "./dashboard.ts";
@@ -254,7 +254,7 @@ function explain(e: unknown): { code: number; message: string } {
   const code = (e as { code?: unknown } | null)?.code;
   if (e instanceof UsageError) return { code: 2, message: e.message };
   if (e instanceof ops.AdminError) return { code: 1, message: e.message };
-  // A bad setting exits 2 in every entry point (core/deps.ts outcomeOf).
+  // A bad setting exits 2 in every entry point (infra/deps.ts outcomeOf).
   if (e instanceof ConfigError) return { code: 2, message: e.message.replace(/:?\n\s*/g, "; ") };
   if (e instanceof DependencyError) return { code: 1, message: e.message };
   // P1xxx: Prisma could not reach, log in to, or find the database (lost after the probe).

@@ -1,4 +1,4 @@
-import type { PrismaClient } from "../core/db.ts";
+import type { PrismaClient } from "../infra/db.ts";
 import { DASHBOARD_GRANTS, isDashboardGrant, newSecret, TICKET_TTL_MS } from "../api/dashboard/secrets.ts";
 import { AdminError } from "./ops.ts";
 

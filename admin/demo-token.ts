@@ -1,4 +1,4 @@
-import type { PrismaClient } from "../core/db.ts";
+import type { PrismaClient } from "../infra/db.ts";
 import { seedDemo } from "../scripts/seed.ts";
 
 // `admin demo-token`: a fresh token for the demo world `npm start` seeds, the same kind its

@@ -1,9 +1,9 @@
-import { inTx, isUniqueViolation, type PrismaClient } from "../core/db.ts";
-import { createRun } from "../core/data/runs.ts";
-import { num } from "../core/ids.ts";
-import { isScope, SCOPES } from "../core/scopes.ts";
-import { newOpaqueToken, newPat } from "../core/tokens.ts";
-import { MAX_SOURCE_BYTES, parseWorkflow } from "../core/workflow.ts";
+import { inTx, isUniqueViolation, type PrismaClient } from "../infra/db.ts";
+import { createRun } from "../domain/data/runs.ts";
+import { num } from "../domain/ids.ts";
+import { isScope, SCOPES } from "../domain/scopes.ts";
+import { newOpaqueToken, newPat } from "../domain/tokens.ts";
+import { MAX_SOURCE_BYTES, parseWorkflow } from "../domain/workflow/parse.ts";
 
 // The operator's operations, as functions over a PrismaClient: the CLI wraps them, and
 // tests build their worlds with them.

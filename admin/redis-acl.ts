@@ -1,10 +1,10 @@
 import { Redis } from "ioredis";
-import { assertNever } from "../core/assert.ts";
-import { commonEnv, parseConfig } from "../core/config.ts";
+import { assertNever } from "../infra/assert.ts";
+import { commonEnv, parseConfig } from "../infra/config.ts";
 import {
   ACL_ROLES, aclUsers, DEFAULT_USER, defaultUserLock, isOpenUser, judgeOpenUsers, loginOf, MIN_PASSWORD_LENGTH,
   type AclProblem, type AclRole, type AclUser, type DefaultLock,
-} from "../core/redis-acl.ts";
+} from "../infra/redis-acl.ts";
 import { AdminError } from "./ops.ts";
 
 // `admin redis-acl`: prints the Redis users of docs/security.md ("Redis roles") and, with --apply, writes

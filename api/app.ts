@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import express, { type Express, type RequestHandler, type Router } from "express";
-import type { PrismaClient } from "../core/db.ts";
-import type { PoolSql } from "../core/sql.ts";
-import type { Logger } from "../core/logger.ts";
+import type { PrismaClient } from "../infra/db.ts";
+import type { PoolSql } from "../infra/sql.ts";
+import type { Logger } from "../infra/logger.ts";
 import { errorMiddleware, notFound } from "./errors.ts";
 import type { IntentClient } from "./intents.ts";
 import type { Limiter } from "./ratelimit.ts";
@@ -15,7 +15,7 @@ import { readRoutes } from "./routes/read.ts";
 import { listRoutes } from "./routes/lists.ts";
 import { runnerRoutes, type RunnerDeps } from "./routes/runner.ts";
 import { JSON_TYPES, jsonBodiesOnly } from "./body.ts";
-import { apiEnv } from "../core/config.ts";
+import { apiEnv } from "../infra/config.ts";
 import { requestLevel } from "./request-log.ts";
 
 export interface AppDeps {

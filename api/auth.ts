@@ -1,12 +1,12 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import type { PrismaClient } from "../core/db.ts";
-import type { Sql } from "../core/sql.ts";
-import { findTokenByHash, findTokenForTarget, type Access, type AuthedToken, type Target } from "../core/data/access.ts";
-import { hasScope, type Scope } from "../core/scopes.ts";
-import { tokenVerdict } from "../core/authorize.ts";
-import { credentialsFrom, isWellFormedPat, sha256 } from "../core/tokens.ts";
+import type { PrismaClient } from "../infra/db.ts";
+import type { Sql } from "../infra/sql.ts";
+import { findTokenByHash, findTokenForTarget, type Access, type AuthedToken, type Target } from "../domain/data/access.ts";
+import { hasScope, type Scope } from "../domain/scopes.ts";
+import { tokenVerdict } from "../domain/authorize.ts";
+import { credentialsFrom, isWellFormedPat, sha256 } from "../domain/tokens.ts";
 import { HttpError, invalidToken, unauthenticated } from "./errors.ts";
-import { parseId } from "../core/ids.ts";
+import { parseId } from "../domain/ids.ts";
 import type { Limiter } from "./ratelimit.ts";
 
 export interface AuthDeps {

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Request, RequestHandler } from "express";
-import { hasNoNul, NUL_MESSAGE } from "../core/text.ts";
+import { hasNoNul, NUL_MESSAGE } from "../infra/text.ts";
 import { badRequest, HttpError } from "./errors.ts";
 
 // A body the JSON parser skips would reach the routes as "no body", i.e. every option at

@@ -9,7 +9,7 @@ import { DASHBOARD_ROUTE_LABEL, UNMATCHED_ROUTE_LABEL } from "./metrics.ts";
 import { credentialOf, decide, expectedOrigin, grantOfScopes, isSameOrigin, loginHandover, SESSION_COOKIE, type Board, type Credential, type DashboardRequest } from "./dashboard/access.ts";
 import { newSecret, readSecret, SESSION_TTL_MS, type DashboardGrant } from "./dashboard/secrets.ts";
 import { consumeTicket, sessionIsValid } from "./dashboard/store.ts";
-import { assertNever } from "../core/assert.ts";
+import { assertNever } from "../infra/assert.ts";
 
 export const DASHBOARD_PATH = "/admin/queues";
 const LOGIN = "/login";

@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler } from "express";
-import { isTransientDbError } from "../core/db.ts";
-import type { Logger } from "../core/logger.ts";
+import { isTransientDbError } from "../infra/db.ts";
+import type { Logger } from "../infra/logger.ts";
 
 /** An error that is an answer: it carries its status, message and headers. */
 export class HttpError extends Error {

@@ -3,9 +3,9 @@ import { Job, Queue, QueueEvents } from "bullmq";
 import {
   INTENT_JOB_OPTIONS, QUEUE_NAME, intentResult,
   type IntentName, type IntentPayload, type IntentResult,
-} from "../core/contracts.ts";
-import type { Redis } from "../core/redis.ts";
-import { signIntent, verifyFailure, verifyResult, type ResultVerdict } from "../core/signing.ts";
+} from "../domain/contracts.ts";
+import type { Redis } from "../infra/redis.ts";
+import { signIntent, verifyFailure, verifyResult, type ResultVerdict } from "../infra/signing.ts";
 
 export type Outcome =
   | { kind: "result"; result: IntentResult }

@@ -1,7 +1,7 @@
 import type { Server } from "node:http";
 import type { Express } from "express";
-import type { Logger } from "../core/logger.ts";
-import type { Phase } from "../core/shutdown.ts";
+import type { Logger } from "../infra/logger.ts";
+import type { Phase } from "../infra/shutdown.ts";
 
 /**
  * Serves the app and logs `<label> listening` with the bound port (port 0 picks one; the

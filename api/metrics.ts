@@ -1,10 +1,10 @@
 import { Router, type Request, type RequestHandler, type Response } from "express";
 import type { Queue } from "bullmq";
 import { Counter, Histogram, type Registry } from "prom-client";
-import type { IntentName } from "../core/contracts.ts";
-import type { ReportApplied } from "../core/data/jobs.ts";
-import type { PrismaClient } from "../core/db.ts";
-import { createRegistry, exposition, registerQueueMetrics, registerRunnerMetrics } from "../core/metrics.ts";
+import type { IntentName } from "../domain/contracts.ts";
+import type { ReportApplied } from "../domain/data/jobs.ts";
+import type { PrismaClient } from "../infra/db.ts";
+import { createRegistry, exposition, registerQueueMetrics, registerRunnerMetrics } from "../infra/metrics.ts";
 import type { IntentClient, Outcome } from "./intents.ts";
 
 // The API's metrics. Wiring (api/server.ts):

@@ -1,6 +1,6 @@
 import type { Response } from "express";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
-import type { Redis } from "../core/redis.ts";
+import type { Redis } from "../infra/redis.ts";
 import { HttpError } from "./errors.ts";
 
 export interface Limiter {

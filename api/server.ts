@@ -1,12 +1,12 @@
-import { apiEnv, parseConfig } from "../core/config.ts";
-import { createLogger } from "../core/logger.ts";
-import { createPrisma } from "../core/db.ts";
-import { connectRedis } from "../core/redis.ts";
-import { onShutdown } from "../core/shutdown.ts";
-import { readinessCheck } from "../core/readiness.ts";
-import { sha256 } from "../core/tokens.ts";
+import { apiEnv, parseConfig } from "../infra/config.ts";
+import { createLogger } from "../infra/logger.ts";
+import { createPrisma } from "../infra/db.ts";
+import { connectRedis } from "../infra/redis.ts";
+import { onShutdown } from "../infra/shutdown.ts";
+import { readinessCheck } from "../infra/readiness.ts";
+import { sha256 } from "../domain/tokens.ts";
 import { Queue } from "bullmq";
-import { MAINTENANCE_QUEUE, SIGNALS_JOB } from "../core/contracts.ts";
+import { MAINTENANCE_QUEUE, SIGNALS_JOB } from "../domain/contracts.ts";
 import { createApp } from "./app.ts";
 import { serve } from "./listen.ts";
 import { dashboardRouter } from "./dashboard.ts";
@@ -14,9 +14,9 @@ import { openapiRouter } from "./openapi/index.ts";
 import { createApiMetrics, httpMetrics, instrumentIntents, metricsRouter } from "./metrics.ts";
 import { IntentClient } from "./intents.ts";
 import { createLimiter } from "./ratelimit.ts";
-import { createPool, poolShares, poolSql } from "../core/sql.ts";
-import { failClearly, requireDeps } from "../core/deps.ts";
-import { dependencyWatch, watchPostgres, watchRedis } from "../core/dep-watch.ts";
+import { createPool, poolShares, poolSql } from "../infra/sql.ts";
+import { failClearly, requireDeps } from "../infra/deps.ts";
+import { dependencyWatch, watchPostgres, watchRedis } from "../infra/dep-watch.ts";
 
 failClearly("api");
 
@@ -62,7 +62,7 @@ const app = createApp({
 });
 const { stopAccepting } = serve(app, { port: cfg.PORT, host: cfg.HOST }, log, "api");
 
-// Each phase is bounded (core/shutdown.ts): a dead Redis or database must not hold the stop.
+// Each phase is bounded (infra/shutdown.ts): a dead Redis or database must not hold the stop.
 onShutdown(log, [
   [stopAccepting[0], stopAccepting[1], 10_000],
   ["close queue", async () => { await intents.close(); await maintenanceQueue.close(); }, 3_000],

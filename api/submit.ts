@@ -1,10 +1,10 @@
 import type { Request, Response } from "express";
 import { z } from "zod";
-import type { PrismaClient } from "../core/db.ts";
-import { repoAccess, sameTarget, targetAccess, type Access, type Target } from "../core/data/access.ts";
-import { assertNever } from "../core/assert.ts";
-import { sqlText } from "../core/text.ts";
-import type { IntentName, IntentResult } from "../core/contracts.ts";
+import type { PrismaClient } from "../infra/db.ts";
+import { repoAccess, sameTarget, targetAccess, type Access, type Target } from "../domain/data/access.ts";
+import { assertNever } from "../infra/assert.ts";
+import { sqlText } from "../infra/text.ts";
+import type { IntentName, IntentResult } from "../domain/contracts.ts";
 import { tokenOf, type AuthDeps, type TargetAccess } from "./auth.ts";
 import { badRequest, conflict, HttpError, invalidToken, notFound, unavailable, unprocessable } from "./errors.ts";
 import { intentUid, type IntentClient, type Outcome } from "./intents.ts";

@@ -1,12 +1,12 @@
-import { num } from "../core/ids.ts";
-import type { JobRow, RunRow, StepRow } from "../core/data/reads.ts";
-import type { WaitingFor } from "../core/data/waiting.ts";
+import { num } from "../domain/ids.ts";
+import type { JobRow, RunRow, StepRow } from "../domain/data/reads.ts";
+import type { WaitingFor } from "../domain/data/waiting.ts";
 
 // Read views of docs/api.md, "Reads": snake_case, RFC 3339 UTC or null, ids as numbers.
 
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
 
-/** `waiting`: what the job waits for while queued (core/data/waiting.ts), null otherwise. */
+/** `waiting`: what the job waits for while queued (domain/data/waiting.ts), null otherwise. */
 export function jobView(j: JobRow, waiting: WaitingFor) {
   return {
     id: num(j.id),

@@ -1,7 +1,7 @@
 import { Router } from "express";
-import { apiEnv, parseConfig } from "../core/config.ts";
-import { createLogger } from "../core/logger.ts";
-import { onShutdown } from "../core/shutdown.ts";
+import { apiEnv, parseConfig } from "../infra/config.ts";
+import { createLogger } from "../infra/logger.ts";
+import { onShutdown } from "../infra/shutdown.ts";
 import { createApp } from "../api/app.ts";
 import { serve } from "../api/listen.ts";
 import { createApiMetrics, httpMetrics, metricsRouter } from "../api/metrics.ts";

@@ -1,10 +1,10 @@
 import { Worker } from "bullmq";
-import { parseConfig, workerEnv } from "../core/config.ts";
-import { QUEUE_NAME, type IntentResult } from "../core/contracts.ts";
-import { createLogger } from "../core/logger.ts";
-import { connectRedis } from "../core/redis.ts";
-import { onShutdown } from "../core/shutdown.ts";
-import { signResult } from "../core/signing.ts";
+import { parseConfig, workerEnv } from "../infra/config.ts";
+import { QUEUE_NAME, type IntentResult } from "../domain/contracts.ts";
+import { createLogger } from "../infra/logger.ts";
+import { connectRedis } from "../infra/redis.ts";
+import { onShutdown } from "../infra/shutdown.ts";
+import { signResult } from "../infra/signing.ts";
 
 // The queue ceiling's worker (bench/scenarios/ceilings.ts): the intent queue with the
 // options worker/worker.ts gives it, and a processor that does nothing. The round trip

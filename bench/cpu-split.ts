@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { closedLoop } from "./lib/load.ts";
 import { withStack } from "./lib/stack.ts";
-import { ensureSigningKey } from "../core/signing.ts";
+import { ensureSigningKey } from "../infra/signing.ts";
 import { cancelFire, seedQueued } from "./scenarios/cancel.ts";
 
 // Where a cancel's CPU goes: a closed loop of cancels through real api and worker

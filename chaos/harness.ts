@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { createPrisma, type PrismaClient } from "../core/db.ts";
+import { createPrisma, type PrismaClient } from "../infra/db.ts";
 import { until } from "./infra.ts";
 import { Load, planOps, type LoadOptions, type OpResult } from "./load.ts";
 import { emptyTally, reconcile, waitForQueued, waitNonTerminal, type Tally } from "./reconcile.ts";

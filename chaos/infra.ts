@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
-import { ACL_ROLES, ACL_USER, aclUsers, urlForUser, type AclRole } from "../core/redis-acl.ts";
+import { ACL_ROLES, ACL_USER, aclUsers, urlForUser, type AclRole } from "../infra/redis-acl.ts";
 
 // Private Redis and Postgres servers for the scenarios that stop them: the machine's
 // shared servers carry other people's tests and must never be touched.

@@ -1,10 +1,10 @@
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { commonEnv, parseConfig } from "../core/config.ts";
+import { commonEnv, parseConfig } from "../infra/config.ts";
 import { withDatabase } from "../prisma/engine.ts";
-import { ensureSigningKey } from "../core/signing.ts";
+import { ensureSigningKey } from "../infra/signing.ts";
 import { migrate, probeServer } from "../prisma/migrate.ts";
-import { failClearly } from "../core/deps.ts";
+import { failClearly } from "../infra/deps.ts";
 import type { Report } from "./harness.ts";
 import { PrivateRedis } from "./infra.ts";
 import { addTally, emptyTally } from "./reconcile.ts";

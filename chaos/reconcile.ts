@@ -1,5 +1,5 @@
-import type { PrismaClient } from "../core/db.ts";
-import { checkInvariants } from "../core/invariants.ts";
+import type { PrismaClient } from "../infra/db.ts";
+import { checkInvariants } from "../domain/invariants.ts";
 import { until } from "./infra.ts";
 import type { OpResult } from "./load.ts";
 

@@ -1,5 +1,5 @@
 import { Redis } from "ioredis";
-import { QUEUE_NAME } from "../core/contracts.ts";
+import { QUEUE_NAME } from "../domain/contracts.ts";
 import { migrate } from "../prisma/migrate.ts";
 import { runScenario, type Ctx, type Report, type ScenarioEnv } from "./harness.ts";
 import { PrivatePostgres, PrivateRedis, sleep, until } from "./infra.ts";

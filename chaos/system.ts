@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { spawnService, type Service } from "../scripts/service.ts";
-import type { AclRole } from "../core/redis-acl.ts";
+import type { AclRole } from "../infra/redis-acl.ts";
 import { privateRedisAt, sleep, type AclUrls } from "./infra.ts";
 
 // The service's real processes for one scenario: an API, N workers, optionally a runner

@@ -1,6 +1,6 @@
 import * as ops from "../admin/ops.ts";
-import { inTx, type PrismaClient } from "../core/db.ts";
-import { reportJobTx } from "../core/data/jobs.ts";
+import { inTx, type PrismaClient } from "../infra/db.ts";
+import { reportJobTx } from "../domain/data/jobs.ts";
 
 // What the load acts on: queued jobs nobody can claim (cancelled at once), jobs the runner
 // simulator holds (a cancel must reach their containers), and completed runs to rerun.

@@ -4,7 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { DEFAULT_DATABASE_URL, applyMigrations, withDatabase } from "./engine.ts";
-import { DependencyError, probePostgres, redactUrl } from "../core/deps.ts";
+import { DependencyError, probePostgres, redactUrl } from "../infra/deps.ts";
 
 export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "migrations");
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DependencyError, detailOf } from "../core/deps.ts";
+import { DependencyError, detailOf } from "../infra/deps.ts";
 
 // The runner protocol of docs/runner-protocol.md, as a runner speaks it. No database access.
 

@@ -1,13 +1,13 @@
-import { cancelChannel, cancelSignal } from "../core/contracts.ts";
-import type { Logger } from "../core/logger.ts";
-import { connectRedis, type Redis } from "../core/redis.ts";
-import { dependencyWatch, watchRedis } from "../core/dep-watch.ts";
+import { cancelChannel, cancelSignal } from "../domain/contracts.ts";
+import type { Logger } from "../infra/logger.ts";
+import { connectRedis, type Redis } from "../infra/redis.ts";
+import { dependencyWatch, watchRedis } from "../infra/dep-watch.ts";
 import type { RunnerClient } from "./client.ts";
 import type { JobRun } from "./job.ts";
 import type { ContainerRegistry } from "./orphans.ts";
 import { SimRunner, type RunnerSpec } from "./runner.ts";
 import { judgeSignal } from "./signals.ts";
-import { assertNever } from "../core/assert.ts";
+import { assertNever } from "../infra/assert.ts";
 
 export interface FleetOptions {
   redisUrl: string;
@@ -44,7 +44,7 @@ export class Fleet {
     if (swept.skipped.length > 0) this.opts.log.info({ skipped: swept.skipped }, "left alone recorded pids this fleet cannot prove it started");
     const sub = connectRedis(this.opts.redisUrl, "signals");
     this.sub = sub;
-    // A lost Redis is logged once and its return once, not on every retry (core/dep-watch.ts).
+    // A lost Redis is logged once and its return once, not on every retry (infra/dep-watch.ts).
     watchRedis(sub, dependencyWatch(this.opts.log, "redis", this.opts.redisUrl), "signals");
     sub.on("message", (_channel: string, message: string) => this.onSignal(message));
     // "ready" is the connection's, before any SUBSCRIBE was answered: the first subscription

@@ -1,10 +1,10 @@
-import type { Logger } from "../core/logger.ts";
+import type { Logger } from "../infra/logger.ts";
 import { startContainer, type Container, type ContainerExit } from "./container/driver.ts";
 import type { Claim, RunnerClient, StatusBody } from "./client.ts";
 import type { ContainerRegistry } from "./orphans.ts";
 import { actOnCheck } from "./signals.ts";
 import { stepEndLine } from "./step-end.ts";
-import { assertNever } from "../core/assert.ts";
+import { assertNever } from "../infra/assert.ts";
 
 export interface JobOptions {
   graceMs: number;

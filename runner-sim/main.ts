@@ -2,16 +2,16 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { commonEnv, parseConfig } from "../core/config.ts";
-import { createLogger } from "../core/logger.ts";
-import { onShutdown } from "../core/shutdown.ts";
+import { commonEnv, parseConfig } from "../infra/config.ts";
+import { createLogger } from "../infra/logger.ts";
+import { onShutdown } from "../infra/shutdown.ts";
 import { RunnerClient } from "./client.ts";
 import { Fleet } from "./fleet.ts";
 import { ContainerRegistry } from "./orphans.ts";
 import { prepareStateDir } from "./state-dir.ts";
 import { fleetIdentity, lockFleet, readRunnerTokens, writeRunnerTokens } from "./state.ts";
 import type { RunnerSpec } from "./runner.ts";
-import { classifyRedis, DependencyError, failClearly, probeRedis } from "../core/deps.ts";
+import { classifyRedis, DependencyError, failClearly, probeRedis } from "../infra/deps.ts";
 
 failClearly("runner-sim");
 
@@ -132,7 +132,7 @@ try {
     await started;
   }
 } catch (e) {
-  // An API that never answered: its one line (core/deps.ts).
+  // An API that never answered: its one line (infra/deps.ts).
   if (e instanceof DependencyError) throw e;
   // A refused SUBSCRIBE (NOPERM) or login is the operator's to fix in REDIS_URL or the ACL: one line.
   const f = classifyRedis(e, cfg.REDIS_URL);

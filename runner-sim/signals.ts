@@ -1,4 +1,4 @@
-import { assertNever } from "../core/assert.ts";
+import { assertNever } from "../infra/assert.ts";
 import type { CancelAnswer } from "./client.ts";
 
 // A cancel signal comes from Redis, which more parties can write to than should stop a

@@ -1,8 +1,8 @@
-import { commonEnv, parseConfig } from "../core/config.ts";
-import { createPrisma } from "../core/db.ts";
-import { failClearly, probePostgres } from "../core/deps.ts";
-import { CHECKS, checkInvariants } from "../core/invariants.ts";
-import { driverMessage } from "../core/readiness.ts";
+import { commonEnv, parseConfig } from "../infra/config.ts";
+import { createPrisma } from "../infra/db.ts";
+import { failClearly, probePostgres } from "../infra/deps.ts";
+import { CHECKS, checkInvariants } from "../domain/invariants.ts";
+import { driverMessage } from "../infra/readiness.ts";
 
 // `npm run check:invariants`: exit 0 when every invariant holds, else 1 with the list.
 

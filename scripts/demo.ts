@@ -1,9 +1,9 @@
 import { spawn } from "node:child_process";
 import { z } from "zod";
-import { commonEnv, parseConfig } from "../core/config.ts";
-import { createPrisma } from "../core/db.ts";
+import { commonEnv, parseConfig } from "../infra/config.ts";
+import { createPrisma } from "../infra/db.ts";
 import { demoRun, seedDemo } from "./seed.ts";
-import { failClearly, probeRedis } from "../core/deps.ts";
+import { failClearly, probeRedis } from "../infra/deps.ts";
 import { probeServer } from "../prisma/migrate.ts";
 
 failClearly("demo");

@@ -1,5 +1,5 @@
 import * as ops from "../admin/ops.ts";
-import type { PrismaClient } from "../core/db.ts";
+import type { PrismaClient } from "../infra/db.ts";
 
 // The demo world `npm start` and `npm run demo` work in: user `demo`, repository
 // `demo/hello` and a workflow whose second job runs long enough to be cancelled.

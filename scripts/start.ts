@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import { commonEnv, parseConfig } from "../core/config.ts";
-import { createPrisma } from "../core/db.ts";
+import { commonEnv, parseConfig } from "../infra/config.ts";
+import { createPrisma } from "../infra/db.ts";
 import { migrate, summary } from "../prisma/migrate.ts";
 import { demoRun, seedDemo } from "./seed.ts";
-import { ensureSigningKey } from "../core/signing.ts";
-import { DUPLICATE_MS, SUPERVISED_ENV, watchParent } from "../core/shutdown.ts";
-import { failClearly, probeRedis } from "../core/deps.ts";
+import { ensureSigningKey } from "../infra/signing.ts";
+import { DUPLICATE_MS, SUPERVISED_ENV, watchParent } from "../infra/shutdown.ts";
+import { failClearly, probeRedis } from "../infra/deps.ts";
 import { probeServer } from "../prisma/migrate.ts";
 
 failClearly("start");

@@ -4,8 +4,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from "playwrig
 import { Queue } from "bullmq";
 import * as ops from "../admin/ops.ts";
 import { dashboardUrl } from "../admin/dashboard.ts";
-import { MAINTENANCE_QUEUE, QUEUE_NAME } from "../core/contracts.ts";
-import { connectRedis, type Redis } from "../core/redis.ts";
+import { MAINTENANCE_QUEUE, QUEUE_NAME } from "../domain/contracts.ts";
+import { connectRedis, type Redis } from "../infra/redis.ts";
 import { createTestDb, waitFor, type TestDb } from "./setup/db.ts";
 import { spawnService, type Service } from "./setup/stack.ts";
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import * as ops from "../admin/ops.ts";
 import { BULK_BODY_REQUIRED } from "../api/routes/bulk.ts";
-import { cancelChannel, cancelSignal } from "../core/contracts.ts";
+import { cancelChannel, cancelSignal } from "../domain/contracts.ts";
 import { waitFor } from "./setup/db.ts";
 import { worldSuite } from "./setup/suite.ts";
 import { call, claimJob, ONE_JOB, registerTestRunner } from "./setup/world.ts";

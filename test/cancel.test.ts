@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cancelChannel, cancelSignal } from "../core/contracts.ts";
+import { cancelChannel, cancelSignal } from "../domain/contracts.ts";
 import { waitFor } from "./setup/db.ts";
 import { worldSuite } from "./setup/suite.ts";
 import { call, claimJob, ONE_JOB, pushAndRun, registerTestRunner, TWO_JOBS } from "./setup/world.ts";

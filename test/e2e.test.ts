@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { isAlive } from "../runner-sim/container/driver.ts";
-import { connectRedis } from "../core/redis.ts";
+import { connectRedis } from "../infra/redis.ts";
 import { waitFor } from "./setup/db.ts";
 import type { Service } from "./setup/stack.ts";
 import { event, events, runEnds, runWithJobs, systemSuite } from "./setup/system.ts";

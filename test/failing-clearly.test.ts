@@ -8,7 +8,7 @@ import { inject } from "vitest";
 import { freePort, PrivatePostgres, PrivateRedis } from "../chaos/infra.ts";
 import { migrate } from "../prisma/migrate.ts";
 import { Queue } from "bullmq";
-import { connectRedis } from "../core/redis.ts";
+import { connectRedis } from "../infra/redis.ts";
 import { spawnService } from "../scripts/service.ts";
 import { createTestDb, type TestDb } from "./setup/db.ts";
 

@@ -11,16 +11,16 @@ import * as ops from "../admin/ops.ts";
 import { createApp } from "../api/app.ts";
 import { IntentClient } from "../api/intents.ts";
 import { createLimiter } from "../api/ratelimit.ts";
-import { createLogger, type Logger } from "../core/logger.ts";
-import { readinessCheck } from "../core/readiness.ts";
-import { connectRedis, type Redis } from "../core/redis.ts";
-import { sha256 } from "../core/tokens.ts";
+import { createLogger, type Logger } from "../infra/logger.ts";
+import { readinessCheck } from "../infra/readiness.ts";
+import { connectRedis, type Redis } from "../infra/redis.ts";
+import { sha256 } from "../domain/tokens.ts";
 import { createIntentWorker } from "../worker/worker.ts";
 import { hostileRequest, SQLISH, type HostileRequest, type HostileWorld } from "./setup/arbitraries.ts";
 import { createTestDb, type TestDb } from "./setup/db.ts";
 import { SIGNING_KEY, startStack, type Stack } from "./setup/stack.ts";
 import { startAclRedis } from "./setup/acl-redis.ts";
-import { poolSql } from "../core/sql.ts";
+import { poolSql } from "../infra/sql.ts";
 import { buildWorld, claim, claimJob, ONE_JOB, pushAndRun, registerTestRunner, TWO_JOBS } from "./setup/world.ts";
 
 // Hostile input (docs/security.md, "Where each rule is proven"). A property throws random methods, paths, ids, headers,

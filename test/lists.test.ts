@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ops from "../admin/ops.ts";
-import type { Prisma } from "../core/generated/prisma/client.ts";
-import { render } from "../core/sqlf.ts";
-import { runsPageSql } from "../core/data/lists.ts";
-import { parseListQuery } from "../core/data/list-query.ts";
+import type { Prisma } from "../infra/generated/prisma/client.ts";
+import { render } from "../infra/sqlf.ts";
+import { runsPageSql } from "../domain/data/lists.ts";
+import { parseListQuery } from "../domain/data/list-query.ts";
 import { expectInvariants } from "./setup/invariants.ts";
 import { createTestDb, type TestDb } from "./setup/db.ts";
 import { startStack, type Stack } from "./setup/stack.ts";

@@ -3,9 +3,9 @@
 // run on a label of their own, so no other test's jobs are claimed.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { cancelChannel, type CancelSignal } from "../core/contracts.ts";
-import { connectRedis } from "../core/redis.ts";
-import { parseWorkflow } from "../core/workflow.ts";
+import { cancelChannel, type CancelSignal } from "../domain/contracts.ts";
+import { connectRedis } from "../infra/redis.ts";
+import { parseWorkflow } from "../domain/workflow/parse.ts";
 import { publishSignalsJob } from "../worker/maintenance.ts";
 import { waitFor } from "./setup/db.ts";
 import { worldSuite } from "./setup/suite.ts";

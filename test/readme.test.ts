@@ -5,7 +5,7 @@ import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { withDatabase } from "../prisma/engine.ts";
-import { connectRedis } from "../core/redis.ts";
+import { connectRedis } from "../infra/redis.ts";
 import { spawnService, type Service } from "../scripts/service.ts";
 import { freePort } from "../chaos/infra.ts";
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ops from "../admin/ops.ts";
-import { reap } from "../core/data/reaper.ts";
-import type { ReapPolicy } from "../core/lifecycle/reap.ts";
-import { checkInvariants } from "../core/invariants.ts";
+import { reap } from "../domain/data/reaper.ts";
+import type { ReapPolicy } from "../domain/lifecycle/reap.ts";
+import { checkInvariants } from "../domain/invariants.ts";
 import { createTestDb, type TestDb } from "./setup/db.ts";
 import { expectInvariants } from "./setup/invariants.ts";
 import { startStack, type Stack } from "./setup/stack.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import * as ops from "../admin/ops.ts";
-import type { Conclusion } from "../core/lifecycle/types.ts";
+import type { Conclusion } from "../domain/lifecycle/types.ts";
 import { fingerprint } from "./setup/fingerprint.ts";
 import { worldSuite } from "./setup/suite.ts";
 import { call, claim, ONE_JOB, pushAndRun, registerTestRunner } from "./setup/world.ts";

@@ -2,7 +2,7 @@
 // current life once. Two registrations racing with the same proof must not both start a
 // new life (the second would silently end the first one's session), on real Postgres.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { registerOrRotate, type Registration } from "../core/data/runners.ts";
+import { registerOrRotate, type Registration } from "../domain/data/runners.ts";
 import { createTestDb, type TestDb } from "./setup/db.ts";
 
 let db: TestDb;

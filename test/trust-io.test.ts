@@ -1,10 +1,10 @@
 import { Queue } from "bullmq";
 import { describe, expect, it } from "vitest";
 import * as ops from "../admin/ops.ts";
-import { QUEUE_NAME } from "../core/contracts.ts";
-import { TOKEN_TARGET_SQL } from "../core/data/access.ts";
-import { endedMessage } from "../core/data/steps.ts";
-import type { PoolSql, Sql } from "../core/sql.ts";
+import { QUEUE_NAME } from "../domain/contracts.ts";
+import { TOKEN_TARGET_SQL } from "../domain/data/access.ts";
+import { endedMessage } from "../domain/data/steps.ts";
+import type { PoolSql, Sql } from "../infra/sql.ts";
 import { LOG_BATCH_BYTES, LOG_BATCH_CHUNKS } from "../api/routes/read.ts";
 import { fingerprint } from "./setup/fingerprint.ts";
 import { worldSuite } from "./setup/suite.ts";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiMetrics, metricsRouter } from "../api/metrics.ts";
-import { waitingFor, type WaitFacts } from "../core/data/waiting.ts";
+import { waitingFor, type WaitFacts } from "../domain/data/waiting.ts";
 import { expectInvariants } from "./setup/invariants.ts";
 import { createTestDb, type TestDb } from "./setup/db.ts";
 import { startStack, type Stack } from "./setup/stack.ts";

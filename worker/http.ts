@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
-import type { Logger } from "../core/logger.ts";
-import { exposition } from "../core/metrics.ts";
+import type { Logger } from "../infra/logger.ts";
+import { exposition } from "../infra/metrics.ts";
 
 // The worker's small HTTP side: GET /metrics (Prometheus), /healthz (the process answers)
 // and /readyz (Postgres and Redis reachable, migrations applied, not shutting down).

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { cancelCtes } from "../core/data/cancel.ts";
-import { withRunOfStatement } from "../core/data/runs.ts";
-import { render, sql, type Fragment } from "../core/sqlf.ts";
+import { cancelCtes } from "../domain/data/cancel.ts";
+import { withRunOfStatement } from "../domain/data/runs.ts";
+import { render, sql, type Fragment } from "../infra/sqlf.ts";
 import { recordStatement, type IntentRecord } from "./intent.ts";
 
 const numbered = (r: { text: string; values: unknown[] }) => [...r.text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1]));

@@ -1,17 +1,17 @@
 import { UnrecoverableError } from "bullmq";
 import type pg from "pg";
-import { inTx, isTransientDbError, isUniqueViolation, type PrismaClient, type Tx } from "../core/db.ts";
-import { poolSql, prismaSql, query, sqlTx, type Sql } from "../core/sql.ts";
-import { sql as q, type Fragment } from "../core/sqlf.ts";
-import type { PendingWrite } from "../core/sql.ts";
-import type { IntentPayload, IntentResult } from "../core/contracts.ts";
-import { intentResult } from "../core/contracts.ts";
-import type { Logger } from "../core/logger.ts";
-import { findTokenByIdForTarget, type Target } from "../core/data/access.ts";
-import { authorizeIntent } from "../core/authorize.ts";
-import { assertNever } from "../core/assert.ts";
+import { inTx, isTransientDbError, isUniqueViolation, type PrismaClient, type Tx } from "../infra/db.ts";
+import { poolSql, prismaSql, query, sqlTx, type Sql } from "../infra/sql.ts";
+import { sql as q, type Fragment } from "../infra/sqlf.ts";
+import type { PendingWrite } from "../infra/sql.ts";
+import type { IntentPayload, IntentResult } from "../domain/contracts.ts";
+import { intentResult } from "../domain/contracts.ts";
+import type { Logger } from "../infra/logger.ts";
+import { findTokenByIdForTarget, type Target } from "../domain/data/access.ts";
+import { authorizeIntent } from "../domain/authorize.ts";
+import { assertNever } from "../infra/assert.ts";
 // One constant for the key window and the intent age limit that must end before it.
-import { IDEMPOTENCY_WINDOW_MS } from "../core/signing.ts";
+import { IDEMPOTENCY_WINDOW_MS } from "../infra/signing.ts";
 
 export type IntentKind = "cancel_job" | "rerun_run" | "cancel_run" | "force_cancel_run" | "rerun_failed_jobs" | "rerun_job" | "bulk_cancel";
 

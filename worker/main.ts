@@ -1,18 +1,18 @@
-import { parseConfig, workerEnv } from "../core/config.ts";
-import { createLogger } from "../core/logger.ts";
-import { createPrisma } from "../core/db.ts";
-import { createPool, poolShares } from "../core/sql.ts";
-import { connectRedis } from "../core/redis.ts";
-import { onShutdown } from "../core/shutdown.ts";
+import { parseConfig, workerEnv } from "../infra/config.ts";
+import { createLogger } from "../infra/logger.ts";
+import { createPrisma } from "../infra/db.ts";
+import { createPool, poolShares } from "../infra/sql.ts";
+import { connectRedis } from "../infra/redis.ts";
+import { onShutdown } from "../infra/shutdown.ts";
 import { Queue } from "bullmq";
-import { QUEUE_NAME } from "../core/contracts.ts";
-import { createWorkerMetrics, registerQueueMetrics } from "../core/metrics.ts";
-import { readinessCheck } from "../core/readiness.ts";
+import { QUEUE_NAME } from "../domain/contracts.ts";
+import { createWorkerMetrics, registerQueueMetrics } from "../infra/metrics.ts";
+import { readinessCheck } from "../infra/readiness.ts";
 import { createIntentWorker } from "./worker.ts";
 import { startMaintenance } from "./maintenance.ts";
 import { startWorkerHttp } from "./http.ts";
-import { failClearly, isConnectionError, requireDeps } from "../core/deps.ts";
-import { dependencyWatch, watchPostgres, watchRedis } from "../core/dep-watch.ts";
+import { failClearly, isConnectionError, requireDeps } from "../infra/deps.ts";
+import { dependencyWatch, watchPostgres, watchRedis } from "../infra/dep-watch.ts";
 
 failClearly("worker");
 
@@ -79,7 +79,7 @@ const maintenance = await startMaintenance(
 started = true;
 log.info({ concurrency: cfg.WORKER_CONCURRENCY, prefix: cfg.QUEUE_PREFIX, http_port: http.port }, "worker ready");
 
-// Each phase is bounded (core/shutdown.ts): with Redis gone, worker.close() waits on a dead
+// Each phase is bounded (infra/shutdown.ts): with Redis gone, worker.close() waits on a dead
 // connection; an intent it could not finish stays in the queue and is retried elsewhere.
 onShutdown(log, [
   ["stop reporting ready", async () => http.stopReporting(), 1_000],

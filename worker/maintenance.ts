@@ -1,12 +1,12 @@
 import { Queue, Worker } from "bullmq";
-import { cancelChannel, MAINTENANCE_QUEUE, SIGNALS_JOB, signalsJob, type CancelSignal } from "../core/contracts.ts";
-import { reap } from "../core/data/reaper.ts";
-import type { PrismaClient } from "../core/db.ts";
-import type { ReapPolicy } from "../core/lifecycle/reap.ts";
-import type { Logger } from "../core/logger.ts";
-import type { Redis } from "../core/redis.ts";
+import { cancelChannel, MAINTENANCE_QUEUE, SIGNALS_JOB, signalsJob, type CancelSignal } from "../domain/contracts.ts";
+import { reap } from "../domain/data/reaper.ts";
+import type { PrismaClient } from "../infra/db.ts";
+import type { ReapPolicy } from "../domain/lifecycle/reap.ts";
+import type { Logger } from "../infra/logger.ts";
+import type { Redis } from "../infra/redis.ts";
 import type { Counter } from "prom-client";
-import { isConnectionError } from "../core/deps.ts";
+import { isConnectionError } from "../infra/deps.ts";
 
 export { MAINTENANCE_QUEUE };
 
@@ -15,7 +15,7 @@ export interface MaintenanceDeps {
   publish: (channel: string, message: string) => Promise<unknown>;
   log: Logger;
   queuePrefix: string;
-  /** `actions_reaper_ended_jobs_total{reason}` (core/metrics.ts), when metrics are on. */
+  /** `actions_reaper_ended_jobs_total{reason}` (infra/metrics.ts), when metrics are on. */
   reaperEnded?: Counter<"reason">;
 }
 

@@ -1,8 +1,8 @@
 import { Worker, UnrecoverableError, type Job } from "bullmq";
-import { QUEUE_NAME, intentPayload, type IntentName, type IntentPayload, type IntentResult } from "../core/contracts.ts";
-import type { Redis } from "../core/redis.ts";
-import { resultLabel, type IntentResultLabel, type RejectReason } from "../core/metrics.ts";
-import { signFailure, signResult, verifyIntent, type Signed } from "../core/signing.ts";
+import { QUEUE_NAME, intentPayload, type IntentName, type IntentPayload, type IntentResult } from "../domain/contracts.ts";
+import type { Redis } from "../infra/redis.ts";
+import { resultLabel, type IntentResultLabel, type RejectReason } from "../infra/metrics.ts";
+import { signFailure, signResult, verifyIntent, type Signed } from "../infra/signing.ts";
 import type { ProcessorDeps } from "./intent.ts";
 import { PROCESSORS, type Processor } from "./processors/index.ts";
 
@@ -45,7 +45,7 @@ function route(deps: ProcessorDeps, opts: WorkerOptions) {
     const log = deps.log.child({ intent: p.intentUid, kind: name, request_id: p.requestId, attempt: job.attemptsMade + 1 });
     const started = performance.now();
     const result = await a.processor({ ...deps, log }, p).catch((e: unknown) => {
-      // Signed like a result: the API believes a failure only from a worker (core/signing.ts).
+      // Signed like a result: the API believes a failure only from a worker (infra/signing.ts).
       // The same error object goes on, so BullMQ's retry rules see its class.
       const err = e instanceof Error ? e : new Error(String(e));
       err.message = signFailure(a.key, String(job.id), err.message);

@@ -1,5 +1,5 @@
-import { assertNever } from "../../core/assert.ts";
-import { hasScope } from "../../core/scopes.ts";
+import { assertNever } from "../../infra/assert.ts";
+import { hasScope } from "../../domain/scopes.ts";
 import type { DashboardGrant } from "./secrets.ts";
 
 // Who gets which dashboard, decided from plain facts about the request (api/dashboard.ts

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sha256 } from "../../core/tokens.ts";
+import { sha256 } from "../../domain/tokens.ts";
 import { newSecret, readSecret } from "./secrets.ts";
 
 describe("dashboard secrets", () => {

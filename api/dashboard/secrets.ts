@@ -1,4 +1,4 @@
-import { randomBase62, sha256 } from "../../core/tokens.ts";
+import { randomBase62, sha256 } from "../../domain/tokens.ts";
 
 // The dashboard's two browser secrets: the one-use ticket in the link `admin dashboard-url`
 // prints, and the session cookie the ticket is exchanged for. The database keeps only

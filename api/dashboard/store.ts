@@ -1,4 +1,4 @@
-import type { Sql } from "../../core/sql.ts";
+import type { Sql } from "../../infra/sql.ts";
 import { SESSION_TTL_MS } from "./secrets.ts";
 
 // The dashboard's two statements, by hash only. Both check that the user is still a site

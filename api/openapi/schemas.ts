@@ -1,13 +1,13 @@
 import { extendZodWithOpenApi } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
-import { cancelJobBody, rerunRunBody } from "../../core/contracts.ts";
-import { CONCLUSIONS, type Conclusion } from "../../core/lifecycle/types.ts";
+import { cancelJobBody, rerunRunBody } from "../../domain/contracts.ts";
+import { CONCLUSIONS, type Conclusion } from "../../domain/lifecycle/types.ts";
 import { emptyBody } from "../routes/lifecycle.ts";
 import { cancelBody } from "../submit.ts";
-import { cancelRunBody } from "../../core/contracts.ts";
+import { cancelRunBody } from "../../domain/contracts.ts";
 import { heartbeatBody, logBody, registerBody, reportBody } from "../routes/runner.ts";
 import { bulkCancelRequest } from "../routes/bulk.ts";
-import { bulkCancelBody } from "../../core/contracts.ts";
+import { bulkCancelBody } from "../../domain/contracts.ts";
 
 // The schemas of the HTTP contract (docs/api.md). Request bodies and the two intent
 // results are the zod schemas the routes and the worker already parse with; the read views
@@ -78,7 +78,7 @@ export const EmptyBody = named("EmptyBody", emptyBody, { description: "These ope
 
 const actor = z.object({ id, login: z.string() }).openapi("Actor");
 
-/** core/data/waiting.ts WaitingFor: what holds a queued job back, the first that must change. */
+/** domain/data/waiting.ts WaitingFor: what holds a queued job back, the first that must change. */
 export const WaitingFor = z
   .discriminatedUnion("kind", [
     z.object({

@@ -1,9 +1,9 @@
 import { Router, type Request } from "express";
 import { z } from "zod";
-import { bulkFilters, matchedView, matchRuns } from "../../core/data/bulkcancel.ts";
-import type { Target } from "../../core/data/access.ts";
-import { num } from "../../core/ids.ts";
-import { hasNoNul } from "../../core/text.ts";
+import { bulkFilters, matchedView, matchRuns } from "../../domain/data/bulkcancel.ts";
+import type { Target } from "../../domain/data/access.ts";
+import { num } from "../../domain/ids.ts";
+import { hasNoNul } from "../../infra/text.ts";
 import { authenticate, requireScope, type TargetAccess } from "../auth.ts";
 import { carriesBody, pathText } from "../body.ts";
 import { badRequest } from "../errors.ts";

@@ -1,11 +1,11 @@
 import { Router, type Request, type Response } from "express";
-import type { Target } from "../../core/data/access.ts";
-import { readJobsOfRun } from "../../core/data/reads.ts";
-import { readRunsPage } from "../../core/data/lists.ts";
-import { parseListQuery } from "../../core/data/list-query.ts";
-import { readWaiting } from "../../core/data/waiting.ts";
-import { hasNoNul } from "../../core/text.ts";
-import { num } from "../../core/ids.ts";
+import type { Target } from "../../domain/data/access.ts";
+import { readJobsOfRun } from "../../domain/data/reads.ts";
+import { readRunsPage } from "../../domain/data/lists.ts";
+import { parseListQuery } from "../../domain/data/list-query.ts";
+import { readWaiting } from "../../domain/data/waiting.ts";
+import { hasNoNul } from "../../infra/text.ts";
+import { num } from "../../domain/ids.ts";
 import { authenticate, idParam, requireScope, type TargetAccess } from "../auth.ts";
 import { badRequest, notFound } from "../errors.ts";
 import { jobView, runSummaryView } from "../views.ts";

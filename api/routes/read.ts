@@ -1,11 +1,11 @@
 import { Router, type Response } from "express";
-import type { Logger } from "../../core/logger.ts";
-import type { Sql } from "../../core/sql.ts";
-import { readJob, readJobsOfRun, readLogBatch, readReusedSource, readRun, readSteps } from "../../core/data/reads.ts";
+import type { Logger } from "../../infra/logger.ts";
+import type { Sql } from "../../infra/sql.ts";
+import { readJob, readJobsOfRun, readLogBatch, readReusedSource, readRun, readSteps } from "../../domain/data/reads.ts";
 import { authenticate, idParam, requireScope, type AuthDeps, type TargetAccess } from "../auth.ts";
 import { notFound } from "../errors.ts";
 import { jobView, runView, stepView } from "../views.ts";
-import { readWaiting } from "../../core/data/waiting.ts";
+import { readWaiting } from "../../domain/data/waiting.ts";
 
 export interface ReadDeps extends AuthDeps {
   log: Logger;

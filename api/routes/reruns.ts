@@ -1,5 +1,5 @@
 import { Router } from "express";
-import { parseId } from "../../core/ids.ts";
+import { parseId } from "../../domain/ids.ts";
 import { authenticate, idParam, requireScope } from "../auth.ts";
 import { authorizeWriteOn, emptyBody, idempotencyKey, parseBody, submitIntent, type IntentRouteDeps } from "../submit.ts";
 

@@ -1,19 +1,19 @@
 import { Router, type Request, type RequestHandler, type Response } from "express";
 import { z } from "zod";
-import { inTx, type PrismaClient } from "../../core/db.ts";
-import type { PoolSql } from "../../core/sql.ts";
-import { heartbeatAndClaim, findJobToken, type JobCredential } from "../../core/data/claim.ts";
-import { reportJobTx } from "../../core/data/jobs.ts";
-import type { Signal } from "../../core/data/cancel.ts";
-import type { CancelSignal } from "../../core/contracts.ts";
-import { appendLog, reportStepTx } from "../../core/data/steps.ts";
-import { logText, sqlText } from "../../core/text.ts";
-import { parseId, num } from "../../core/ids.ts";
-import { CONCLUSIONS, type Conclusion } from "../../core/lifecycle/types.ts";
-import type { Report } from "../../core/lifecycle/report.ts";
-import { credentialsFrom, newOpaqueToken, sha256 } from "../../core/tokens.ts";
-import { liveMessage, registerOrRotate } from "../../core/data/runners.ts";
-import { assertNever } from "../../core/assert.ts";
+import { inTx, type PrismaClient } from "../../infra/db.ts";
+import type { PoolSql } from "../../infra/sql.ts";
+import { heartbeatAndClaim, findJobToken, type JobCredential } from "../../domain/data/claim.ts";
+import { reportJobTx } from "../../domain/data/jobs.ts";
+import type { Signal } from "../../domain/data/cancel.ts";
+import type { CancelSignal } from "../../domain/contracts.ts";
+import { appendLog, reportStepTx } from "../../domain/data/steps.ts";
+import { logText, sqlText } from "../../infra/text.ts";
+import { parseId, num } from "../../domain/ids.ts";
+import { CONCLUSIONS, type Conclusion } from "../../domain/lifecycle/types.ts";
+import type { Report } from "../../domain/lifecycle/report.ts";
+import { credentialsFrom, newOpaqueToken, sha256 } from "../../domain/tokens.ts";
+import { liveMessage, registerOrRotate } from "../../domain/data/runners.ts";
+import { assertNever } from "../../infra/assert.ts";
 import { observeCancelPropagation } from "../metrics.ts";
 import { timingSafeEqual } from "node:crypto";
 import { badRequest, conflict, HttpError, invalidToken, notFound, unauthenticated } from "../errors.ts";
@@ -30,7 +30,7 @@ export interface RunnerDeps {
   logMaxBytesPerJob: number;
   /** A self-registered runner silent this long may be re-registered without its token (60 s when unset). */
   heartbeatWindowMs?: number;
-  /** Hands cancel signals to a worker to publish (fail-fast's; see core/contracts.ts SIGNALS_JOB). */
+  /** Hands cancel signals to a worker to publish (fail-fast's; see domain/contracts.ts SIGNALS_JOB). */
   announceCancels?: (signals: CancelSignal[]) => Promise<unknown>;
 }
 

@@ -1,8 +1,8 @@
 import { Router } from "express";
-import { parseId, num } from "../../core/ids.ts";
+import { parseId, num } from "../../domain/ids.ts";
 import { authenticate, idParam, requireScope } from "../auth.ts";
 import { authorizeWriteOn, cancelBody, idempotencyKey, parseBody, submitIntent, type IntentRouteDeps } from "../submit.ts";
-import { runTimeline } from "../../core/data/timeline.ts";
+import { runTimeline } from "../../domain/data/timeline.ts";
 import { visibleTarget } from "./read.ts";
 
 /** Whole-run operations: cancel, force-cancel, and the timeline of who did what. */

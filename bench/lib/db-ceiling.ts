@@ -1,7 +1,7 @@
 import { pino } from "pino";
-import { findTokenForTarget } from "../../core/data/access.ts";
-import { createPool, poolSql } from "../../core/sql.ts";
-import { sha256 } from "../../core/tokens.ts";
+import { findTokenForTarget } from "../../domain/data/access.ts";
+import { createPool, poolSql } from "../../infra/sql.ts";
+import { sha256 } from "../../domain/tokens.ts";
 import { intentUid } from "../../api/intents.ts";
 import { cancelJob } from "../../worker/processors/cancel-job.ts";
 import { closedLoop, type LoadResult } from "./load.ts";

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { intentUid } from "../../api/intents.ts";
-import { accessSql, tokenByHashSql, tokenTargetSql } from "../../core/data/access.ts";
-import { cancelCtes } from "../../core/data/cancel.ts";
-import { lockRunOfJobSql } from "../../core/data/settlement.ts";
-import { render, type Fragment } from "../../core/sqlf.ts";
+import { accessSql, tokenByHashSql, tokenTargetSql } from "../../domain/data/access.ts";
+import { cancelCtes } from "../../domain/data/cancel.ts";
+import { lockRunOfJobSql } from "../../domain/data/settlement.ts";
+import { render, type Fragment } from "../../infra/sqlf.ts";
 import { intentByUidSql, recordStatement } from "../../worker/intent.ts";
 import type { HotContext, HotStatement } from "../scenarios/growth.ts";
 
@@ -30,7 +30,7 @@ const cancelledResult = (ctx: HotContext) => JSON.stringify({
   ok: true, body: { job_id: ctx.jobId, run_id: ctx.runId, repo_id: ctx.repoId, changed_jobs: 1, run_completed: true, run_conclusion: "cancelled" },
 });
 
-/** The text depends only on the statement's shape (core/sqlf.ts): rendered from any context, bound from each. */
+/** The text depends only on the statement's shape (infra/sqlf.ts): rendered from any context, bound from each. */
 const SHAPE: HotContext = { jobId: 0, runId: 0, userId: 0, repoId: 0, tokenHash: "" };
 function composed(name: string, build: (c: HotContext) => Fragment): HotStatement {
   return { name, sql: render(build(SHAPE)).text, params: (c) => render(build(c)).values };

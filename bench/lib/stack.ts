@@ -1,7 +1,7 @@
 import pg from "pg";
 import * as ops from "../../admin/ops.ts";
-import { commonEnv, parseConfig } from "../../core/config.ts";
-import { createPrisma, type PrismaClient } from "../../core/db.ts";
+import { commonEnv, parseConfig } from "../../infra/config.ts";
+import { createPrisma, type PrismaClient } from "../../infra/db.ts";
 import { withDatabase } from "../../prisma/engine.ts";
 import { migrate } from "../../prisma/migrate.ts";
 import { spawnService, type Service } from "../../scripts/service.ts";

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { ensureSigningKey } from "../../core/signing.ts";
+import { ensureSigningKey } from "../../infra/signing.ts";
 import { fileURLToPath } from "node:url";
 import { IntentClient, intentUid } from "../../api/intents.ts";
-import { connectRedis, type Redis } from "../../core/redis.ts";
+import { connectRedis, type Redis } from "../../infra/redis.ts";
 import { spawnService } from "../../scripts/service.ts";
 import { httpClient } from "../lib/http.ts";
 import { closedLoop, type Fire, type LoadResult } from "../lib/load.ts";

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import type pg from "pg";
-import { sha256 } from "../../core/tokens.ts";
+import { sha256 } from "../../domain/tokens.ts";
 import { closedLoop, type LoadResult } from "../lib/load.ts";
 import { seedRuns, withPg } from "../lib/data.ts";
 import { withStack, type Stack } from "../lib/stack.ts";

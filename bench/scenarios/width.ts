@@ -1,4 +1,4 @@
-import { assertNever } from "../../core/assert.ts";
+import { assertNever } from "../../infra/assert.ts";
 import { closedLoop, type LoadResult } from "../lib/load.ts";
 import { httpClient, type HttpClient } from "../lib/http.ts";
 import { seedRuns, withPg } from "../lib/data.ts";

@@ -1,9 +1,9 @@
 import { Redis } from "ioredis";
 import { PrivateRedis, type AclUrls } from "../../chaos/infra.ts";
-import type { AclRole } from "../../core/redis-acl.ts";
+import type { AclRole } from "../../infra/redis-acl.ts";
 
 // Tests that run the service's processes as production does: a private redis-server (on a
-// free loopback port, stopped at the end) with the ACL users of core/redis-acl.ts, and a
+// free loopback port, stopped at the end) with the ACL users of infra/redis-acl.ts, and a
 // Redis URL per role. The shared Redis of the test run has no such users. Redis' default
 // user needs the admin's password there (PrivateRedis), so a process whose AUTH fails gets
 // nothing rather than falling back to an open default user (docs/security.md).

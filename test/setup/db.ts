@@ -1,8 +1,8 @@
 import pg from "pg";
 import { inject } from "vitest";
-import { createPrisma, type PrismaClient } from "../../core/db.ts";
+import { createPrisma, type PrismaClient } from "../../infra/db.ts";
 import { withDatabase } from "../../prisma/engine.ts";
-import { createPool } from "../../core/sql.ts";
+import { createPool } from "../../infra/sql.ts";
 
 export interface TestDb {
   name: string;

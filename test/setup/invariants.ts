@@ -1,5 +1,5 @@
 import { expect } from "vitest";
-import { checkInvariants } from "../../core/invariants.ts";
+import { checkInvariants } from "../../domain/invariants.ts";
 import type { TestDb } from "./db.ts";
 
 /** Every test file that changes lifecycle state ends by proving the invariants hold. */

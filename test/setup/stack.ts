@@ -6,13 +6,13 @@ import type { RequestHandler, Router } from "express";
 import { createApp, type AppDeps } from "../../api/app.ts";
 import { IntentClient } from "../../api/intents.ts";
 import { createLimiter } from "../../api/ratelimit.ts";
-import { createLogger } from "../../core/logger.ts";
-import { connectRedis, type Redis } from "../../core/redis.ts";
+import { createLogger } from "../../infra/logger.ts";
+import { connectRedis, type Redis } from "../../infra/redis.ts";
 import { createIntentWorker } from "../../worker/worker.ts";
-import { readinessCheck } from "../../core/readiness.ts";
-import { sha256 } from "../../core/tokens.ts";
+import { readinessCheck } from "../../infra/readiness.ts";
+import { sha256 } from "../../domain/tokens.ts";
 import type { TestDb } from "./db.ts";
-import { poolSql, type PoolSql } from "../../core/sql.ts";
+import { poolSql, type PoolSql } from "../../infra/sql.ts";
 
 export { spawnService, type Service } from "../../scripts/service.ts";
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect } from "vitest";
-import type { AclRole } from "../../core/redis-acl.ts";
+import type { AclRole } from "../../infra/redis-acl.ts";
 import { startAclRedis, type AclRedis } from "./acl-redis.ts";
 import { createTestDb, waitFor, type TestDb } from "./db.ts";
 import { expectInvariants } from "./invariants.ts";

@@ -1,6 +1,6 @@
-import type { PrismaClient } from "../../core/db.ts";
+import type { PrismaClient } from "../../infra/db.ts";
 import * as ops from "../../admin/ops.ts";
-import { sha256 } from "../../core/tokens.ts";
+import { sha256 } from "../../domain/tokens.ts";
 
 export const TWO_JOBS = `name: CI
 on: push

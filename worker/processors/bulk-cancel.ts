@@ -1,6 +1,6 @@
-import type { IntentPayload, IntentResult } from "../../core/contracts.ts";
-import { bulkCancelTx, bulkFilters, matchedView } from "../../core/data/bulkcancel.ts";
-import { num } from "../../core/ids.ts";
+import type { IntentPayload, IntentResult } from "../../domain/contracts.ts";
+import { bulkCancelTx, bulkFilters, matchedView } from "../../domain/data/bulkcancel.ts";
+import { num } from "../../domain/ids.ts";
 import { actorOf, applyIntent, rejected, type ProcessorDeps } from "../intent.ts";
 import { publishSignals } from "./signals.ts";
 

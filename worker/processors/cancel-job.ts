@@ -1,6 +1,6 @@
-import type { IntentPayload, IntentResult } from "../../core/contracts.ts";
-import { planCancelJob } from "../../core/data/cancel.ts";
-import { num } from "../../core/ids.ts";
+import type { IntentPayload, IntentResult } from "../../domain/contracts.ts";
+import { planCancelJob } from "../../domain/data/cancel.ts";
+import { num } from "../../domain/ids.ts";
 import { actorOf, applyIntentSql, rejected, type ProcessorDeps } from "../intent.ts";
 import { publishSignals } from "./signals.ts";
 import { cancelledBody } from "./cancel-run.ts";

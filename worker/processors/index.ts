@@ -1,4 +1,4 @@
-import type { IntentName, IntentPayload, IntentResult } from "../../core/contracts.ts";
+import type { IntentName, IntentPayload, IntentResult } from "../../domain/contracts.ts";
 import type { ProcessorDeps } from "../intent.ts";
 import { cancelJob } from "./cancel-job.ts";
 import { rerunRun } from "./rerun-run.ts";

@@ -1,12 +1,12 @@
-import type { IntentPayload } from "../../core/contracts.ts";
-import { createRun, pendingRun, rerunTriggerId, workflowOf, type JobInit } from "../../core/data/runs.ts";
-import type { WorkflowSpec } from "../../core/workflow.ts";
-import { id, perVariant, type Sql } from "../../core/sql.ts";
-import { num } from "../../core/ids.ts";
-import { planRerun, type RerunScope } from "../../core/lifecycle/rerunplan.ts";
-import { rollUp } from "../../core/lifecycle/settle.ts";
-import type { Conclusion, JobStatus } from "../../core/lifecycle/types.ts";
-import type { Prisma } from "../../core/db.ts";
+import type { IntentPayload } from "../../domain/contracts.ts";
+import { createRun, pendingRun, rerunTriggerId, workflowOf, type JobInit } from "../../domain/data/runs.ts";
+import type { WorkflowSpec } from "../../domain/workflow/parse.ts";
+import { id, perVariant, type Sql } from "../../infra/sql.ts";
+import { num } from "../../domain/ids.ts";
+import { planRerun, type RerunScope } from "../../domain/lifecycle/rerunplan.ts";
+import { rollUp } from "../../domain/lifecycle/settle.ts";
+import type { Conclusion, JobStatus } from "../../domain/lifecycle/types.ts";
+import type { Prisma } from "../../infra/db.ts";
 import { DEFAULT_RERUN_LIMIT, rejected, type Applied, type ProcessorDeps } from "../intent.ts";
 import { publishSignals } from "./signals.ts";
 

@@ -1,4 +1,4 @@
-import type { IntentPayload, IntentResult } from "../../core/contracts.ts";
+import type { IntentPayload, IntentResult } from "../../domain/contracts.ts";
 import { applyIntentSql, type ProcessorDeps } from "../intent.ts";
 import { rerunFrom } from "./rerun-common.ts";
 

@@ -1,6 +1,6 @@
-import { cancelChannel, type CancelSignal } from "../../core/contracts.ts";
-import type { Signal } from "../../core/data/cancel.ts";
-import { num } from "../../core/ids.ts";
+import { cancelChannel, type CancelSignal } from "../../domain/contracts.ts";
+import type { Signal } from "../../domain/data/cancel.ts";
+import { num } from "../../domain/ids.ts";
 import type { ProcessorDeps } from "../intent.ts";
 
 /** Tells the runners, after commit, which of their jobs to stop. */
