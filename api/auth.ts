@@ -24,11 +24,10 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 export type TargetOf = (req: Request) => Target | null;
 
 /** The run or job named by the route's `:id`. */
-export function idParam(kind: "run" | "job"): TargetOf {
+export function idParam(kind: "run" | "job"): (req: Request) => (Target & { kind: "run" | "job" }) | null {
   return (req) => {
     const id = parseId(req.params.id);
-    if (id === null) return null;
-    return kind === "run" ? { run: id } : { job: id };
+    return id === null ? null : { kind, id };
   };
 }
 
@@ -70,7 +69,7 @@ export function authenticate(deps: AuthDeps, targetOf?: TargetOf): RequestHandle
       throw e;
     }
     await deps.tokenLimiter.consume(`t${token.id}`, res);
-    res.locals.token = token;
+    res.locals.token = token satisfies AuthedToken;
     touchLastUsed(deps.prisma, token);
     next();
   };
@@ -79,7 +78,7 @@ export function authenticate(deps: AuthDeps, targetOf?: TargetOf): RequestHandle
 /** Decided from the token alone, before anything is looked up. */
 export function requireScope(scope: Scope): RequestHandler {
   return (_req, res, next) => {
-    const token = res.locals.token as AuthedToken;
+    const { token } = authOf(res);
     res.set("X-OAuth-Scopes", token.scopes.join(", "));
     res.set("X-Accepted-OAuth-Scopes", scope);
     if (!hasScope(token.scopes, scope)) throw new HttpError(403, `token lacks required scope: ${scope}`);
@@ -97,6 +96,24 @@ function touchLastUsed(prisma: PrismaClient, token: AuthedToken): void {
     .catch(() => {});
 }
 
+/**
+ * What authenticate established for this request: the token, and when the route names its
+ * target (TargetOf), what the same lookup found about it. The one typed reader of what
+ * authenticate and resolveToken put in res.locals (Express types res.locals as any).
+ */
+export interface AuthContext {
+  token: AuthedToken;
+  /** Undefined when the route names no target, or the token did not resolve. */
+  target: TargetAccess | undefined;
+}
+
+export function authOf(res: Response): AuthContext {
+  const token = res.locals.token as AuthedToken | undefined;
+  // A route that reads the token is mounted behind authenticate: without it, a bug.
+  if (token === undefined) throw new Error("authOf: no authenticated token on this request");
+  return { token, target: res.locals.targetAccess as TargetAccess | undefined };
+}
+
 export function tokenOf(res: Response): AuthedToken {
-  return res.locals.token as AuthedToken;
+  return authOf(res).token;
 }

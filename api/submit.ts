@@ -1,11 +1,12 @@
-import type { Request, Response } from "express";
+import type { Request, Response, Router } from "express";
 import { z } from "zod";
 import type { PrismaClient } from "../infra/db.ts";
 import { repoAccess, sameTarget, targetAccess, type Access, type Target } from "../domain/data/access.ts";
 import { assertNever } from "../infra/assert.ts";
 import { sqlText } from "../infra/text.ts";
-import type { IntentName, IntentResult } from "../domain/contracts.ts";
-import { tokenOf, type AuthDeps, type TargetAccess } from "./auth.ts";
+import type { IntentResult } from "../domain/contracts.ts";
+import { expressPath, INTENTS, type IdIntentName, type IntentName, type IntentTargetKind } from "../domain/intents.ts";
+import { authenticate, authOf, idParam, requireScope, tokenOf, type AuthDeps } from "./auth.ts";
 import { badRequest, conflict, HttpError, invalidToken, notFound, unavailable, unprocessable } from "./errors.ts";
 import { intentUid, type IntentClient, type Outcome } from "./intents.ts";
 
@@ -46,11 +47,20 @@ export async function authorizeWrite(deps: IntentRouteDeps, res: Response, repoI
   check(await repoAccess(deps.sql, tokenOf(res), repoId), what);
 }
 
-/** The same rule for a run or job named by id: lookup and access in one statement. */
-export async function authorizeWriteOn(deps: IntentRouteDeps, res: Response, target: Target | null, what: string) {
+/**
+ * The same rule for a target named in the URL: lookup and access in one statement (the
+ * token's, when authenticate was given the target). Answers the target and its repository.
+ */
+export async function authorizeWriteOn<T extends Target>(
+  deps: IntentRouteDeps, res: Response, target: T | null, what: string,
+): Promise<{ target: T; repoId: bigint }> {
   if (target === null) throw notFound(what);
-  const known = res.locals.targetAccess as TargetAccess | undefined;
-  check(known !== undefined && sameTarget(known.target, target) ? known.access : (await targetAccess(deps.sql, tokenOf(res), target)).access, what);
+  const { token, target: known } = authOf(res);
+  const found = known !== undefined && sameTarget(known.target, target) ? known : await targetAccess(deps.sql, token, target);
+  check(found.access, what);
+  // Any access but "none" means the repository was found; this only tells the compiler.
+  if (found.repoId === undefined) throw notFound(what);
+  return { target, repoId: found.repoId };
 }
 
 function check(access: Access, what: string): void {
@@ -101,19 +111,23 @@ function fromResult(r: IntentResult, what: string, okStatus: number): { status: 
   }
 }
 
+/** Names the 404 of an intent's target. */
+export const whatOf = (t: IntentTargetKind): string => (t === "repo" ? "repository" : t);
+
 export interface Submission {
   name: IntentName;
   targetId: bigint;
-  /** "job", "run" or "repository": names the 404. */
-  what: string;
-  okStatus: 201 | 202 | 200;
+  /** The request's Idempotency-Key, as idempotencyKey() validated it. */
+  idempotencyKey: string | null;
   reason?: string | null;
   params?: Record<string, unknown> | null;
 }
 
-export async function submitIntent(deps: IntentRouteDeps, req: Request, res: Response, s: Submission): Promise<void> {
-  const token = tokenOf(res);
-  const key = idempotencyKey(req);
+/** Enqueues the intent and answers with its outcome: the status and the 404's noun come from INTENTS. */
+export async function submitIntent(deps: IntentRouteDeps, res: Response, s: Submission): Promise<void> {
+  const { token } = authOf(res);
+  const def = INTENTS[s.name];
+  const key = s.idempotencyKey;
   const actor = Number(token.userId);
   const outcome = await deps.intents.submit(s.name, {
     intentUid: intentUid(s.name, actor, key),
@@ -125,6 +139,22 @@ export async function submitIntent(deps: IntentRouteDeps, req: Request, res: Res
     reason: s.reason ?? null,
     params: s.params ?? null,
   });
-  const { status, body } = answer(outcome, s.what, s.okStatus);
+  const { status, body } = answer(outcome, whatOf(def.target), def.okStatus);
   res.status(status).json(body);
+}
+
+/**
+ * Mounts the route of an intent that names its run or job by `:id`, as INTENTS describes it
+ * (method, path, scope). Its checks, in the order every such route makes them: token and
+ * scope (401/403), body (400), Idempotency-Key (400), target visible (404) and writable (403).
+ */
+export function intentRoute(r: Router, deps: IntentRouteDeps, name: IdIntentName, body: z.ZodType<{ reason?: string }>): void {
+  const def = INTENTS[name];
+  const targetOf = idParam(def.target);
+  r[def.method](expressPath(def.path), authenticate(deps, targetOf), requireScope(def.scope), async (req, res) => {
+    const { reason } = parseBody(body, req);
+    const key = idempotencyKey(req);
+    const { target } = await authorizeWriteOn(deps, res, targetOf(req), whatOf(def.target));
+    await submitIntent(deps, res, { name, targetId: target.id, idempotencyKey: key, reason });
+  });
 }

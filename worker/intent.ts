@@ -8,12 +8,14 @@ import type { IntentPayload, IntentResult } from "../domain/contracts.ts";
 import { intentResult } from "../domain/contracts.ts";
 import type { Logger } from "../infra/logger.ts";
 import { findTokenByIdForTarget, type Target } from "../domain/data/access.ts";
+import type { IntentRecordKind } from "../domain/intents.ts";
 import { authorizeIntent } from "../domain/authorize.ts";
 import { assertNever } from "../infra/assert.ts";
 // One constant for the key window and the intent age limit that must end before it.
 import { IDEMPOTENCY_WINDOW_MS } from "../infra/signing.ts";
 
-export type IntentKind = "cancel_job" | "rerun_run" | "cancel_run" | "force_cancel_run" | "rerun_failed_jobs" | "rerun_job" | "bulk_cancel";
+/** lifecycle_intents.kind: one per intent of the table (domain/intents.ts). */
+export type IntentKind = IntentRecordKind;
 
 export interface ProcessorDeps {
   prisma: PrismaClient;
@@ -120,7 +122,7 @@ const NOT_FOUND = { job: "job not found", run: "run not found", repo: "repositor
  */
 async function reauthorize(sql: Sql, kind: IntentKind, p: IntentPayload, now: Date): Promise<Applied | null> {
   const of = TARGET_OF[kind];
-  const target = { [of]: BigInt(p.targetId) } as Target;
+  const target: Target = { kind: of, id: BigInt(p.targetId) };
   const found = p.tokenId === null ? null : await findTokenByIdForTarget(sql, BigInt(p.tokenId), target);
   const a = authorizeIntent(found, BigInt(p.actorUserId), now.getTime());
   switch (a.kind) {

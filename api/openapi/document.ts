@@ -6,6 +6,7 @@ import {
 } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
 import { IDEMPOTENCY_KEY } from "../routes/lifecycle.ts";
+import { INTENTS, type IntentName } from "../../domain/intents.ts";
 import { DOCS_ASSETS } from "./assets.ts";
 import * as S from "./schemas.ts";
 
@@ -127,6 +128,11 @@ export function buildRegistry(): OpenAPIRegistry {
 
   // ---- User API ----
   const pat = (scope: string): Record<string, string[]>[] => [{ pat: [scope] }, { patBasic: [scope] }];
+  /** An intent's operation as the one table (domain/intents.ts) names it: what the route serves. */
+  const intentOp = (name: IntentName, description: string) => {
+    const d = INTENTS[name];
+    return { method: d.method, path: d.path, operationId: d.operationId, tags: ["Lifecycle"], summary: d.summary, description, security: pat(d.scope) };
+  };
   const userErrors = (scope: string, what: "job" | "run" | "repository", write: boolean) => ({
     401: error(
       'No credentials: `unauthenticated`. A malformed, unknown, revoked or expired token, or a suspended owner: `invalid token`, `token revoked`, `token expired`, `account suspended` (with `WWW-Authenticate: Bearer realm="shithub", error="invalid_token"`).',
@@ -160,20 +166,14 @@ export function buildRegistry(): OpenAPIRegistry {
   const emptyBody = { required: false, content: { "application/json": { schema: S.EmptyBody, example: X.empty } } };
   const cancelBodyRef = { required: false, content: { "application/json": { schema: S.CancelBody, example: X.cancel } } };
 
-  for (const [suffix, operationId, summary, description] of [
-    ["cancel", "cancelRun", "Cancel every job of a run",
+  for (const [name, description] of [
+    ["cancel-run",
       "Every queued job ends `cancelled` at once; every running job is marked `cancel_requested` and its runner is signalled after commit. A terminal run answers 202 with `changed_jobs: 0`."],
-    ["force-cancel", "forceCancelRun", "Force-cancel a run",
+    ["force-cancel-run",
       "Every open job becomes `cancelled/cancelled` at once; runners are told to kill their containers without a grace period, and a runner's later report for those jobs is accepted (200, `changed: false`) and changes nothing."],
   ] as const) {
     path({
-      method: "post",
-      path: `/api/v1/runs/{id}/${suffix}`,
-      operationId,
-      tags: ["Lifecycle"],
-      summary,
-      description,
-      security: pat("repo:write"),
+      ...intentOp(name, description),
       request: { params: z.object({ id: RunId }), headers: [IdempotencyKeyParam], body: cancelBodyRef },
       responses: {
         202: json("Accepted: applied by the worker tier.", S.CancelRunResult, { ...RATE, ...SCOPES }),
@@ -184,14 +184,8 @@ export function buildRegistry(): OpenAPIRegistry {
   }
 
   path({
-    method: "post",
-    path: "/api/v1/jobs/{id}/cancel",
-    operationId: "cancelJob",
-    tags: ["Lifecycle"],
-    summary: "Cancel a job",
-    description:
-      "A queued job becomes `cancelled` at once (its open steps too). A running job is marked `cancel_requested` and its runner is signalled after commit; the runner stops the container and reports `cancelled`. A terminal or already cancel-requested job changes nothing (`changed_jobs: 0`), so a retry is safe.",
-    security: pat("repo:write"),
+    ...intentOp("cancel-job",
+      "A queued job becomes `cancelled` at once (its open steps too). A running job is marked `cancel_requested` and its runner is signalled after commit; the runner stops the container and reports `cancelled`. A terminal or already cancel-requested job changes nothing (`changed_jobs: 0`), so a retry is safe."),
     request: { params: z.object({ id: JobId }), headers: [IdempotencyKeyParam], body: cancelBodyRef },
     responses: {
       202: json("Accepted: applied by the worker tier.", S.CancelJobResult, { ...RATE, ...SCOPES }),
@@ -201,14 +195,8 @@ export function buildRegistry(): OpenAPIRegistry {
   });
 
   path({
-    method: "post",
-    path: "/api/v1/runs/{id}/rerun",
-    operationId: "rerunRun",
-    tags: ["Lifecycle"],
-    summary: "Rerun a completed run",
-    description:
-      "Creates a new run from the workflow source at the original run's `head_sha` and workflow file (never the latest version), with the requesting user as actor, `parent_run_id` set to the source run, the chain's next `attempt`, and the repository's next `run_index`.",
-    security: pat("repo:write"),
+    ...intentOp("rerun-run",
+      "Creates a new run from the workflow source at the original run's `head_sha` and workflow file (never the latest version), with the requesting user as actor, `parent_run_id` set to the source run, the chain's next `attempt`, and the repository's next `run_index`."),
     request: { params: z.object({ id: RunId }), headers: [IdempotencyKeyParam], body: emptyBody },
     responses: {
       201: json("Created: the new run.", S.RerunRunResult, { ...RATE, ...SCOPES }),
@@ -221,14 +209,8 @@ export function buildRegistry(): OpenAPIRegistry {
   const partialRerunConflicts =
     "`run is not rerunnable` (only completed runs are), `rerun limit reached` (the chain from the original run already has `RERUN_LIMIT` reruns, default 50), or `workflow source unavailable`";
   path({
-    method: "post",
-    path: "/api/v1/runs/{id}/rerun-failed-jobs",
-    operationId: "rerunFailedJobs",
-    tags: ["Lifecycle"],
-    summary: "Rerun the failed jobs of a completed run",
-    description:
-      "Creates a new run (`parent_run_id` = the source, next `attempt` of the chain) from the workflow source at the source's `head_sha`. Jobs that ended `completed/success` in the source are carried over as they ended there (`reused: true`, never executed again); every other job (failed, timed out, cancelled, skipped, or missing in the source), and every job that needs one of them, is queued.",
-    security: pat("repo:write"),
+    ...intentOp("rerun-failed-jobs",
+      "Creates a new run (`parent_run_id` = the source, next `attempt` of the chain) from the workflow source at the source's `head_sha`. Jobs that ended `completed/success` in the source are carried over as they ended there (`reused: true`, never executed again); every other job (failed, timed out, cancelled, skipped, or missing in the source), and every job that needs one of them, is queued."),
     request: { params: z.object({ id: RunId }), headers: [IdempotencyKeyParam], body: emptyBody },
     responses: {
       201: json("Created: the new run.", S.RerunRunResult, { ...RATE, ...SCOPES }),
@@ -239,14 +221,8 @@ export function buildRegistry(): OpenAPIRegistry {
   });
 
   path({
-    method: "post",
-    path: "/api/v1/jobs/{id}/rerun",
-    operationId: "rerunJob",
-    tags: ["Lifecycle"],
-    summary: "Rerun one job of a completed run",
-    description:
-      "Creates a new run of the job's run in which that job is queued, with every job that needs it (transitively) and the jobs it needs that did not succeed in the source; every other job is carried over with the status and conclusion it had (`reused: true`), failures included. A queued job that needs a carried-over job that did not succeed is skipped at once, as the run would skip it.",
-    security: pat("repo:write"),
+    ...intentOp("rerun-job",
+      "Creates a new run of the job's run in which that job is queued, with every job that needs it (transitively) and the jobs it needs that did not succeed in the source; every other job is carried over with the status and conclusion it had (`reused: true`), failures included. A queued job that needs a carried-over job that did not succeed is skipped at once, as the run would skip it."),
     request: { params: z.object({ id: JobId }), headers: [IdempotencyKeyParam], body: emptyBody },
     responses: {
       201: json("Created: the new run.", S.RerunRunResult, { ...RATE, ...SCOPES }),
@@ -314,14 +290,8 @@ export function buildRegistry(): OpenAPIRegistry {
     repo: z.string().openapi({ param: { name: "repo", in: "path", description: "The repository name.", example: "hello" } }),
   });
   path({
-    method: "post",
-    path: "/api/v1/repos/{owner}/{repo}/actions/runs/cancel",
-    operationId: "bulkCancelRuns",
-    tags: ["Lifecycle"],
-    summary: "Cancel the open runs of a repository that match filters",
-    description:
-      "Cancels, as `POST /runs/{id}/cancel` does, every open run of the repository that the filters match (at most `limit`, oldest first): queued jobs end at once, running ones are flagged and their runners signalled after commit. Matching and cancelling happen in the worker, in one transaction with the intent record. `dry_run` is answered by the API from a read: 200, nothing changes, no intent is recorded. Repeats are safe: jobs already ended or flagged change nothing. A JSON body is required: `{}` explicitly means every open run (up to `limit`); a request without a body is refused (400) and changes nothing. A repository that does not exist and one the caller may not see get the same 404 from the same single statement.",
-    security: pat("repo:write"),
+    ...intentOp("bulk-cancel",
+      "Cancels, as `POST /runs/{id}/cancel` does, every open run of the repository that the filters match (at most `limit`, oldest first): queued jobs end at once, running ones are flagged and their runners signalled after commit. Matching and cancelling happen in the worker, in one transaction with the intent record. `dry_run` is answered by the API from a read: 200, nothing changes, no intent is recorded. Repeats are safe: jobs already ended or flagged change nothing. A JSON body is required: `{}` explicitly means every open run (up to `limit`); a request without a body is refused (400) and changes nothing. A repository that does not exist and one the caller may not see get the same 404 from the same single statement."),
     request: {
       params: repoParams,
       headers: [IdempotencyKeyParam],

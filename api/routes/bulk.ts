@@ -4,10 +4,11 @@ import { bulkFilters, matchedView, matchRuns } from "../../domain/data/bulkcance
 import type { Target } from "../../domain/data/access.ts";
 import { num } from "../../domain/ids.ts";
 import { hasNoNul } from "../../infra/text.ts";
-import { authenticate, requireScope, type TargetAccess } from "../auth.ts";
+import { authenticate, requireScope } from "../auth.ts";
 import { carriesBody, pathText } from "../body.ts";
 import { badRequest } from "../errors.ts";
-import { authorizeWriteOn, cancelBody, idempotencyKey, parseBody, submitIntent, type IntentRouteDeps } from "../submit.ts";
+import { expressPath, INTENTS } from "../../domain/intents.ts";
+import { authorizeWriteOn, cancelBody, idempotencyKey, parseBody, submitIntent, whatOf, type IntentRouteDeps } from "../submit.ts";
 
 /** The body of a bulk cancel: the filters, `dry_run`, and the reason every cancel takes. */
 export const bulkCancelRequest = z.strictObject({
@@ -33,22 +34,22 @@ export function bulkBodyVerdict(carries: boolean, parsed: unknown): BulkBodyVerd
  */
 const repoNamed = (req: Request): Target | null => {
   const [owner, repo] = [String(req.params.owner ?? ""), String(req.params.repo ?? "")];
-  return hasNoNul(owner) && hasNoNul(repo) ? { repoName: [owner, repo] } : null;
+  return hasNoNul(owner) && hasNoNul(repo) ? { kind: "repoName", owner, name: repo } : null;
 };
 
 /** Bulk operations on a repository's runs (docs/api.md, "Cancel in bulk"; docs/decisions.md 16). */
 export function bulkRoutes(deps: IntentRouteDeps): Router {
   const r = Router();
 
-  r.post("/api/v1/repos/:owner/:repo/actions/runs/cancel", authenticate(deps, repoNamed), requireScope("repo:write"), async (req, res) => {
+  const def = INTENTS["bulk-cancel"];
+  r[def.method](expressPath(def.path), authenticate(deps, repoNamed), requireScope(def.scope), async (req, res) => {
     const v = bulkBodyVerdict(carriesBody(req.headers), req.body);
     if (v.kind === "refuse") throw badRequest(v.message);
     const body = parseBody(bulkCancelRequest, req);
-    idempotencyKey(req);
+    const key = idempotencyKey(req);
     const [owner, name] = [pathText(req, "owner"), pathText(req, "repo")];
     // Found and judged in the token statement: missing and hidden are the same 404.
-    await authorizeWriteOn(deps, res, { repoName: [owner, name] }, "repository");
-    const repoId = (res.locals.targetAccess as TargetAccess).repoId!;
+    const { repoId } = await authorizeWriteOn(deps, res, { kind: "repoName", owner, name }, whatOf(def.target));
     const { dry_run, reason, ...filters } = body;
     if (dry_run === true) {
       // A dry run changes nothing: the API answers it with a read, no intent is recorded.
@@ -56,7 +57,7 @@ export function bulkRoutes(deps: IntentRouteDeps): Router {
       res.status(200).json({ repo_id: num(repoId), dry_run: true, matched_runs: matchedView(matched), changed_jobs: 0 });
       return;
     }
-    await submitIntent(deps, req, res, { name: "bulk-cancel", targetId: repoId, what: "repository", okStatus: 202, reason, params: filters });
+    await submitIntent(deps, res, { name: "bulk-cancel", targetId: repoId, idempotencyKey: key, reason, params: filters });
   });
   return r;
 }

@@ -19,7 +19,7 @@ import { visibleTarget, type ReadDeps } from "./read.ts";
 /** The repository as the URL names it; a NUL in a segment is no name (404 without a lookup). */
 const repoNamed = (req: Request): Target | null => {
   const [owner, repo] = [String(req.params.owner ?? ""), String(req.params.repo ?? "")];
-  return hasNoNul(owner) && hasNoNul(repo) ? { repoName: [owner, repo] } : null;
+  return hasNoNul(owner) && hasNoNul(repo) ? { kind: "repoName", owner, name: repo } : null;
 };
 
 function visibleRepo(res: Response): bigint {

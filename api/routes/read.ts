@@ -29,8 +29,8 @@ export const LOG_BATCH_BYTES = 64 * 1024;
  */
 export function visibleTarget(res: Response, what: "run" | "job"): bigint {
   const known = res.locals.targetAccess as TargetAccess | undefined;
-  if (known === undefined || known.access === "none") throw notFound(what);
-  return what === "run" ? (known.target as { run: bigint }).run : (known.target as { job: bigint }).job;
+  if (known === undefined || known.access === "none" || known.target.kind !== what) throw notFound(what);
+  return known.target.id;
 }
 
 export type Sent = "sent" | "gone" | "stalled";

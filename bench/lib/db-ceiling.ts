@@ -40,7 +40,7 @@ async function level(stack: Stack, concurrency: number, counts: Counts, jobs: nu
     return await closedLoop({
       concurrency, ...counts,
       fire: async (i) => {
-        const found = await findTokenForTarget(sql, hash, { job: BigInt(jobs[i]!) });
+        const found = await findTokenForTarget(sql, hash, { kind: "job", id: BigInt(jobs[i]!) });
         if (!found || found.access !== "write") return false;
         const token = found.token;
         const r = await cancelJob(deps, {

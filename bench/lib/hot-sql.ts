@@ -51,10 +51,10 @@ function cancelWriteAndRecord(c: HotContext): Fragment {
 
 export const HOT_STATEMENTS: HotStatement[] = [
   // API: the token and its access to the job's repository in one round trip (findTokenForTarget), as the cancel route runs it.
-  composed("token + access (job)", (c) => tokenTargetSql("hash", c.tokenHash, { job: BigInt(c.jobId) })),
+  composed("token + access (job)", (c) => tokenTargetSql("hash", c.tokenHash, { kind: "job", id: BigInt(c.jobId) })),
   // API: the same two questions apart (findTokenByHash, then targetAccess with { job }).
   composed("token", (c) => tokenByHashSql(c.tokenHash)),
-  composed("access (job)", (c) => accessSql({ job: BigInt(c.jobId) }, BigInt(c.userId))),
+  composed("access (job)", (c) => accessSql({ kind: "job", id: BigInt(c.jobId) }, BigInt(c.userId))),
   // Worker: applied before? A first keyless delivery skips it (the record's ON CONFLICT
   // catches a redelivery); a redelivery's replay reads it, and findPrior for keyed intents.
   composed("intent by uid", (c) => intentByUidSql(cancelOf(c).uid)),

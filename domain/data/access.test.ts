@@ -9,13 +9,13 @@ describe("the token and access statements render", () => {
   const repoOfJob = "(SELECT r.repo_id FROM workflow_jobs j JOIN workflow_runs r ON r.id = j.run_id WHERE j.id = $2::bigint)";
   const cases: [string, Fragment, unknown[], string][] = [
     ["a token by hash", tokenByHashSql("h"), ["h"], "WHERE t.token_hash = $1::text"],
-    ["access to a repository", accessSql({ repo: 5n }, 7n), ["7", "5"], "FROM repos r WHERE r.id = $2::bigint"],
-    ["access to a run's repository", accessSql({ run: 5n }, 7n), ["7", "5"], "WHERE r.id = (SELECT repo_id FROM workflow_runs WHERE id = $2::bigint)"],
-    ["access to a job's repository", accessSql({ job: 5n }, 7n), ["7", "5"], `WHERE r.id = ${repoOfJob}`],
-    ["access to a repository by name", accessSql({ repoName: ["o", "n"] }, 7n), ["7", ["o", "n"], ["o", "n"]],
+    ["access to a repository", accessSql({ kind: "repo", id: 5n }, 7n), ["7", "5"], "FROM repos r WHERE r.id = $2::bigint"],
+    ["access to a run's repository", accessSql({ kind: "run", id: 5n }, 7n), ["7", "5"], "WHERE r.id = (SELECT repo_id FROM workflow_runs WHERE id = $2::bigint)"],
+    ["access to a job's repository", accessSql({ kind: "job", id: 5n }, 7n), ["7", "5"], `WHERE r.id = ${repoOfJob}`],
+    ["access to a repository by name", accessSql({ kind: "repoName", owner: "o", name: "n" }, 7n), ["7", ["o", "n"], ["o", "n"]],
       "WHERE nu.login = ($2::text[])[1] AND nr.name = ($3::text[])[2])"],
-    ["a token by hash and its job's repository", tokenTargetSql("hash", "h", { job: 5n }), ["h", "5"], `FROM repos r WHERE r.id = ${repoOfJob}`],
-    ["a token by id and a repository", tokenTargetSql("id", "9", { repo: 5n }), ["9", "5"], "WHERE t.id = $1::bigint"],
+    ["a token by hash and its job's repository", tokenTargetSql("hash", "h", { kind: "job", id: 5n }), ["h", "5"], `FROM repos r WHERE r.id = ${repoOfJob}`],
+    ["a token by id and a repository", tokenTargetSql("id", "9", { kind: "repo", id: 5n }), ["9", "5"], "WHERE t.id = $1::bigint"],
   ];
   it.each(cases)("%s", (_, f, values, part) => {
     const r = render(f);
@@ -25,11 +25,11 @@ describe("the token and access statements render", () => {
   });
 
   it("one text per kind of target, whatever the ids (what trust-io compares statements with)", () => {
-    const kinds: Target[] = [{ repo: 1n }, { run: 1n }, { job: 1n }, { repoName: ["a", "b"] }];
+    const kinds: Target[] = [{ kind: "repo", id: 1n }, { kind: "run", id: 1n }, { kind: "job", id: 1n }, { kind: "repoName", owner: "a", name: "b" }];
     const texts = kinds.map((t) => render(tokenTargetSql("hash", "x", t)).text);
     expect(new Set(texts).size).toBe(4);
     expect(texts).toEqual(["repo", "run", "job", "repoName"].map((k) => TOKEN_TARGET_SQL(k as never)));
-    expect(render(tokenTargetSql("hash", "y", { job: 2n })).text).toBe(texts[2]);
+    expect(render(tokenTargetSql("hash", "y", { kind: "job", id: 2n })).text).toBe(texts[2]);
     expect(texts[2]).toMatchInlineSnapshot(`
       "
         SELECT tk.*, rf.repo_id AS target_repo_id, rf.owner_id AS target_owner_id, rf.visibility AS target_visibility,

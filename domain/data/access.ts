@@ -85,13 +85,25 @@ export function accessOf(token: AuthedToken, repo: RepoFacts | undefined): Acces
  * Where a request points: a repository (by id, or by owner login and name as the URL
  * names it), or the repository a run or job belongs to.
  */
-export type Target = { repo: bigint } | { run: bigint } | { job: bigint } | { repoName: readonly [owner: string, name: string] };
-type TargetKind = Target extends infer T ? (T extends unknown ? keyof T : never) : never;
+export type Target =
+  | { kind: "repo"; id: bigint }
+  | { kind: "run"; id: bigint }
+  | { kind: "job"; id: bigint }
+  | { kind: "repoName"; owner: string; name: string };
+type TargetKind = Target["kind"];
 
 /** The statement variant and its one parameter (a name is a text[] of owner and name). */
 function targetParam(t: Target): [TargetKind, string | readonly string[]] {
-  const [kind, v] = Object.entries(t)[0] as [TargetKind, bigint | readonly string[]];
-  return [kind, typeof v === "bigint" ? v.toString() : v];
+  switch (t.kind) {
+    case "repo":
+    case "run":
+    case "job":
+      return [t.kind, t.id.toString()];
+    case "repoName":
+      return [t.kind, [t.owner, t.name]];
+    default:
+      return assertNever(t, "target");
+  }
 }
 
 export function sameTarget(a: Target, b: Target): boolean {
@@ -158,7 +170,7 @@ export const tokenTargetSql = (by: TokenBy, key: string, t: Target) => {
 
 /** The text a token-and-target lookup by hash runs, per kind of target (what tests compare statements with). */
 export const TOKEN_TARGET_SQL = perVariant((of: TargetKind) =>
-  render(tokenTargetSql("hash", "", (of === "repoName" ? { repoName: ["", ""] } : { [of]: 0n }) as Target)).text);
+  render(tokenTargetSql("hash", "", of === "repoName" ? { kind: of, owner: "", name: "" } : { kind: of, id: 0n })).text);
 
 /** The token, with what it may do on the target's repository; null when no token has this hash. */
 export async function findTokenForTarget(sql: Sql, hash: string, target: Target): Promise<TokenForTarget | null> {
@@ -188,5 +200,5 @@ async function tokenForTarget(sql: Sql, by: TokenBy, key: string, target: Target
 }
 
 export async function repoAccess(sql: Sql, token: AuthedToken, repoId: bigint): Promise<Access> {
-  return (await targetAccess(sql, token, { repo: repoId })).access;
+  return (await targetAccess(sql, token, { kind: "repo", id: repoId })).access;
 }

@@ -1,18 +1,18 @@
 import { id, type Sql } from "../../infra/sql.ts";
 import { num } from "../ids.ts";
+import { INTENTS, intentOfKind, kindsWhere, timelineLabel, type IntentDef } from "../intents.ts";
 
 // Who did what to a run and its jobs, when, through which route: the intents people sent
 // (lifecycle_intents) interleaved with every job transition (job_transitions).
 
-const ROUTES: Record<string, string> = {
-  cancel_job: "POST /api/v1/jobs/{id}/cancel",
-  rerun_run: "POST /api/v1/runs/{id}/rerun",
-  cancel_run: "POST /api/v1/runs/{id}/cancel",
-  force_cancel_run: "POST /api/v1/runs/{id}/force-cancel",
-  rerun_failed_jobs: "POST /api/v1/runs/{id}/rerun-failed-jobs",
-  rerun_job: "POST /api/v1/jobs/{id}/rerun",
-  bulk_cancel: "POST /api/v1/repos/{owner}/{repo}/actions/runs/cancel",
-};
+/** The route each recorded kind came through, from the one table of intents. */
+export const TIMELINE_ROUTES: Record<string, string> = Object.fromEntries(Object.values(INTENTS).map((d) => [d.kind, timelineLabel(d)]));
+
+// The kinds are the table's own constants (lower case and underscores), quoted into the text.
+const kindList = (pred: (d: IntentDef) => boolean) => kindsWhere(pred).map((k) => `'${k}'`).join(", ");
+const ON_RUN = kindList((d) => d.target === "run");
+const ON_JOB = kindList((d) => d.target === "job");
+const CREATES_RUN = kindList((d) => d.createsRun);
 
 export interface TimelineEvent {
   at: string;
@@ -37,9 +37,9 @@ const INTENTS_SQL = `
   SELECT i.id::text, i.kind::text AS kind, i.target_id::text, i.actor_user_id::text, u.login, i.token_id::text, i.request_id, i.reason,
     i.state::text AS state, i.result, i.created_at
   FROM lifecycle_intents i LEFT JOIN users u ON u.id = i.actor_user_id
-  WHERE (i.kind IN ('cancel_run', 'force_cancel_run', 'rerun_run', 'rerun_failed_jobs') AND i.target_id = $1::bigint)
-     OR (i.kind IN ('cancel_job', 'rerun_job') AND i.target_id = ANY($2::bigint[]))
-     OR (i.kind IN ('rerun_run', 'rerun_failed_jobs', 'rerun_job') AND i.result->'body'->>'run_id' = $1::text)
+  WHERE (i.kind IN (${ON_RUN}) AND i.target_id = $1::bigint)
+     OR (i.kind IN (${ON_JOB}) AND i.target_id = ANY($2::bigint[]))
+     OR (i.kind IN (${CREATES_RUN}) AND i.result->'body'->>'run_id' = $1::text)
   ORDER BY i.created_at, i.id`;
 
 const TRANSITIONS_SQL = `
@@ -61,9 +61,9 @@ export async function runTimeline(sql: Sql, runId: bigint): Promise<TimelineEven
       at: i.created_at.toISOString(),
       type: "request" as const,
       actor: i.login === null ? null : { id: num(BigInt(i.actor_user_id)), login: i.login },
-      route: ROUTES[i.kind] ?? i.kind,
+      route: TIMELINE_ROUTES[i.kind] ?? i.kind,
       action: createdThisRun(i, runId) ? `${i.kind} (created this run)` : i.kind,
-      job_id: i.kind === "cancel_job" || i.kind === "rerun_job" ? num(BigInt(i.target_id)) : null,
+      job_id: intentOfKind(i.kind)?.target === "job" ? num(BigInt(i.target_id)) : null,
       detail: {
         outcome: i.state === "applied" ? "applied" : (i.result.error ?? "rejected"),
         token_id: i.token_id === null ? null : num(BigInt(i.token_id)),
@@ -91,5 +91,5 @@ export async function runTimeline(sql: Sql, runId: bigint): Promise<TimelineEven
 }
 
 function createdThisRun(i: IntentRow, runId: bigint): boolean {
-  return i.kind.startsWith("rerun") && String(i.result.body?.run_id) === String(runId);
+  return intentOfKind(i.kind)?.createsRun === true && String(i.result.body?.run_id) === String(runId);
 }

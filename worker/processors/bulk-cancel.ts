@@ -1,7 +1,8 @@
 import type { IntentPayload, IntentResult } from "../../domain/contracts.ts";
+import { INTENTS } from "../../domain/intents.ts";
 import { bulkCancelTx, bulkFilters, matchedView } from "../../domain/data/bulkcancel.ts";
 import { num } from "../../domain/ids.ts";
-import { actorOf, applyIntent, rejected, type ProcessorDeps } from "../intent.ts";
+import { actorOf, applyIntent, rejected, type IntentKind, type ProcessorDeps } from "../intent.ts";
 import { publishSignals } from "./signals.ts";
 
 /**
@@ -9,8 +10,8 @@ import { publishSignals } from "./signals.ts";
  * transaction, so the intent record and every cancel commit together (exactly once); the
  * runners of running jobs are signalled after commit. A dry run never reaches the worker.
  */
-export async function bulkCancel(deps: ProcessorDeps, p: IntentPayload): Promise<IntentResult> {
-  return applyIntent(deps, "bulk_cancel", p, async (tx, now) => {
+export async function bulkCancel(deps: ProcessorDeps, p: IntentPayload, kind: IntentKind = INTENTS["bulk-cancel"].kind): Promise<IntentResult> {
+  return applyIntent(deps, kind, p, async (tx, now) => {
     const repoId = BigInt(p.targetId);
     const repo = await tx.repo.findUnique({ where: { id: repoId }, select: { deletedAt: true } });
     if (!repo || repo.deletedAt !== null) return rejected("not_found", "repository not found");
