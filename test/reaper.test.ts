@@ -80,7 +80,10 @@ describe("the reaper", () => {
   });
 
   it("runs one pass at a time: concurrent passes never end a job twice", async () => {
-    const jobs = await Promise.all(["ea000006", "ea000007", "ea000008"].map((sha, i) => runningJob(sha, `reap-par-${i}`)));
+    // One after another: claimed concurrently, the first runner can take all three jobs
+    // (capacity 4) and the others find nothing to claim.
+    const jobs = [];
+    for (const [i, sha] of ["ea000006", "ea000007", "ea000008"].entries()) jobs.push(await runningJob(sha, `reap-par-${i}`));
     const later = new Date(Date.now() + 61_000);
     const passes = await Promise.all([reap(db.prisma, policy, later), reap(db.prisma, policy, later), reap(db.prisma, policy, later)]);
     const ended = passes.flatMap((p) => p ?? []).map((e) => Number(e.jobId));
