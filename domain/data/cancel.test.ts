@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { render, sql, type Fragment } from "../../infra/sqlf.ts";
-import { cancelCtes, type CancelWrite } from "./cancel.ts";
+import { planCancel, type CancelIntent } from "../lifecycle/cancel.ts";
+import { cancelCtes, writeOfPlan, type CancelWrite } from "./cancel.ts";
+import type { Locked, LockedJob } from "./settlement.ts";
 
 const numbered = (r: { text: string; values: unknown[] }) => [...r.text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1]));
 const oneToN = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
@@ -58,5 +60,42 @@ describe("a cancel's writes render", () => {
           RETURNING status::text AS status
         )"
     `);
+  });
+});
+
+// The shell only maps the plan of domain/lifecycle/cancel.ts onto the locked rows' settlement and the SQL.
+describe("a cancel plan's write", () => {
+  const at = new Date("2026-01-02T03:04:05.000Z");
+  const actor = { userId: 7n, tokenId: 8n, reason: "why" };
+  const job = (id: number, key: string, status: LockedJob["status"], needs: string[] = []): LockedJob => ({
+    id, job_index: id, job_key: key, needs, status, conclusion: status === "completed" ? "success" : null, cancel_requested: false,
+    cancel_requested_at: null, force_cancelled: false, runner_id: status === "running" ? 50 + id : null, matrix_key: null, fail_fast: false,
+  });
+  const locked: Locked = { run: { id: 9, repo_id: 4, status: "running" }, jobs: [job(1, "build", "running"), job(2, "test", "queued", ["build"]), job(3, "lint", "completed")] };
+  const of = (i: Omit<CancelIntent, "actor" | "now">) => writeOfPlan(locked, planCancel(locked.run, locked.jobs, { ...i, actor, now: at }));
+  const base = { runId: 9n, repoId: 4n };
+  const signal = (force: boolean) => ({ jobId: 1n, runId: 9n, runnerId: 51n, requestedAt: at, force });
+
+  it("a no-op writes nothing", () => {
+    expect(of({ target: { kind: "job", jobId: 3 }, force: false })).toEqual({
+      cancelled: { ...base, changedJobs: 0, runCompleted: false, runConclusion: null, signals: [] }, write: null,
+    });
+  });
+
+  it.each<[string, Omit<CancelIntent, "actor" | "now">, CancelWrite, boolean]>([
+    ["a flag alone leaves the run as it is", { target: { kind: "job", jobId: 1 }, force: false },
+      { endNow: [], flag: [1], force: false, actor, at, settlement: { skip: [], runId: 9, run: null } }, false],
+    ["a run cancel ends the queued job, flags the running one", { target: { kind: "run" }, force: false },
+      // The roll-up says "running" for a running run; the run's update then matches nothing.
+      { endNow: [2], flag: [1], force: false, actor, at, settlement: { skip: [], runId: 9, run: { status: "running", conclusion: null } } }, false],
+    ["a forced run cancel ends both and completes the run", { target: { kind: "run" }, force: true },
+      { endNow: [1, 2], flag: [], force: true, actor, at, settlement: { skip: [], runId: 9, run: { status: "completed", conclusion: "cancelled" } } }, true],
+  ])("%s", (_, intent, expected, completes) => {
+    const d = of(intent);
+    expect(render(d.write!.ctes)).toEqual(render(cancelCtes(expected)));
+    expect(d.cancelled).toEqual({
+      ...base, changedJobs: expected.endNow.length + expected.flag.length, runCompleted: completes,
+      runConclusion: completes ? "cancelled" : null, signals: [signal(intent.force)],
+    });
   });
 });

@@ -1,32 +1,16 @@
 import type { Tx } from "../../infra/db.ts";
-import { decideCancel } from "../lifecycle/cancel.ts";
+import { planCancel, type CancelActor, type CancelIntent, type CancelPlan, type Signal } from "../lifecycle/cancel.ts";
 import type { Conclusion } from "../lifecycle/types.ts";
-import { assertNever } from "../../infra/assert.ts";
 import { asSql, id, ids, runWrite, ts, type PendingWrite, type Sql } from "../../infra/sql.ts";
 import { sql, type Fragment } from "../../infra/sqlf.ts";
 export type { PendingWrite };
-import { lockRun, lockRunOfJob, runWriteCtes, settlePlan, type Locked, type LockedJob, type SettlementPlan } from "./settlement.ts";
+export type { CancelActor, Signal };
+import { lockRun, lockRunOfJob, runWriteCtes, settlePlan, type Locked, type SettlementPlan } from "./settlement.ts";
 
 // Cancel as two statements: one locks the run and every job of it (run first, then jobs
 // in id order: the order every writer takes) and reads what the rules need; the pure
-// rules decide; one statement writes every change. Both run in the caller's transaction.
-
-/** Who cancels, with which token, and why: stored on every job the cancel changes. */
-export interface CancelActor {
-  /** Null for the service itself (a run superseded by `concurrency: cancel-in-progress` created without an actor). */
-  userId: bigint | null;
-  tokenId: bigint | null;
-  reason: string | null;
-}
-
-export interface Signal {
-  jobId: bigint;
-  runId: bigint;
-  runnerId: bigint | null;
-  requestedAt: Date;
-  /** Kill at once, without the grace period. */
-  force: boolean;
-}
+// rules of domain/lifecycle/cancel.ts decide; one statement writes every change. Both
+// run in the caller's transaction.
 
 export interface Cancelled {
   runId: bigint;
@@ -69,81 +53,41 @@ export function cancelCtes(w: CancelWrite): Fragment {
   ), ${runWriteCtes({ ...w.settlement, at: w.at })}`;
 }
 
-interface Plan extends SettlementPlan {
-  endNow: number[];
-  flag: LockedJob[];
-}
-
 /**
- * The pure part: which of `open` end now, which are flagged for their runner, and what
- * that does to the rest of the run (dependents skipped, the run rolled up).
+ * The plan's writes, not yet run. Under the run's lock the outcome is known before the
+ * write: the run completes exactly when the settlement says so (its update's condition
+ * holds, the run being ours and not completed).
  */
-function plan(locked: Locked, open: LockedJob[], force: boolean): Plan {
-  const endNow: number[] = [];
-  const flag: LockedJob[] = [];
-  for (const j of open) {
-    const d = decideCancel({ status: j.status, cancelRequested: j.cancel_requested });
-    switch (d.outcome) {
-      case "noop":
-        if (force && d.reason === "already_requested") endNow.push(j.id);
-        break;
-      case "cancel_now":
-        endNow.push(j.id);
-        break;
-      case "request_cancel":
-        if (force) endNow.push(j.id);
-        else flag.push(j);
-        break;
-      default:
-        assertNever(d, "cancel decision");
-    }
-  }
-  if (endNow.length === 0) return { endNow, flag, skip: [], run: null };
-  const cancelled = { status: "cancelled" as const, conclusion: "cancelled" as const };
-  return { endNow, flag, ...settlePlan(locked, new Map(endNow.map((j) => [j, cancelled]))) };
-}
-
-/**
- * The cancel decided on the locked rows, and its writes, not yet run. Under the run's lock
- * the outcome is known before the write: the run completes exactly when the settlement
- * says so (its update's condition holds, the run being ours and not completed).
- */
-function decide(locked: Locked, open: LockedJob[], actor: CancelActor, now: Date, force: boolean): { cancelled: Cancelled; write: PendingWrite | null } {
-  const p = plan(locked, open, force);
+export function writeOfPlan(locked: Locked, p: CancelPlan): { cancelled: Cancelled; write: PendingWrite | null } {
   const run = locked.run;
-  const changedJobs = p.endNow.length + p.flag.length;
-  const write = changedJobs === 0 ? null : {
-    ctes: cancelCtes({ endNow: p.endNow, flag: p.flag.map((j) => j.id), force, actor, at: now, settlement: { skip: p.skip, runId: run.id, run: p.run } }),
-  };
-  const byId = new Map(locked.jobs.map((j) => [j.id, j]));
-  const signalled = [...p.flag.map((j) => j.id), ...p.endNow.filter((j) => byId.get(j)?.status === "running")];
-  const runCompleted = write !== null && p.run?.status === "completed";
+  const base = { runId: BigInt(run.id), repoId: BigInt(run.repo_id) };
+  if (p.kind === "noop") return { cancelled: { ...base, changedJobs: 0, runCompleted: false, runConclusion: null, signals: [] }, write: null };
+  const s: SettlementPlan = p.settle === null ? { skip: [], run: null } : settlePlan(locked, p.settle);
+  const write = { ctes: cancelCtes({ endNow: p.end, flag: p.flag, force: p.force, actor: p.actor, at: p.at, settlement: { skip: s.skip, runId: run.id, run: s.run } }) };
+  const runCompleted = s.run?.status === "completed";
   const cancelled: Cancelled = {
-    runId: BigInt(run.id), repoId: BigInt(run.repo_id), changedJobs, runCompleted,
-    runConclusion: runCompleted ? p.run!.conclusion : null,
-    signals: signalled.map((j) => {
-      const runner = byId.get(j)?.runner_id ?? null;
-      return { jobId: BigInt(j), runId: BigInt(run.id), runnerId: runner === null ? null : BigInt(runner), requestedAt: now, force };
-    }),
+    ...base, changedJobs: p.end.length + p.flag.length, runCompleted,
+    runConclusion: runCompleted ? s.run!.conclusion : null, signals: p.signals,
   };
   return { cancelled, write };
 }
 
-const isOpen = (j: LockedJob) => j.status === "queued" || j.status === "running";
+const decide = (locked: Locked, intent: CancelIntent) => writeOfPlan(locked, planCancel(locked.run, locked.jobs, intent));
 
 /** One job, as POST /jobs/{id}/cancel, decided but not written. Null when the job does not exist. */
 export async function planCancelJob(db: Sql | Tx, jobId: bigint, actor: CancelActor, now: Date): Promise<{ cancelled: Cancelled & { jobId: bigint }; write: PendingWrite | null } | null> {
   const locked = await lockRunOfJob(asSql(db), jobId);
-  const job = locked?.jobs.find((j) => BigInt(j.id) === jobId);
-  if (!locked || !job) return null;
-  const d = decide(locked, isOpen(job) ? [job] : [], actor, now, false);
+  if (!locked) return null;
+  const p = planCancel(locked.run, locked.jobs, { target: { kind: "job", jobId: Number(jobId) }, force: false, actor, now });
+  if (p.kind === "noop" && p.reason === "no_such_job") return null;
+  const d = writeOfPlan(locked, p);
   return { cancelled: { jobId, ...d.cancelled }, write: d.write };
 }
 
 /** Every open job of a run, as POST /runs/{id}/cancel and /force-cancel, decided but not written. Null when the run does not exist. */
 export async function planCancelRun(db: Sql | Tx, runId: bigint, actor: CancelActor, now: Date, force: boolean): Promise<{ cancelled: Cancelled; write: PendingWrite | null } | null> {
   const locked = await lockRun(asSql(db), runId);
-  return locked ? decide(locked, locked.jobs.filter(isOpen), actor, now, force) : null;
+  return locked ? decide(locked, { target: { kind: "run" }, force, actor, now }) : null;
 }
 
 /** One job, as POST /jobs/{id}/cancel. Null when the job does not exist. */
@@ -167,8 +111,7 @@ export async function cancelRunTx(db: Sql | Tx, runId: bigint, actor: CancelActo
 export async function cancelJobsOfRunTx(db: Sql | Tx, runId: bigint, jobIds: readonly number[], actor: CancelActor, now: Date): Promise<Cancelled | null> {
   const locked = await lockRun(asSql(db), runId);
   if (!locked) return null;
-  const want = new Set(jobIds.map(Number));
-  const d = decide(locked, locked.jobs.filter((j) => want.has(Number(j.id)) && isOpen(j)), actor, now, false);
+  const d = decide(locked, { target: { kind: "jobs", jobIds: jobIds.map(Number) }, force: false, actor, now });
   await runWrite(asSql(db), d.write);
   return d.cancelled;
 }
