@@ -14,7 +14,9 @@ import { demoToken } from "./demo-token.ts";
 // Scripts parse the one JSON object it prints with --json, so that output and the exit
 // codes (0 done, 1 refused or failed, 2 usage) are a contract; the human line is not.
 
-class UsageError extends Error {}
+class UsageError extends Error {
+  override name = "UsageError";
+}
 
 type Values = Record<string, string | boolean | undefined>;
 

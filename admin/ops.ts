@@ -8,7 +8,9 @@ import { MAX_SOURCE_BYTES, parseWorkflow } from "../domain/workflow/parse.ts";
 // The operator's operations, as functions over a PrismaClient: the CLI wraps them, and
 // tests build their worlds with them.
 
-export class AdminError extends Error {}
+export class AdminError extends Error {
+  override name = "AdminError";
+}
 
 const LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 const REPO_NAME = /^[A-Za-z0-9._-]{1,100}$/;

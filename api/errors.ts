@@ -4,6 +4,7 @@ import type { Logger } from "../infra/logger.ts";
 
 /** An error that is an answer: it carries its status, message and headers. */
 export class HttpError extends Error {
+  override name = "HttpError";
   constructor(
     readonly status: number,
     message: string,

@@ -166,11 +166,13 @@ export async function runScenario(env: ScenarioEnv, plan: Plan): Promise<Report>
     return { tally: { ...emptyTally(), errors: 1 }, problems: [`scenario could not run: ${(e as Error).message.split("\n")[0]}`], notes: [] };
   } finally {
     const s = sys as System | null;
+    // Teardown is best effort: a process that would not stop is SIGKILLed just below.
     await s?.stop().catch(() => {});
     if (s) keepLogs(plan.name, s);
     for (const c of s?.containers() ?? []) if (isLiveContainer(c.pid)) process.kill(-c.pid, "SIGKILL");
     await prisma.$disconnect();
     // A scenario on its own Redis server has stopped it; one on the shared Redis leaves keys.
+    // Best effort: keys left behind sit under this scenario's own prefix and harm no other.
     if (s) await dropQueueKeys(env.redisUrl, s.cfg.prefix).catch(() => {});
     rmSync(stateDir, { recursive: true, force: true });
   }

@@ -239,6 +239,7 @@ export class PrivatePostgres {
   }
 
   async dispose(): Promise<void> {
+    // Already stopped or never started: the data folder goes either way.
     await this.stop("immediate").catch(() => {});
     rmSync(this.dir, { recursive: true, force: true });
     atExit.delete(this);

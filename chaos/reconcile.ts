@@ -121,6 +121,7 @@ export async function waitNonTerminal(prisma: PrismaClient, o: { timeoutMs: numb
     const done = o.finishedByRunner();
     return rows.filter((r) => r.cancel_requested || r.lost || done.has(Number(r.id))).map((r) => Number(r.id));
   };
+  // A timeout is a finding, not a failure: the jobs still stuck are what this returns.
   await until("every abandoned or cancel-requested job to end", async () => (await stuck()).length === 0, o.timeoutMs, 250).catch(() => {});
   return stuck();
 }

@@ -69,11 +69,9 @@ export const workerEnv = commonEnv.extend({
   FAULT_HOLD_TX_MS: z.coerce.number().int().min(0).default(0),
 });
 
-export type ApiConfig = z.infer<typeof apiEnv>;
-export type WorkerConfig = z.infer<typeof workerEnv>;
-export type CommonConfig = z.infer<typeof commonEnv>;
-
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
 
 export function parseConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
   // Empty strings mean "unset" so that `FOO= npm start` falls back to the default.

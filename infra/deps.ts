@@ -110,6 +110,7 @@ function databaseOf(url: string): string {
 
 /** A dependency a process cannot start without; its message is the whole story. */
 export class DependencyError extends Error {
+  override name = "DependencyError";
   constructor(readonly dep: Dep, readonly failure: Failure, url: string) {
     super(formatFailure(dep, url, failure));
   }
@@ -144,6 +145,7 @@ export async function probePostgres(url: string, timeoutMs = 3_000, via = url): 
   } catch (e) {
     throw new DependencyError("postgres", classifyPg(e, url), url);
   } finally {
+    // The verdict is made; a client that fails to close has nothing to add to it.
     void client.end().catch(() => {});
   }
 }
@@ -157,6 +159,7 @@ export async function probeRedis(url: string, timeoutMs = 3_000): Promise<void> 
   let first: unknown;
   // The first error names the cause (WRONGPASS); the failed command only says the connection closed.
   const failed = new Promise<never>((_, reject) => client.on("error", (e) => reject((first ??= scrubRedisError(e)))));
+  // Raced below; once the race is settled a later error must not become an unhandled rejection.
   failed.catch(() => {});
   try {
     await within(Promise.race([client.connect().then(() => client.ping()), failed]), timeoutMs + 500, "connect timeout");

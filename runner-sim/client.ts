@@ -30,6 +30,7 @@ export type CancelAnswer =
 export type StatusBody = { status: "running" } | { status: "completed"; conclusion: string } | { status: "cancelled" } | { status: "skipped" };
 
 export class ProtocolError extends Error {
+  override name = "ProtocolError";
   constructor(readonly status: number, message: string) {
     super(message);
   }

@@ -174,7 +174,10 @@ export class JobRun {
     const step = this.step;
     if (step === null) return;
     const chunk = { step_id: step.id, seq: step.seq++, content };
-    this.logChain = this.logChain.then(() => this.client.log(this.id, this.token, chunk)).catch(() => {});
+    // A lost log chunk must not fail the job (nor stop later chunks): say so at debug and go on.
+    this.logChain = this.logChain
+      .then(() => this.client.log(this.id, this.token, chunk))
+      .catch((e) => this.opts.log.debug({ job_id: this.id, step_id: chunk.step_id, seq: chunk.seq, err: (e as Error).message }, "log chunk not delivered"));
   }
 
   /**

@@ -28,7 +28,9 @@ export function fleetIdentity(apiUrl: string, src: FleetSource): FleetIdentity {
   return { dirName: `${label}-${h.slice(0, 12)}`, marker: h.slice(0, 32) };
 }
 
-export class FleetLockedError extends Error {}
+export class FleetLockedError extends Error {
+  override name = "FleetLockedError";
+}
 
 const ownerFile = (dir: string) => path.join(dir, "fleet.pid");
 

@@ -43,6 +43,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await api?.kill("SIGTERM");
+  // Teardown is best effort: the queue's prefix is this file's own.
   await intents?.obliterate({ force: true }).catch(() => {});
   await intents?.close();
   redis?.disconnect();

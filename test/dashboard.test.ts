@@ -48,6 +48,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await api?.kill("SIGTERM");
+  // Teardown is best effort: the queues' prefix is this file's own.
   await intents?.obliterate({ force: true }).catch(() => {});
   await maintenance?.obliterate({ force: true }).catch(() => {});
   await intents?.close();
@@ -355,6 +356,7 @@ describe("what the dashboard leaves outside", () => {
       expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 40, reason: "postgres unreachable", detail: expect.any(String) });
     } finally {
       await down.kill("SIGTERM");
+      // Best-effort cleanup: the test's verdict is already made, and the database is a throwaway.
       await db.pool.query(`ALTER DATABASE "${lost.name}" ALLOW_CONNECTIONS true`).catch(() => {});
       await lost.drop().catch(() => {});
     }

@@ -178,6 +178,7 @@ describe("a private Redis", () => {
       expect(err.command?.args.every((a) => a === "***")).toBe(true);
       expect(JSON.stringify(err.command)).not.toContain(SECRET);
     } finally {
+      // Its connection was refused on purpose: closing it may fail too, and that is expected.
       await queue.close().catch(() => {});
       conn.disconnect();
     }

@@ -139,7 +139,9 @@ async function reauthorize(sql: Sql, kind: IntentKind, p: IntentPayload, now: Da
 }
 
 /** Thrown inside the transaction to roll it back: another delivery recorded this intent first. */
-class AlreadyApplied extends Error {}
+class AlreadyApplied extends Error {
+  override name = "AlreadyApplied";
+}
 
 /**
  * Inserts the intent's record, in the same statement as the intent's own pending writes

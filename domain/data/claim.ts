@@ -5,15 +5,6 @@ import { sha256 } from "../tokens.ts";
 import { judgeJobToken, type JobTokenRefusal } from "../lifecycle/credentials.ts";
 import type { JobStatus } from "../lifecycle/types.ts";
 
-export interface RunnerRow {
-  id: bigint;
-  name: string;
-  labels: string[];
-  capacity: number;
-  drainingAt: Date | null;
-  revokedAt: Date | null;
-}
-
 export interface HeartbeatInfo {
   labels?: string[];
   capacity?: number;

@@ -3,7 +3,6 @@
 
 export type RunStatus = "queued" | "running" | "completed";
 export type JobStatus = "queued" | "running" | "completed" | "cancelled" | "skipped";
-export type StepStatus = JobStatus;
 export type Conclusion =
   | "success"
   | "failure"
