@@ -63,8 +63,13 @@ async function applyFailFast(sql: Sql, locked: Locked, jobId: number, conclusion
 export async function reportJobTx(db: Sql | Tx, jobId: bigint, report: Report, now: Date): Promise<ReportApplied> {
   const sql = asSql(db);
   const locked = await lockRunOfJob(sql, jobId);
-  const job = locked?.jobs.find((j) => BigInt(j.id) === jobId);
-  if (!locked || !job) return { kind: "not_found" };
+  return locked ? reportLockedTx(sql, locked, jobId, report, now) : { kind: "not_found" };
+}
+
+/** The same, on the job's run its caller already locked (the reaper decides on those rows first). */
+export async function reportLockedTx(sql: Sql, locked: Locked, jobId: bigint, report: Report, now: Date): Promise<ReportApplied> {
+  const job = locked.jobs.find((j) => BigInt(j.id) === jobId);
+  if (!job) return { kind: "not_found" };
   // Force-cancelled: whatever the runner says afterwards is accepted and changes nothing.
   const d = job.force_cancelled ? { outcome: "noop" as const } : decideReport(job, report);
   switch (d.outcome) {

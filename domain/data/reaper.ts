@@ -1,8 +1,8 @@
-import { inTx, type PrismaClient, type Tx } from "../../infra/db.ts";
-import { decideReap, type ReapPolicy, type ReapView } from "../lifecycle/reap.ts";
-import { reportJobTx } from "./jobs.ts";
-import { lockRunOfJob } from "./settlement.ts";
-import { prismaSql, query, ts } from "../../infra/sql.ts";
+import { inTx, type PrismaClient } from "../../infra/db.ts";
+import { decideReap, reapCutoffs, type ReapPolicy, type ReapView } from "../lifecycle/reap.ts";
+import { reportLockedTx } from "./jobs.ts";
+import { lockRunOfJob, type LockedJob } from "./settlement.ts";
+import { id, prismaSql, query, ts, type Sql } from "../../infra/sql.ts";
 import { sql } from "../../infra/sqlf.ts";
 import type { Signal } from "./cancel.ts";
 
@@ -18,61 +18,75 @@ export interface Reaped {
   alsoSignal: Signal[];
 }
 
-async function view(tx: Tx, jobId: bigint): Promise<ReapView | null> {
-  const j = await tx.workflowJob.findUnique({
-    where: { id: jobId },
-    select: {
-      status: true, cancelRequested: true, cancelRequestedAt: true, startedAt: true, timeoutMinutes: true,
-      runner: { select: { lastHeartbeatAt: true, revokedAt: true } },
-    },
-  });
-  if (!j) return null;
-  return {
-    status: j.status, cancelRequested: j.cancelRequested, cancelRequestedAt: j.cancelRequestedAt,
-    startedAt: j.startedAt, timeoutMinutes: j.timeoutMinutes,
-    runnerHeartbeatAt: j.runner?.lastHeartbeatAt ?? null, runnerRevoked: j.runner?.revokedAt != null,
-  };
-}
-
 /**
- * One reaper pass. Candidates come from a cheap query; each is then decided again on its
- * locked row, so a runner report that lands in between wins and nothing is ended twice.
+ * Running jobs that may be due, a pre-filter only: the cut-offs are reapCutoffs's, but
+ * runner loss is not withheld here (judgeRunnerLoss) and the rows are not locked, so
+ * decideReap on the locked rows has the last word.
  */
-/** Running jobs that may be due: their runner is gone or silent, or they overran their timeout or their cancel's deadline. */
 export function candidatesSql(policy: ReapPolicy, now: Date, limit: number) {
-  const before = (ms: number) => ts(new Date(now.getTime() - ms));
+  const c = reapCutoffs(now, policy);
   return sql`
     SELECT j.id::text AS id FROM workflow_jobs j LEFT JOIN runners r ON r.id = j.runner_id
     WHERE j.status = 'running' AND (
       r.id IS NULL OR r.revoked_at IS NOT NULL OR r.last_heartbeat_at IS NULL
-      OR r.last_heartbeat_at < ${before(policy.heartbeatWindowMs)}::timestamptz
-      OR j.started_at + make_interval(mins => j.timeout_minutes) < ${before(policy.timeoutSlackMs)}::timestamptz
-      OR (j.cancel_requested AND j.cancel_requested_at < ${before(policy.cancelDeadlineMs)}::timestamptz))
+      OR r.last_heartbeat_at < ${ts(c.heartbeatBefore)}::timestamptz
+      OR j.started_at + make_interval(mins => j.timeout_minutes) < ${ts(c.timeoutBefore)}::timestamptz
+      OR (j.cancel_requested AND j.cancel_requested_at < ${ts(c.cancelBefore)}::timestamptz))
     ORDER BY j.id LIMIT ${limit}::int`;
 }
 
+// What decideReap needs beyond the locked job row. Read after the lock, so a heartbeat or
+// a revocation committed meanwhile is seen; runners are not locked (a heartbeat must not
+// wait on the reaper), as they never were.
+const factsSql = (jobId: bigint) => sql`
+  SELECT json_build_object('started_at', j.started_at, 'timeout_minutes', j.timeout_minutes,
+    'heartbeat_at', r.last_heartbeat_at, 'revoked', r.revoked_at IS NOT NULL)::text AS facts
+  FROM workflow_jobs j LEFT JOIN runners r ON r.id = j.runner_id WHERE j.id = ${id(jobId)}::bigint`;
+
+interface Facts { started_at: string | null; timeout_minutes: number; heartbeat_at: string | null; revoked: boolean }
+
+async function viewOf(db: Sql, job: LockedJob): Promise<ReapView> {
+  const [row] = await query<{ facts: string }>(db, factsSql(BigInt(job.id)));
+  const f = JSON.parse(row!.facts) as Facts;
+  const date = (s: string | null) => (s === null ? null : new Date(s));
+  return {
+    status: job.status, cancelRequested: job.cancel_requested, cancelRequestedAt: date(job.cancel_requested_at),
+    startedAt: date(f.started_at), timeoutMinutes: f.timeout_minutes, runnerHeartbeatAt: date(f.heartbeat_at), runnerRevoked: f.revoked,
+  };
+}
+
+/**
+ * One reaper pass. Candidates come from the pre-filter; then, in one transaction, each
+ * candidate's run is locked once (lockRunOfJob), decided on the locked rows and written
+ * on the same lock, so a runner report that lands in between wins and nothing is ended
+ * twice. Null when another pass holds the advisory lock.
+ */
 export async function reap(prisma: PrismaClient, policy: ReapPolicy, now = new Date(), limit = 50): Promise<Reaped[] | null> {
   const candidates = (await query<{ id: string }>(prismaSql(prisma), candidatesSql(policy, now, limit))).map((c) => BigInt(c.id));
   if (candidates.length === 0) return [];
   return inTx(prisma, async (tx) => {
-    const [lock] = await query<{ ok: boolean }>(prismaSql(tx), sql`SELECT pg_try_advisory_xact_lock(${REAPER_LOCK}::bigint) AS ok`);
+    const db = prismaSql(tx);
+    const [lock] = await query<{ ok: boolean }>(db, sql`SELECT pg_try_advisory_xact_lock(${REAPER_LOCK}::bigint) AS ok`);
     if (!lock?.ok) return null;
     const ended: Reaped[] = [];
-    for (const id of candidates) {
-      const locked = await lockRunOfJob(prismaSql(tx), id);
-      const job = locked?.jobs.find((j) => BigInt(j.id) === id);
-      if (!locked || !job) continue;
-      const v = await view(tx, id);
-      const d = v ? decideReap(v, now, policy) : { outcome: "keep" as const };
-      if (d.outcome === "keep") continue;
-      const r = await reportJobTx(tx, id, d.report, now);
-      if (r.kind === "ok" && r.changed) {
-        ended.push({
-          jobId: id, runId: BigInt(locked.run.id), runnerId: job.runner_id === null ? null : BigInt(job.runner_id), reason: d.reason, status: d.report.status,
-          alsoSignal: r.failFast?.signals ?? [],
-        });
-      }
+    for (const jobId of candidates) {
+      const r = await reapOne(db, jobId, policy, now);
+      if (r) ended.push(r);
     }
     return ended;
   }, 60_000);
+}
+
+async function reapOne(db: Sql, jobId: bigint, policy: ReapPolicy, now: Date): Promise<Reaped | null> {
+  const locked = await lockRunOfJob(db, jobId);
+  const job = locked?.jobs.find((j) => BigInt(j.id) === jobId);
+  if (!locked || !job) return null;
+  const d = decideReap(await viewOf(db, job), now, policy);
+  if (d.outcome === "keep") return null;
+  const r = await reportLockedTx(db, locked, jobId, d.report, now);
+  if (r.kind !== "ok" || !r.changed) return null;
+  return {
+    jobId, runId: BigInt(locked.run.id), runnerId: job.runner_id === null ? null : BigInt(job.runner_id), reason: d.reason, status: d.report.status,
+    alsoSignal: r.failFast?.signals ?? [],
+  };
 }
