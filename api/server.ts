@@ -1,4 +1,4 @@
-import { apiEnv, parseConfig } from "../infra/config.ts";
+import { apiEnv, parseConfig, readTls } from "../infra/config.ts";
 import { createLogger } from "../infra/logger.ts";
 import { createPrisma } from "../infra/db.ts";
 import { connectRedis } from "../infra/redis.ts";
@@ -21,6 +21,8 @@ import { dependencyWatch, watchPostgres, watchRedis } from "../infra/dep-watch.t
 failClearly("api");
 
 const cfg = parseConfig(apiEnv);
+// Before the dependencies: a bad certificate is a setting, reported as one.
+const tls = readTls(cfg);
 const log = createLogger("api", { level: cfg.LOG_LEVEL, pretty: cfg.LOG_PRETTY });
 // Both answer before anything connects, so "api listening" means they did (docs/decisions.md, "Failing clearly").
 await requireDeps({ postgres: cfg.DATABASE_URL, redis: cfg.REDIS_URL });
@@ -60,7 +62,7 @@ const app = createApp({
   before: [httpMetrics(metrics)],
   routers: [metricsRouter(metrics.registry), openapiRouter(), dashboardRouter({ sql, origin: { publicOrigin: cfg.PUBLIC_URL ?? null, trustProxy: cfg.TRUST_PROXY } }, [intents.queue, maintenanceQueue])],
 });
-const { stopAccepting } = serve(app, { port: cfg.PORT, host: cfg.HOST }, log, "api");
+const { stopAccepting } = serve(app, { port: cfg.PORT, host: cfg.HOST, tls }, log, "api");
 
 // Each phase is bounded (infra/shutdown.ts): a dead Redis or database must not hold the stop.
 onShutdown(log, [

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { z } from "zod";
 
 // Every process parses its own schema once at start-up; a bad value stops the process
@@ -45,7 +47,17 @@ export const apiEnv = commonEnv.extend({
   // Shared secret runners present to register themselves (POST /api/v1/runners/register).
   // Unset: only the operator CLI registers runners.
   RUNNER_REGISTRATION_TOKEN: z.string().min(20, "must be at least 20 characters").optional(),
-});
+  // PEM files: with both set the API serves HTTPS itself (docs/operations.md, "HTTPS").
+  // Behind a TLS-terminating proxy leave them unset. Read once, at start.
+  TLS_CERT_FILE: z.string().optional(),
+  TLS_KEY_FILE: z.string().optional(),
+}).superRefine((env, ctx) => {
+  // One without the other would quietly serve plain HTTP to clients that expect TLS. Checked
+  // also when another variable is bad (`when`), so that every problem is listed at once.
+  const [cert, key] = [env.TLS_CERT_FILE !== undefined, env.TLS_KEY_FILE !== undefined];
+  if (cert && !key) ctx.addIssue({ code: "custom", path: ["TLS_KEY_FILE"], message: "must be set when TLS_CERT_FILE is (the private key's PEM file)" });
+  if (key && !cert) ctx.addIssue({ code: "custom", path: ["TLS_CERT_FILE"], message: "must be set when TLS_KEY_FILE is (the certificate's PEM file)" });
+}, { when: () => true });
 
 export const workerEnv = commonEnv.extend({
   INTENT_SIGNING_KEY: signingKey,
@@ -82,4 +94,47 @@ export function parseConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessE
     throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
   }
   return parsed.data;
+}
+
+export interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
+}
+
+/** A TLS file's problem, in parseConfig's format; names the variable and the path, never the contents. */
+const tlsError = (variable: string, problem: string) => new ConfigError(`invalid configuration:\n  ${variable}: ${problem}`);
+
+function readPem(variable: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw tlsError(variable, `cannot read ${file}${code ? ` (${code})` : ""}`);
+  }
+}
+
+/**
+ * The certificate and key that TLS_CERT_FILE and TLS_KEY_FILE name, checked to be a PEM
+ * certificate and the private key that matches it; null when TLS is off. Crypto's own
+ * messages are left out: they say nothing an operator can act on.
+ */
+export function readTls(env: { TLS_CERT_FILE?: string; TLS_KEY_FILE?: string }): TlsFiles | null {
+  const { TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile } = env;
+  if (certFile === undefined || keyFile === undefined) return null;
+  const cert = readPem("TLS_CERT_FILE", certFile);
+  const key = readPem("TLS_KEY_FILE", keyFile);
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    throw tlsError("TLS_CERT_FILE", `${certFile} holds no PEM certificate`);
+  }
+  let privateKey: ReturnType<typeof createPrivateKey>;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    throw tlsError("TLS_KEY_FILE", `${keyFile} holds no unencrypted PEM private key`);
+  }
+  if (!x509.checkPrivateKey(privateKey)) throw tlsError("TLS_KEY_FILE", `the key in ${keyFile} does not match the certificate in ${certFile} (TLS_CERT_FILE)`);
+  return { cert, key };
 }
