@@ -1,33 +1,21 @@
 import type { Tx } from "../../infra/db.ts";
 import { asSql, id, query, type Sql } from "../../infra/sql.ts";
 import { sql as q } from "../../infra/sqlf.ts";
-import { resolveGroup, type ConcurrencySpec, type GroupContext, type WorkflowSpec } from "../workflow/parse.ts";
 import { cancelJobTx, cancelRunTx, type Signal } from "./cancel.ts";
 
 // `concurrency:` (docs/lifecycle.md, "Concurrency groups"; docs/decisions.md 20). A run (or job) in a group is stored with its resolved
 // group. At creation, `cancel-in-progress` cancels the older open runs (jobs) of the same
 // repository and group; otherwise the claim query (claim.ts) makes the newer one wait.
 
-/** The run's values the group expressions refer to (github.workflow is the stored workflow_name). */
-export function groupContext(seed: { headRef: string; headSha: string; event: string; workflowFile: string }, workflow: WorkflowSpec): GroupContext {
-  return { ref: seed.headRef, sha: seed.headSha, event: seed.event, workflow: workflow.name ?? seed.workflowFile.split("/").pop() ?? seed.workflowFile };
-}
-
-/** The columns a run or job row gets for its `concurrency:` (none without one). */
-export function groupColumns(spec: ConcurrencySpec | undefined, ctx: GroupContext) {
-  if (!spec) return {};
-  return { concurrencyGroup: resolveGroup(spec.group, ctx), cancelInProgress: spec.cancelInProgress };
-}
-
 /**
- * Called by createRun once the run and its jobs exist (same transaction): cancels the
- * older open runs of the new run's group, then the older open jobs of each of its jobs'
- * groups, when `cancel-in-progress` asks for it. Returns the signals for the runners of
- * running jobs, to publish after commit (a caller that cannot publish leaves the runners
- * to learn through their cancel-check poll).
+ * Called by insertRun (domain/data/runs.ts) once the run and its jobs exist (same
+ * transaction), when their rows ask for it (`supersedes`, domain/lifecycle/newrun.ts,
+ * which also resolves the groups): cancels the older open runs of the new run's group,
+ * then the older open jobs of each of its jobs' groups, as `cancel-in-progress` asks.
+ * Returns the signals for the runners of running jobs, to publish after commit (a caller
+ * that cannot publish leaves the runners to learn through their cancel-check poll).
  */
-export async function supersedeOlder(db: Sql | Tx, runId: bigint, actorUserId: bigint | null, workflow: WorkflowSpec, now = new Date()): Promise<Signal[]> {
-  if (!workflow.concurrency?.cancelInProgress && !workflow.jobs.some((j) => j.concurrency?.cancelInProgress)) return [];
+export async function supersedeOlder(db: Sql | Tx, runId: bigint, actorUserId: bigint | null, now = new Date()): Promise<Signal[]> {
   const sql = asSql(db);
   const [run] = await query<{ repo_id: string; run_index: number; concurrency_group: string | null; cancel_in_progress: boolean; job_groups: string[] }>(sql, q`
     SELECT repo_id::text, run_index, concurrency_group, cancel_in_progress,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { render, sql } from "../../infra/sqlf.ts";
 import { parseWorkflow } from "../workflow/parse.ts";
-import { createRunSql, createRunValues, pendingRun, withRunOfStatement, type RunSeed } from "./runs.ts";
+import { createRunSql, createRunValues, freshRun, pendingRun, withRunOfStatement, type RunSeed } from "./runs.ts";
 
 const numbered = (r: { text: string; values: unknown[] }) => [...r.text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1]));
 const oneToN = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
@@ -16,7 +16,7 @@ const seed: RunSeed = {
 
 describe("a run's creation renders", () => {
   it("values in placeholder order: the repository twice, the run's columns, its jobs and steps as JSON", () => {
-    const v = createRunValues(seed, workflow);
+    const v = createRunValues(freshRun(seed, workflow));
     const r = render(createRunSql(v));
     expect(r.values.slice(0, 16)).toEqual(["3", "3", ".shithub/workflows/ci.yml", "CI", "abc", "refs/heads/main", "push", '{"a":1}', "7", null, "t1", 1, null, null, false, v.jobs]);
     expect(r.values).toEqual([...r.values.slice(0, 16), v.steps]);
@@ -26,8 +26,8 @@ describe("a run's creation renders", () => {
   });
 
   it("the pending write is the same CTEs, completing the result with the new run's id and index", () => {
-    const w = pendingRun(seed, workflow)!;
-    expect(render(sql`WITH ${w.ctes} SELECT 1`).values).toEqual(render(createRunSql(createRunValues(seed, workflow))).values);
+    const w = pendingRun(freshRun(seed, workflow))!;
+    expect(render(sql`WITH ${w.ctes} SELECT 1`).values).toEqual(render(createRunSql(createRunValues(freshRun(seed, workflow)))).values);
     const done = render(sql`SELECT ${w.completeResult!(sql`${"{}"}::text::jsonb`)}`);
     expect(done).toEqual({
       text: "SELECT jsonb_set(jsonb_set($1::text::jsonb, '{body,run_id}', to_jsonb((SELECT id FROM run))), '{body,run_index}', to_jsonb((SELECT run_index FROM run)))",
@@ -37,7 +37,7 @@ describe("a run's creation renders", () => {
   });
 
   it("the statement's text", () => {
-    expect(render(createRunSql(createRunValues(seed, workflow))).text).toMatchInlineSnapshot(`
+    expect(render(createRunSql(createRunValues(freshRun(seed, workflow)))).text).toMatchInlineSnapshot(`
       "WITH idx AS (
           UPDATE repos SET next_run_index = next_run_index + 1 WHERE id = $1::bigint RETURNING next_run_index - 1 AS run_index
         ), run AS (

@@ -1,13 +1,16 @@
-import { randomBytes } from "node:crypto";
 import type { Tx } from "../../infra/db.ts";
 import { Prisma } from "../../infra/db.ts";
 import type { WorkflowSpec } from "../workflow/parse.ts";
-import type { Conclusion } from "../lifecycle/types.ts";
 import { parseWorkflow, type ParseResult } from "../workflow/parse.ts";
+import { newRunRows, supersedes, type NewRun } from "../lifecycle/newrun.ts";
+import type { WorkflowLookup } from "../lifecycle/rerun.ts";
 import { asSql, id, query, type PendingWrite, type Sql } from "../../infra/sql.ts";
 import { sql, type Fragment } from "../../infra/sqlf.ts";
 import type { Signal } from "./cancel.ts";
-import { groupColumns, groupContext, supersedeOlder } from "./concurrency.ts";
+import { supersedeOlder } from "./concurrency.ts";
+
+// A new run's insert: the rows come whole from domain/lifecycle/newrun.ts (a rerun's from
+// buildRerun in domain/lifecycle/rerun.ts); this file serializes and writes them.
 
 export interface RunSeed {
   repoId: bigint;
@@ -19,23 +22,6 @@ export interface RunSeed {
   actorUserId: bigint | null;
   parentRunId: bigint | null;
   triggerEventId: string | null;
-  /** Rerun chain (docs/decisions.md): attempt 1 and no original for an original run. */
-  attempt?: number;
-  originalRunId?: bigint | null;
-}
-
-/**
- * A job's state at creation when it does not start queued: a partial rerun carries jobs
- * over from its source run (`reused`), or skips at once one that could never run.
- */
-export interface JobInit {
-  status: "completed" | "cancelled" | "skipped";
-  conclusion: Conclusion;
-  startedAt: Date | null;
-  completedAt: Date;
-  reused: boolean;
-  /** By step index; a step without an entry is skipped. */
-  steps: { status: "completed" | "cancelled" | "skipped"; conclusion: Conclusion; startedAt: Date | null; completedAt: Date }[];
 }
 
 export interface CreatedRun {
@@ -45,11 +31,6 @@ export interface CreatedRun {
   /** Runners to tell after commit: older runs/jobs cancelled by `concurrency: cancel-in-progress`. */
   signals: Signal[];
 }
-
-export type SourceLookup =
-  | { ok: true; workflow: WorkflowSpec }
-  | { ok: false; reason: "source_unavailable" }
-  | { ok: false; reason: "source_invalid"; errors: string[] };
 
 // A workflow source never changes once pushed (it is keyed by head_sha), and parsing YAML
 // costs more than the rest of a rerun's CPU: parse each content once. Bounded; oldest out.
@@ -66,25 +47,18 @@ export function parseCached(content: string): ParseResult {
   return parsed;
 }
 
-export function workflowOf(content: string | null): SourceLookup {
+export function workflowOf(content: string | null): WorkflowLookup {
   if (content === null) return { ok: false, reason: "source_unavailable" };
   const parsed = parseCached(content);
   return parsed.ok ? { ok: true, workflow: parsed.workflow } : { ok: false, reason: "source_invalid", errors: parsed.errors };
 }
 
-/** The workflow file as it was at `headSha` — never a later version. */
-export async function loadWorkflowAt(db: Sql | Tx, repoId: bigint, path: string, headSha: string): Promise<SourceLookup> {
-  const [src] = await query<{ content: string }>(asSql(db),
-    sql`SELECT content FROM workflow_sources WHERE repo_id = ${id(repoId)}::bigint AND path = ${path}::text AND head_sha = ${headSha}::text`);
-  return workflowOf(src?.content ?? null);
-}
-
-/** A new run's columns, as createRunValues computes them from the seed and the workflow. */
+/** A new run's columns, as createRunValues serializes them. */
 interface RunValues {
   repoId: string; workflowFile: string; workflowName: string; headSha: string; headRef: string; event: string;
   eventPayload: string; actorUserId: string | null; parentRunId: string | null; triggerEventId: string | null;
   attempt: number; originalRunId: string | null; concurrencyGroup: string | null; cancelInProgress: boolean;
-  /** JSON arrays of jobRows and stepRows. */
+  /** JSON arrays: the job rows, and every step row with its job_key. */
   jobs: string; steps: string;
 }
 
@@ -128,77 +102,45 @@ export const createRunSql = (v: RunValues): Fragment => sql`WITH ${createRunCtes
 export const withRunOfStatement = (json: Fragment): Fragment =>
   sql`jsonb_set(jsonb_set(${json}, '{body,run_id}', to_jsonb((SELECT id FROM run))), '{body,run_index}', to_jsonb((SELECT run_index FROM run)))`;
 
-const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
-
-function jobRows(workflow: WorkflowSpec, group: ReturnType<typeof groupContext>, initial?: ReadonlyMap<string, JobInit>) {
-  return workflow.jobs.map((j, i) => {
-    const init = initial?.get(j.key);
-    const g = groupColumns(j.concurrency, group);
-    return {
-      job_index: i, job_key: j.key, name: j.name, runs_on: j.runsOn, needs: j.needs, timeout_minutes: j.timeoutMinutes,
-      concurrency_group: g.concurrencyGroup ?? null, cancel_in_progress: g.cancelInProgress ?? false,
-      status: init?.status ?? "queued", conclusion: init?.conclusion ?? null, started_at: iso(init?.startedAt), completed_at: iso(init?.completedAt),
-      reused: init?.reused ?? false,
-      // A matrix expansion: what max-parallel and fail-fast count within (docs/workflows.md).
-      matrix_key: j.matrix?.key ?? null, max_parallel: j.matrix?.maxParallel ?? null, fail_fast: j.matrix?.failFast ?? false,
-    };
-  });
-}
-
-function stepRows(workflow: WorkflowSpec, initial?: ReadonlyMap<string, JobInit>) {
-  return workflow.jobs.flatMap((j) =>
-    j.steps.map((st, i) => {
-      const s = stepInit(initial?.get(j.key), i);
-      return { job_key: j.key, step_index: i, name: st.name, run: st.run, status: s?.status ?? "queued", conclusion: s?.conclusion ?? null, started_at: iso(s?.startedAt), completed_at: iso(s?.completedAt) };
-    }),
-  );
-}
-
-export function createRunValues(seed: RunSeed, workflow: WorkflowSpec, initial?: ReadonlyMap<string, JobInit>): RunValues {
-  const group = groupContext(seed, workflow);
-  const runGroup = groupColumns(workflow.concurrency, group);
+/** The rows as the statement's parameters: the run's columns, its jobs and their steps as JSON (dates as ISO text). */
+export function createRunValues(r: NewRun): RunValues {
+  const run = r.run;
+  const opt = (v: bigint | null) => (v === null ? null : id(v));
   return {
-    repoId: id(seed.repoId), workflowFile: seed.workflowFile, workflowName: workflow.name ?? seed.workflowFile.split("/").pop() ?? seed.workflowFile,
-    headSha: seed.headSha, headRef: seed.headRef, event: seed.event, eventPayload: JSON.stringify(seed.eventPayload ?? {}),
-    actorUserId: seed.actorUserId === null ? null : id(seed.actorUserId), parentRunId: seed.parentRunId === null ? null : id(seed.parentRunId),
-    triggerEventId: seed.triggerEventId, attempt: seed.attempt ?? 1, originalRunId: seed.originalRunId == null ? null : id(seed.originalRunId),
-    concurrencyGroup: runGroup.concurrencyGroup ?? null, cancelInProgress: runGroup.cancelInProgress ?? false,
-    jobs: JSON.stringify(jobRows(workflow, group, initial)), steps: JSON.stringify(stepRows(workflow, initial)),
+    repoId: id(run.repo_id), workflowFile: run.workflow_file, workflowName: run.workflow_name, headSha: run.head_sha, headRef: run.head_ref,
+    event: run.event, eventPayload: run.event_payload, actorUserId: opt(run.actor_user_id), parentRunId: opt(run.parent_run_id),
+    triggerEventId: run.trigger_event_id, attempt: run.attempt, originalRunId: opt(run.original_run_id),
+    concurrencyGroup: run.concurrency_group, cancelInProgress: run.cancel_in_progress,
+    jobs: JSON.stringify(r.jobs.map(({ steps: _steps, ...job }) => job)),
+    steps: JSON.stringify(r.jobs.flatMap((j) => j.steps.map((st) => ({ job_key: j.job_key, ...st })))),
   };
 }
 
-/** Whether creating a run of this workflow cancels older ones (`cancel-in-progress`), which needs the new run's id first. */
-export const supersedes = (workflow: WorkflowSpec) => !!workflow.concurrency?.cancelInProgress || workflow.jobs.some((j) => j.concurrency?.cancelInProgress);
+/** A run of the workflow with every job queued, as an operator starts one. */
+export function freshRun(seed: RunSeed, workflow: WorkflowSpec): NewRun {
+  return newRunRows({ ...seed, eventPayload: JSON.stringify(seed.eventPayload ?? {}) }, workflow);
+}
 
 /**
  * The run's creation as writes not yet run, for a caller that sends them in one statement
  * with its own (an intent's record): the repository's row lock, taken by the run_index
- * allocation, is then held only until the commit that follows. Null when the workflow
- * supersedes older runs (createRun does that, with the new run's id).
+ * allocation, is then held only until the commit that follows. Null when the run
+ * supersedes older ones (insertRun does that, with the new run's id).
  */
-export function pendingRun(seed: RunSeed, workflow: WorkflowSpec, initial?: ReadonlyMap<string, JobInit>): PendingWrite | null {
-  if (supersedes(workflow)) return null;
-  return {
-    ctes: createRunCtes(createRunValues(seed, workflow, initial)),
-    completeResult: withRunOfStatement,
-  };
+export function pendingRun(r: NewRun): PendingWrite | null {
+  if (supersedes(r)) return null;
+  return { ctes: createRunCtes(createRunValues(r)), completeResult: withRunOfStatement };
 }
 
-export async function createRun(db: Sql | Tx, seed: RunSeed, workflow: WorkflowSpec, initial?: ReadonlyMap<string, JobInit>): Promise<CreatedRun> {
+/** The run's creation as its own statement, then the older runs it supersedes cancelled. */
+export async function insertRun(db: Sql | Tx, r: NewRun): Promise<CreatedRun> {
   const conn = asSql(db);
-  const [row] = await query<{ id: string; run_index: number; job_ids: string | null }>(conn, createRunSql(createRunValues(seed, workflow, initial)));
-  if (!row) throw new Error(`repo ${seed.repoId} vanished while allocating a run index`);
+  const [row] = await query<{ id: string; run_index: number; job_ids: string | null }>(conn, createRunSql(createRunValues(r)));
+  if (!row) throw new Error(`repo ${r.run.repo_id} vanished while allocating a run index`);
   const runId = BigInt(row.id);
   const idByKey = JSON.parse(row.job_ids ?? "{}") as Record<string, number>;
-  const signals = await supersedeOlder(conn, runId, seed.actorUserId, workflow);
-  return { id: runId, runIndex: Number(row.run_index), jobIds: workflow.jobs.map((j) => BigInt(idByKey[j.key]!)), signals };
+  const signals = supersedes(r) ? await supersedeOlder(conn, runId, r.run.actor_user_id) : [];
+  return { id: runId, runIndex: Number(row.run_index), jobIds: r.jobs.map((j) => BigInt(idByKey[j.job_key]!)), signals };
 }
 
-function stepInit(init: JobInit | undefined, index: number) {
-  if (!init) return undefined;
-  return init.steps[index] ?? { status: "skipped" as const, conclusion: "skipped" as const, startedAt: null, completedAt: init.completedAt };
-}
-
-export function rerunTriggerId(sourceRunId: bigint): string {
-  return `rerun:${sourceRunId}:${randomBytes(8).toString("hex")}`;
-}
+export const createRun = (db: Sql | Tx, seed: RunSeed, workflow: WorkflowSpec): Promise<CreatedRun> => insertRun(db, freshRun(seed, workflow));

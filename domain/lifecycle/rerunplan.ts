@@ -29,7 +29,7 @@ export type RerunScope = { kind: "failed" } | { kind: "job"; jobKey: string };
 export type RerunPlan =
   | {
       ok: true;
-      /** Queued in the new run, to be executed. */
+      /** Queued in the new run, to be executed; never empty (else `nothing_to_rerun`). */
       queued: string[];
       /** Carried over with the source's status and conclusion. */
       reused: string[];
@@ -80,7 +80,6 @@ export function planRerun(jobs: readonly PlanJob[], source: readonly SourceJob[]
       }
     }
   }
-  if (queued.size === 0) return { ok: false, reason: "nothing_to_rerun" };
 
   const initial: JobView[] = jobs.map((j, i) => {
     const s = bySource.get(j.jobKey);
@@ -90,9 +89,12 @@ export function planRerun(jobs: readonly PlanJob[], source: readonly SourceJob[]
   });
   const skipped = new Set(jobsToSkip(initial));
   const keys = jobs.map((j) => j.jobKey);
+  const runnable = keys.filter((k) => queued.has(k) && !skipped.has(k));
+  // A new run opens queued, so it needs a job to run (the seed nearest the roots always is).
+  if (runnable.length === 0) return { ok: false, reason: "nothing_to_rerun" };
   return {
     ok: true,
-    queued: keys.filter((k) => queued.has(k) && !skipped.has(k)),
+    queued: runnable,
     reused: keys.filter((k) => !queued.has(k)),
     skipped: keys.filter((k) => skipped.has(k)),
   };

@@ -8,5 +8,5 @@ import { rerunFrom } from "./rerun-common.ts";
  * are carried over (reused) and the others, with everything that needs them, run again.
  */
 export function rerunFailedJobs(deps: ProcessorDeps, p: IntentPayload, kind: IntentKind = INTENTS["rerun-failed-jobs"].kind): Promise<IntentResult> {
-  return applyIntentSql(deps, kind, p, (sql, now) => rerunFrom(sql, deps, p, { run: BigInt(p.targetId) }, now, true));
+  return applyIntentSql(deps, kind, p, (sql, now) => rerunFrom(sql, deps, p, { kind: "failed", runId: BigInt(p.targetId) }, now));
 }

@@ -8,5 +8,5 @@ import { rerunFrom } from "./rerun-common.ts";
  * again (with what it needs that did not succeed) and every other job is carried over.
  */
 export function rerunJob(deps: ProcessorDeps, p: IntentPayload, kind: IntentKind = INTENTS["rerun-job"].kind): Promise<IntentResult> {
-  return applyIntentSql(deps, kind, p, (sql, now) => rerunFrom(sql, deps, p, { job: BigInt(p.targetId) }, now));
+  return applyIntentSql(deps, kind, p, (sql, now) => rerunFrom(sql, deps, p, { kind: "job", jobId: BigInt(p.targetId) }, now));
 }
