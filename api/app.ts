@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import express, { type Express, type RequestHandler, type Router } from "express";
 import type { PrismaClient } from "../infra/db.ts";
 import type { PoolSql } from "../infra/sql.ts";
@@ -13,6 +13,7 @@ import { runRoutes } from "./routes/runs.ts";
 import { bulkRoutes } from "./routes/bulk.ts";
 import { readRoutes } from "./routes/read.ts";
 import { listRoutes } from "./routes/lists.ts";
+import { githubRoutes } from "./v3/index.ts";
 import { runnerRoutes, type RunnerDeps } from "./routes/runner.ts";
 import { JSON_TYPES, jsonBodiesOnly } from "./body.ts";
 import { apiEnv } from "../infra/config.ts";
@@ -37,6 +38,10 @@ export interface AppDeps {
   logStallMs?: number;
   /** RUNNER_HEARTBEAT_WINDOW_MS: a self-registered runner silent this long may be registered again without its token (60 s when unset). */
   runnerHeartbeatWindowMs?: number;
+  /** PUBLIC_URL: the origin /api/v3 answers point at; else the one the client reached. */
+  publicUrl?: string | null;
+  /** Signs /api/v3 log download links (api/v3/log-links.ts); a random key per process when unset. */
+  logLinkKey?: Buffer;
   /** Middleware that sees every request first (metrics, for instance). */
   before?: RequestHandler[];
   /** Further routers (docs, dashboards, metrics), mounted before the 404. */
@@ -83,6 +88,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(bulkRoutes(deps));
   app.use(readRoutes(deps));
   app.use(listRoutes(deps));
+  app.use(githubRoutes({ ...deps, logLinkKey: deps.logLinkKey ?? randomBytes(32) }));
   for (const r of deps.routers ?? []) app.use(r);
   app.use(() => {
     throw notFound("route");

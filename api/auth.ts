@@ -7,6 +7,7 @@ import { tokenVerdict } from "../domain/authorize.ts";
 import { credentialsFrom, isWellFormedPat, sha256 } from "../domain/tokens.ts";
 import { HttpError, invalidToken, unauthenticated } from "./errors.ts";
 import { parseId } from "../domain/ids.ts";
+import { hasNoNul } from "../infra/text.ts";
 import type { Limiter } from "./ratelimit.ts";
 
 export interface AuthDeps {
@@ -29,6 +30,15 @@ export function idParam(kind: "run" | "job"): (req: Request) => (Target & { kind
     const id = parseId(req.params.id);
     return id === null ? null : { kind, id };
   };
+}
+
+/**
+ * The repository as the URL names it (`:owner/:repo`), for the token statement to find and
+ * judge at once. A NUL in a segment is no name: nothing is looked up.
+ */
+export function repoParam(req: Request): (Target & { kind: "repoName" }) | null {
+  const [owner, repo] = [String(req.params.owner ?? ""), String(req.params.repo ?? "")];
+  return hasNoNul(owner) && hasNoNul(repo) ? { kind: "repoName", owner, name: repo } : null;
 }
 
 /** What the token lookup also found out about the request's target (see TargetOf). */

@@ -44,32 +44,48 @@ const BODY_ERRORS: Record<string, [number, string]> = {
   "stream.encoding.set": [500, "internal error"],
 };
 
+/** Where GitHub's dialect is served (docs/github-api.md): its errors take GitHub's shape. */
+export const isGitHubPath = (path: string) => path === "/api/v3" || path.startsWith("/api/v3/");
+
+/**
+ * An error's body in the request's dialect: ours is `{"error", ...details}`; GitHub's is
+ * `{"message", "documentation_url", "status"}` (status as a string, as GitHub sends it),
+ * with the same details beside them.
+ */
+export function errorBody(path: string, status: number, message: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  if (!isGitHubPath(path)) return { error: message, ...extra };
+  return { message, documentation_url: "/docs#tag/github", status: String(status), ...extra };
+}
+
 /** The one place errors become HTTP. Unknown errors are logged, never shown. */
 export function errorMiddleware(log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     if (res.headersSent) return;
+    const send = (status: number, message: string, extra?: Record<string, unknown>) => res.status(status).json(errorBody(req.path, status, message, extra));
     if (err instanceof HttpError) {
-      res.set(err.headers).status(err.status).json({ error: err.message, ...err.extra });
+      res.set(err.headers);
+      send(err.status, err.message, err.extra);
       return;
     }
     const type = (err as { type?: unknown }).type;
     if (typeof type === "string" && BODY_ERRORS[type]) {
       const [status, message] = BODY_ERRORS[type];
-      res.status(status).json({ error: message });
+      send(status, message);
       return;
     }
     const status = (err as { status?: unknown }).status;
     if (typeof status === "number" && status >= 400 && status < 500) {
-      res.status(status).json({ error: "bad request" });
+      send(status, "bad request");
       return;
     }
     // The database is away (restart, failover): the request did nothing, and a retry will do.
     if (isTransientDbError(err)) {
       log.warn({ err: (err as Error).message?.split("\n").pop(), path: req.path, request_id: res.locals.requestId }, "database unavailable");
-      res.set("Retry-After", "2").status(503).json({ error: "database unavailable; retry later" });
+      res.set("Retry-After", "2");
+      send(503, "database unavailable; retry later");
       return;
     }
     log.error({ err, method: req.method, path: req.path, request_id: res.locals.requestId }, "unhandled error");
-    res.status(500).json({ error: "internal error" });
+    send(500, "internal error");
   };
 }

@@ -8,6 +8,7 @@ import { sha256 } from "../domain/tokens.ts";
 import { Queue } from "bullmq";
 import { MAINTENANCE_QUEUE, SIGNALS_JOB } from "../domain/contracts.ts";
 import { createApp } from "./app.ts";
+import { logLinkKey } from "./v3/log-links.ts";
 import { serve } from "./listen.ts";
 import { dashboardRouter } from "./dashboard.ts";
 import { openapiRouter } from "./openapi/index.ts";
@@ -57,6 +58,8 @@ const app = createApp({
   logMaxBytesPerJob: cfg.LOG_MAX_BYTES_PER_JOB,
   logStallMs: cfg.LOG_STREAM_STALL_MS,
   runnerHeartbeatWindowMs: cfg.RUNNER_HEARTBEAT_WINDOW_MS,
+  publicUrl: cfg.PUBLIC_URL ?? null,
+  logLinkKey: logLinkKey(cfg.INTENT_SIGNING_KEY),
   // fail-fast's cancel signals: a worker publishes them (the API's Redis user cannot).
   announceCancels: (signals) => maintenanceQueue.add(SIGNALS_JOB, { signals }, { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } }),
   before: [httpMetrics(metrics)],

@@ -125,6 +125,12 @@ export interface Submission {
 
 /** Enqueues the intent and answers with its outcome: the status and the 404's noun come from INTENTS. */
 export async function submitIntent(deps: IntentRouteDeps, res: Response, s: Submission): Promise<void> {
+  const { status, body } = await applyIntent(deps, res, s);
+  res.status(status).json(body);
+}
+
+/** The same, returning the answer for a dialect that shapes its own body (api/v3). Refusals throw HttpError. */
+export async function applyIntent(deps: IntentRouteDeps, res: Response, s: Submission): Promise<{ status: number; body: unknown }> {
   const { token } = authOf(res);
   const def = INTENTS[s.name];
   const key = s.idempotencyKey;
@@ -139,8 +145,7 @@ export async function submitIntent(deps: IntentRouteDeps, res: Response, s: Subm
     reason: s.reason ?? null,
     params: s.params ?? null,
   });
-  const { status, body } = answer(outcome, whatOf(def.target), def.okStatus);
-  res.status(status).json(body);
+  return answer(outcome, whatOf(def.target), def.okStatus);
 }
 
 /**

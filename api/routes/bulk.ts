@@ -1,10 +1,8 @@
 import { Router, type Request } from "express";
 import { z } from "zod";
 import { bulkFilters, matchedView, matchRuns } from "../../domain/data/bulkcancel.ts";
-import type { Target } from "../../domain/data/access.ts";
 import { num } from "../../domain/ids.ts";
-import { hasNoNul } from "../../infra/text.ts";
-import { authenticate, requireScope } from "../auth.ts";
+import { authenticate, repoParam, requireScope } from "../auth.ts";
 import { carriesBody, pathText } from "../body.ts";
 import { badRequest } from "../errors.ts";
 import { expressPath, INTENTS } from "../../domain/intents.ts";
@@ -28,21 +26,13 @@ export function bulkBodyVerdict(carries: boolean, parsed: unknown): BulkBodyVerd
   return carries && parsed !== undefined ? { kind: "accept" } : { kind: "refuse", message: BULK_BODY_REQUIRED };
 }
 
-/**
- * The repository as the URL names it, for the token statement to find and judge at once.
- * A NUL in a segment is not looked up: the route answers it 400 (pathText).
- */
-const repoNamed = (req: Request): Target | null => {
-  const [owner, repo] = [String(req.params.owner ?? ""), String(req.params.repo ?? "")];
-  return hasNoNul(owner) && hasNoNul(repo) ? { kind: "repoName", owner, name: repo } : null;
-};
 
 /** Bulk operations on a repository's runs (docs/api.md, "Cancel in bulk"; docs/decisions.md 16). */
 export function bulkRoutes(deps: IntentRouteDeps): Router {
   const r = Router();
 
   const def = INTENTS["bulk-cancel"];
-  r[def.method](expressPath(def.path), authenticate(deps, repoNamed), requireScope(def.scope), async (req, res) => {
+  r[def.method](expressPath(def.path), authenticate(deps, repoParam), requireScope(def.scope), async (req, res) => {
     const v = bulkBodyVerdict(carriesBody(req.headers), req.body);
     if (v.kind === "refuse") throw badRequest(v.message);
     const body = parseBody(bulkCancelRequest, req);

@@ -1,12 +1,10 @@
 import { Router, type Request, type Response } from "express";
-import type { Target } from "../../domain/data/access.ts";
 import { readJobsOfRun } from "../../domain/data/reads.ts";
 import { readRunsPage } from "../../domain/data/lists.ts";
 import { parseListQuery } from "../../domain/data/list-query.ts";
 import { readWaiting } from "../../domain/data/waiting.ts";
-import { hasNoNul } from "../../infra/text.ts";
 import { num } from "../../domain/ids.ts";
-import { authenticate, idParam, requireScope, type TargetAccess } from "../auth.ts";
+import { authenticate, idParam, repoParam, requireScope, type TargetAccess } from "../auth.ts";
 import { badRequest, notFound } from "../errors.ts";
 import { jobView, runSummaryView } from "../views.ts";
 import { visibleTarget, type ReadDeps } from "./read.ts";
@@ -16,11 +14,6 @@ import { visibleTarget, type ReadDeps } from "./read.ts";
 // before they read"): the token and the repository are found and judged in one statement,
 // and a repository that does not exist and one the caller may not see get the same 404.
 
-/** The repository as the URL names it; a NUL in a segment is no name (404 without a lookup). */
-const repoNamed = (req: Request): Target | null => {
-  const [owner, repo] = [String(req.params.owner ?? ""), String(req.params.repo ?? "")];
-  return hasNoNul(owner) && hasNoNul(repo) ? { kind: "repoName", owner, name: repo } : null;
-};
 
 function visibleRepo(res: Response): bigint {
   const known = res.locals.targetAccess as TargetAccess | undefined;
@@ -50,7 +43,7 @@ export function listRoutes(deps: ReadDeps): Router {
   const r = Router();
   const windowMs = deps.runnerHeartbeatWindowMs ?? 60_000;
 
-  r.get("/api/v1/repos/:owner/:repo/actions/runs", authenticate(deps, repoNamed), requireScope("repo:read"), async (req, res) => {
+  r.get("/api/v1/repos/:owner/:repo/actions/runs", authenticate(deps, repoParam), requireScope("repo:read"), async (req, res) => {
     const repoId = visibleRepo(res);
     const query = req.query as Record<string, unknown>;
     const parsed = parseListQuery(query);

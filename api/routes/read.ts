@@ -70,7 +70,7 @@ const WRITE_AT = 16 * 1024;
  * batch is its own statement, so no database connection waits on a slow reader; a reader
  * that takes nothing for `stallMs` is cut.
  */
-async function streamLog(sql: Sql, res: Response, jobId: bigint, stallMs: number, onStall: () => void): Promise<void> {
+export async function streamLog(sql: Sql, res: Response, jobId: bigint, stallMs: number, onStall: () => void): Promise<void> {
   const steps = await readSteps(sql, jobId);
   const source = await readReusedSource(sql, jobId);
   res.status(200).type("text/plain; charset=utf-8");

@@ -14,7 +14,8 @@ import { encodeCursor, type ListQuery, type RunFilters } from "./list-query.ts";
 // prisma/migrations/20261202150000_run_lists start with, or a condition checked on the
 // rows an index range yields in order; nothing sorts all of a repository's runs.
 
-const filterConditions = (f: RunFilters): Fragment[] => {
+/** Each filter as a condition on the runs aliased `r`. */
+export const filterConditions = (f: RunFilters): Fragment[] => {
   const c: Fragment[] = [];
   if (f.status !== undefined) c.push(q`r.status = ${f.status}::run_status`);
   if (f.conclusion !== undefined) c.push(q`r.conclusion = ${f.conclusion}::conclusion`);

@@ -18,6 +18,7 @@ export interface JobRow {
   runnerId: bigint | null; startedAt: Date | null; completedAt: Date | null; reused: boolean;
   cancelReason: string | null; cancelRequestedTokenId: bigint | null;
   cancelRequester: { id: bigint; login: string } | null;
+  createdAt: Date;
 }
 
 export interface StepRow {
@@ -58,15 +59,17 @@ export function runRowOf(r: RawRun): RunRow {
 const JOB_COLUMNS = `
   j.id::text, j.run_id::text, j.job_key, j.name, j.runs_on, j.needs, j.status::text, j.conclusion::text, j.cancel_requested,
   j.cancel_requested_at, j.runner_id::text, j.started_at, j.completed_at, j.reused, j.cancel_reason,
-  j.cancel_requested_token_id::text, u.id::text AS requester_id, u.login AS requester_login
+  j.cancel_requested_token_id::text, u.id::text AS requester_id, u.login AS requester_login, j.created_at
   FROM workflow_jobs j LEFT JOIN users u ON u.id = j.cancel_requested_by`;
 const JOBS_OF_RUN_SQL = `SELECT ${JOB_COLUMNS} WHERE j.run_id = $1::bigint ORDER BY j.job_index`;
+const JOBS_OF_RUNS_SQL = `SELECT ${JOB_COLUMNS} WHERE j.run_id = ANY($1::bigint[]) ORDER BY j.run_id, j.job_index`;
 const JOB_SQL = `SELECT ${JOB_COLUMNS} WHERE j.id = $1::bigint`;
 
 interface RawJob {
   id: string; run_id: string; job_key: string; name: string; runs_on: string; needs: string[]; status: string; conclusion: string | null;
   cancel_requested: boolean; cancel_requested_at: Date | null; runner_id: string | null; started_at: Date | null; completed_at: Date | null;
   reused: boolean; cancel_reason: string | null; cancel_requested_token_id: string | null; requester_id: string | null; requester_login: string | null;
+  created_at: Date;
 }
 
 function jobRow(j: RawJob): JobRow {
@@ -76,11 +79,17 @@ function jobRow(j: RawJob): JobRow {
     startedAt: j.started_at, completedAt: j.completed_at, reused: j.reused, cancelReason: j.cancel_reason,
     cancelRequestedTokenId: big(j.cancel_requested_token_id),
     cancelRequester: j.requester_id === null ? null : { id: BigInt(j.requester_id), login: j.requester_login! },
+    createdAt: j.created_at,
   };
 }
 
 export async function readJobsOfRun(sql: Sql, runId: bigint): Promise<JobRow[]> {
   return (await sql.rows<RawJob>(JOBS_OF_RUN_SQL, [id(runId)])).map(jobRow);
+}
+
+/** The jobs of several runs (a rerun chain's attempts), each run's in file order. */
+export async function readJobsOfRuns(sql: Sql, runIds: readonly bigint[]): Promise<JobRow[]> {
+  return (await sql.rows<RawJob>(JOBS_OF_RUNS_SQL, [runIds.map(String)])).map(jobRow);
 }
 
 export async function readJob(sql: Sql, jobId: bigint): Promise<JobRow | null> {

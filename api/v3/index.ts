@@ -1,0 +1,187 @@
+import { Router, type Request, type RequestHandler, type Response } from "express";
+import { z } from "zod";
+import { locateJob, readChain, readWorkflows, readChainPage, type Workflow } from "../../domain/data/github.ts";
+import { readJob } from "../../domain/data/reads.ts";
+import type { IntentName } from "../../domain/intents.ts";
+import { authenticate, repoParam, requireScope } from "../auth.ts";
+import { HttpError, notFound, unprocessable } from "../errors.ts";
+import { applyIntent, authorizeWriteOn, idempotencyKey, type IntentRouteDeps } from "../submit.ts";
+import type { ReadDeps } from "../routes/read.ts";
+import { attemptOf, chainOf, pathId, repoContext, type RepoContext } from "./context.ts";
+import { jobsOfAttempts, jobViews } from "./jobs.ts";
+import { logRoutes } from "./logs.ts";
+import { pageNumberLinks, parseGitHubListQuery } from "./query.ts";
+import { runView, workflowView } from "./views.ts";
+
+// GitHub's REST dialect of the same service (docs/github-api.md): GitHub's paths, status
+// codes, field names and errors, for Octokit, `gh` and scripts written for GitHub. Reads
+// use the native reads' statements; writes are the same intents, workers, Idempotency-Key
+// and permission rules as /api/v1, only the answer's shape differs.
+
+export interface GitHubDeps extends IntentRouteDeps, ReadDeps {
+  /** PUBLIC_URL: the origin answers point at; else the one the client reached. */
+  publicUrl?: string | null;
+  /** Signs log download links (api/v3/log-links.ts). */
+  logLinkKey: Buffer;
+}
+
+const REPO = "/api/v3/repos/:owner/:repo";
+const RUN = `${REPO}/actions/runs/:run_id`;
+
+/** GitHub marks its answers so: clients log the id and quote it in bug reports. */
+const githubHeaders: RequestHandler = (_req, res, next) => {
+  res.set({ "X-GitHub-Request-Id": String(res.locals.requestId), "X-GitHub-Media-Type": "github.v3; format=json", "X-GitHub-Api-Version-Selected": "2022-11-28" });
+  next();
+};
+
+/** Rerun bodies: GitHub's one option; debug logging is a runner feature we do not have. */
+const rerunBody = z.object({ enable_debug_logging: z.boolean().optional() });
+
+function parseRerunBody(req: Request): void {
+  const parsed = rerunBody.safeParse(req.body ?? {});
+  if (!parsed.success) throw unprocessable("Invalid request. enable_debug_logging must be a boolean.");
+  if (parsed.data.enable_debug_logging) throw unprocessable("enable_debug_logging is not supported by this service");
+}
+
+export function githubRoutes(deps: GitHubDeps): Router {
+  const r = Router();
+  r.use("/api/v3", githubHeaders);
+  const sql = deps.sql;
+  const read = [authenticate(deps, repoParam), requireScope("repo:read")];
+  const write = [authenticate(deps, repoParam), requireScope("repo:write")];
+  const ctxOf = (req: Request, res: Response) => repoContext(sql, req, res, deps.publicUrl);
+
+  const listRuns = async (req: Request, res: Response, ctx: RepoContext, workflow?: Workflow) => {
+    const q = parseGitHubListQuery(req.query as Record<string, unknown>);
+    if (!q.ok) throw unprocessable(q.message);
+    const filters = workflow ? { ...q.value.filters, workflowFile: workflow.path } : q.value.filters;
+    const page = await readChainPage(sql, ctx.repo.id, filters, q.value.page, q.value.perPage);
+    const link = pageNumberLinks(new URL(req.originalUrl, ctx.links.origin), q.value.page, q.value.perPage, page.total);
+    if (link) res.set("Link", link);
+    res.json({ total_count: page.total, workflow_runs: page.chains.map(([o, l]) => runView(o, l, ctx.repo, ctx.links)) });
+  };
+
+  r.get(`${REPO}/actions/runs`, ...read, async (req, res) => listRuns(req, res, await ctxOf(req, res)));
+
+  r.get(RUN, ...read, async (req, res) => {
+    const ctx = await ctxOf(req, res);
+    const chain = await chainOf(sql, ctx, req);
+    res.json(runView(chain[0], chain[chain.length - 1]!, ctx.repo, ctx.links));
+  });
+
+  r.get(`${RUN}/attempts/:attempt_number`, ...read, async (req, res) => {
+    const ctx = await ctxOf(req, res);
+    const chain = await chainOf(sql, ctx, req);
+    res.json(runView(chain[0], attemptOf(chain, req), ctx.repo, ctx.links));
+  });
+
+  const listJobs = async (req: Request, res: Response, ctx: RepoContext, attempts: Parameters<typeof jobsOfAttempts>[1], originalId: bigint) => {
+    const q = parseGitHubListQuery({ per_page: req.query.per_page, page: req.query.page });
+    if (!q.ok) throw unprocessable(q.message);
+    const all = await jobsOfAttempts(sql, attempts, originalId, ctx.links);
+    const { page, perPage } = q.value;
+    const link = pageNumberLinks(new URL(req.originalUrl, ctx.links.origin), page, perPage, all.length);
+    if (link) res.set("Link", link);
+    res.json({ total_count: all.length, jobs: all.slice((page - 1) * perPage, page * perPage) });
+  };
+
+  r.get(`${RUN}/jobs`, ...read, async (req, res) => {
+    const filter = req.query.filter ?? "latest";
+    if (filter !== "latest" && filter !== "all") throw unprocessable("filter: expected latest or all");
+    const ctx = await ctxOf(req, res);
+    const chain = await chainOf(sql, ctx, req);
+    await listJobs(req, res, ctx, filter === "all" ? chain : [chain[chain.length - 1]!], chain[0].id);
+  });
+
+  r.get(`${RUN}/attempts/:attempt_number/jobs`, ...read, async (req, res) => {
+    const ctx = await ctxOf(req, res);
+    const chain = await chainOf(sql, ctx, req);
+    await listJobs(req, res, ctx, [attemptOf(chain, req)], chain[0].id);
+  });
+
+  r.get(`${REPO}/actions/jobs/:job_id`, ...read, async (req, res) => {
+    const ctx = await ctxOf(req, res);
+    const jobId = pathId(req, "job_id", "job");
+    const at = await locateJob(sql, ctx.repo.id, jobId);
+    const job = at ? await readJob(sql, jobId) : null;
+    if (!at || !job) throw notFound("job");
+    const chain = await readChain(sql, ctx.repo.id, at.originalId);
+    const [view] = await jobViews(sql, [job], chain, at.originalId, ctx.links);
+    res.json(view);
+  });
+
+  // Nothing of these exists here (docs/github-api.md, "What gh also asks for"): true empty answers.
+  r.get(`${RUN}/artifacts`, ...read, async (req, res) => {
+    await chainOf(sql, await ctxOf(req, res), req);
+    res.json({ total_count: 0, artifacts: [] });
+  });
+  r.get(`${REPO}/check-runs/:check_run_id/annotations`, ...read, async (req, res) => {
+    const ctx = await ctxOf(req, res);
+    if (!(await locateJob(sql, ctx.repo.id, pathId(req, "check_run_id", "check run")))) throw notFound("check run");
+    res.json([]);
+  });
+
+  const workflowNamed = async (ctx: RepoContext, req: Request): Promise<Workflow> => {
+    const given = String(req.params.workflow_id ?? "");
+    const w = (await readWorkflows(sql, ctx.repo.id)).find((x) => String(x.id) === given || x.path === given || x.path.split("/").pop() === given);
+    if (!w) throw notFound("workflow");
+    return w;
+  };
+  r.get(`${REPO}/actions/workflows`, ...read, async (req, res) => {
+    const ctx = await ctxOf(req, res);
+    const all = (await readWorkflows(sql, ctx.repo.id)).map((w) => workflowView(w, ctx.links));
+    res.json({ total_count: all.length, workflows: all });
+  });
+  r.get(`${REPO}/actions/workflows/:workflow_id`, ...read, async (req, res) => {
+    const ctx = await ctxOf(req, res);
+    res.json(workflowView(await workflowNamed(ctx, req), ctx.links));
+  });
+  r.get(`${REPO}/actions/workflows/:workflow_id/runs`, ...read, async (req, res) => {
+    const ctx = await ctxOf(req, res);
+    await listRuns(req, res, ctx, await workflowNamed(ctx, req));
+  });
+
+  writeRoutes(r, deps, write, ctxOf);
+  r.use(logRoutes(deps, read, ctxOf));
+  return r;
+}
+
+/** GitHub's run-level writes, each the native intent on the run's latest attempt. */
+const RUN_WRITES = [
+  { path: "cancel", intent: "cancel-run", status: 202, rerun: false },
+  { path: "force-cancel", intent: "force-cancel-run", status: 202, rerun: false },
+  { path: "rerun", intent: "rerun-run", status: 201, rerun: true },
+  { path: "rerun-failed-jobs", intent: "rerun-failed-jobs", status: 201, rerun: true },
+] as const satisfies readonly { path: string; intent: IntentName; status: 201 | 202; rerun: boolean }[];
+
+type CtxOf = (req: Request, res: Response) => Promise<RepoContext>;
+
+/** The mutating routes: the native intents on the chain's latest attempt (or the job), answered as GitHub answers. */
+function writeRoutes(r: Router, deps: GitHubDeps, write: RequestHandler[], ctxOf: CtxOf): void {
+  const sql = deps.sql;
+  const apply = async (req: Request, res: Response, name: IntentName, targetId: bigint, status: 201 | 202) => {
+    await applyIntent(deps, res, { name, targetId, idempotencyKey: idempotencyKey(req) });
+    res.status(status).json({});
+  };
+  for (const w of RUN_WRITES) {
+    r.post(`${RUN}/${w.path}`, ...write, async (req, res) => {
+      if (w.rerun) parseRerunBody(req);
+      await authorizeWriteOn(deps, res, repoParam(req), "repository");
+      const ctx = await ctxOf(req, res);
+      const chain = await chainOf(sql, ctx, req);
+      const latest = chain[chain.length - 1]!;
+      // GitHub's answer to cancelling what has ended; the intent would change nothing.
+      if (!w.rerun && latest.status === "completed") throw new HttpError(409, "Cannot cancel a workflow run that is completed.");
+      await apply(req, res, w.intent, latest.id, w.status);
+    });
+  }
+
+  r.post(`${REPO}/actions/jobs/:job_id/rerun`, ...write, async (req, res) => {
+    parseRerunBody(req);
+    await authorizeWriteOn(deps, res, repoParam(req), "repository");
+    const ctx = await ctxOf(req, res);
+    const jobId = pathId(req, "job_id", "job");
+    if (!(await locateJob(sql, ctx.repo.id, jobId))) throw notFound("job");
+    await apply(req, res, "rerun-job", jobId, 201);
+  });
+}

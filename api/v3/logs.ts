@@ -1,0 +1,85 @@
+import { Router, type Request, type RequestHandler, type Response } from "express";
+import { locateJob } from "../../domain/data/github.ts";
+import { readJobsOfRun, readLogBatch, readSteps } from "../../domain/data/reads.ts";
+import { parseId } from "../../domain/ids.ts";
+import { HttpError, notFound } from "../errors.ts";
+import { LOG_BATCH_BYTES, LOG_BATCH_CHUNKS, LOG_STALL_MS, streamLog } from "../routes/read.ts";
+import type { Sql } from "../../infra/sql.ts";
+import { attemptOf, chainOf, pathId, type RepoContext } from "./context.ts";
+import { signLogLink, verifyLogLink, type LogSubject } from "./log-links.ts";
+import type { GitHubDeps } from "./index.ts";
+import { streamZip, type ZipEntry } from "./zip.ts";
+
+// Log downloads as GitHub serves them (docs/github-api.md, "Logs"): the authorized route
+// answers 302 to a short-lived signed URL of this service, and that URL serves a job's
+// log as text, or a run attempt's logs as a zip of one file per job and step.
+
+type CtxOf = (req: Request, res: Response) => Promise<RepoContext>;
+
+export function logRoutes(deps: GitHubDeps, read: RequestHandler[], ctxOf: CtxOf): Router {
+  const r = Router();
+  const sql = deps.sql;
+  const redirect = (res: Response, ctx: RepoContext, s: LogSubject) => {
+    res.redirect(302, `${ctx.links.origin}${signLogLink(deps.logLinkKey, s, Date.now())}`);
+  };
+  const REPO = "/api/v3/repos/:owner/:repo";
+
+  r.get(`${REPO}/actions/jobs/:job_id/logs`, ...read, async (req, res) => {
+    const ctx = await ctxOf(req, res);
+    const jobId = pathId(req, "job_id", "job");
+    if (!(await locateJob(sql, ctx.repo.id, jobId))) throw notFound("job");
+    redirect(res, ctx, { kind: "job", id: jobId });
+  });
+  r.get(`${REPO}/actions/runs/:run_id/logs`, ...read, async (req, res) => {
+    const ctx = await ctxOf(req, res);
+    const chain = await chainOf(sql, ctx, req);
+    redirect(res, ctx, { kind: "run", id: chain[chain.length - 1]!.id });
+  });
+  r.get(`${REPO}/actions/runs/:run_id/attempts/:attempt_number/logs`, ...read, async (req, res) => {
+    const ctx = await ctxOf(req, res);
+    redirect(res, ctx, { kind: "run", id: attemptOf(await chainOf(sql, ctx, req), req).id });
+  });
+
+  // The signed links: the signature is the credential, checked before anything is read.
+  const signed = (kind: LogSubject["kind"], req: Request): bigint => {
+    const id = parseId(req.params.id);
+    if (id === null) throw notFound("log");
+    const v = verifyLogLink(deps.logLinkKey, { kind, id }, req.query.expires, req.query.signature, Date.now());
+    if (!v.ok) throw new HttpError(403, v.reason === "expired" ? "this log link has expired; ask for the log again" : "not a log link this service gave out");
+    return id;
+  };
+  r.get("/api/v3/_logs/jobs/:id", async (req, res) => {
+    const id = signed("job", req);
+    await streamLog(sql, res, id, deps.logStallMs ?? LOG_STALL_MS, () => res.destroy());
+  });
+  r.get("/api/v3/_logs/runs/:id.zip", async (req, res) => {
+    const id = signed("run", req);
+    res.status(200).type("application/zip").set("Content-Disposition", `attachment; filename="logs_${id}.zip"`);
+    await streamZip(res, runLogEntries(sql, id), deps.logStallMs ?? LOG_STALL_MS);
+  });
+  return r;
+}
+
+/**
+ * A run attempt's logs as GitHub lays them out: `<job name>/<step number>_<step name>.txt`
+ * per step (step names cleaned of `/`), each read a batch at a time.
+ */
+async function* runLogEntries(sql: Sql, runId: bigint): AsyncGenerator<ZipEntry> {
+  for (const job of await readJobsOfRun(sql, runId)) {
+    for (const step of await readSteps(sql, job.id)) {
+      const name = `${clean(job.name)}/${step.stepIndex + 1}_${clean(step.name)}.txt`;
+      yield { name, chunks: stepChunks(sql, step.id) };
+    }
+  }
+}
+
+async function* stepChunks(sql: Sql, stepId: bigint): AsyncGenerator<string> {
+  for (let after = -1; ;) {
+    const batch = await readLogBatch(sql, stepId, after, LOG_BATCH_CHUNKS, LOG_BATCH_BYTES);
+    for (const c of batch.chunks) yield c.content.endsWith("\n") ? c.content : `${c.content}\n`;
+    if (batch.last || batch.chunks.length === 0) return;
+    after = batch.chunks[batch.chunks.length - 1]!.seq;
+  }
+}
+
+const clean = (s: string) => s.replace(/[/\\:*?"<>|\u0000-\u001f]/g, "").slice(0, 100) || "_";

@@ -1,0 +1,151 @@
+import { createHash } from "node:crypto";
+import { ids, query, type Sql } from "../../infra/sql.ts";
+import { sql as q, type Fragment } from "../../infra/sqlf.ts";
+import { RUN_COLUMNS, runRowOf, type RawRun, type RunRow } from "./reads.ts";
+import { filterConditions } from "./lists.ts";
+import type { RunFilters } from "./list-query.ts";
+
+// What GitHub's REST dialect (docs/github-api.md) reads beyond the native views. A GitHub
+// run is one of our rerun chains: its id is the original run's, attempt n is the chain's
+// n-th run, and the run GitHub shows is the chain's latest attempt. Callers have already
+// found the repository and judged the token on it (api/auth.ts), and every statement here
+// is bound to that repository, so an id from another one finds nothing.
+
+export interface Attempt extends RunRow {
+  updatedAt: Date;
+}
+
+type RawAttempt = RawRun & { updated_at: Date };
+const attemptOf = (r: RawAttempt): Attempt => ({ ...runRowOf(r), updatedAt: r.updated_at });
+const ATTEMPT_COLUMNS = q.raw(`r.updated_at, ${RUN_COLUMNS}`);
+
+/** A chain's attempts, first to latest; empty when `runId` is no original run of the repository. */
+export async function readChain(sql: Sql, repoId: bigint, runId: bigint): Promise<Attempt[]> {
+  const rows = await query<RawAttempt>(sql, q`
+    SELECT ${ATTEMPT_COLUMNS} WHERE r.repo_id = ${repoId.toString()}::bigint
+      AND ((r.id = ${runId.toString()}::bigint AND r.original_run_id IS NULL) OR r.original_run_id = ${runId.toString()}::bigint)
+    ORDER BY r.attempt`);
+  // A rerun names its original; without that original first, this is no chain.
+  return rows[0]?.original_run_id === null ? rows.map(attemptOf) : [];
+}
+
+/** Filters of GitHub's list: ours, with status and conclusion judged on the latest attempt. */
+export interface ChainFilters extends RunFilters {
+  workflowFile?: string;
+  /** A GitHub status no run of ours is ever in (`waiting`, `pending`, `requested`): nothing matches. */
+  never?: boolean;
+}
+
+export interface ChainPage {
+  /** Each listed chain as [its original, its latest attempt]. */
+  chains: [Attempt, Attempt][];
+  total: number;
+}
+
+// The latest attempt of the original `r`: the rerun with the highest attempt, or `r` itself.
+const LATEST = q.raw(`COALESCE((SELECT x.id FROM workflow_runs x WHERE x.original_run_id = r.id ORDER BY x.attempt DESC LIMIT 1), r.id)`);
+
+function chainConditions(repoId: bigint, f: ChainFilters): Fragment[] {
+  const { status, conclusion, workflowFile, never, ...onOriginal } = f;
+  const c = [q`r.repo_id = ${repoId.toString()}::bigint`, q`r.original_run_id IS NULL`, ...filterConditions(onOriginal)];
+  if (never) c.push(q`false`);
+  if (workflowFile !== undefined) c.push(q`r.workflow_file = ${workflowFile}::text`);
+  if (status !== undefined) c.push(q`l.status = ${status}::run_status`);
+  if (conclusion !== undefined) c.push(q`l.conclusion = ${conclusion}::conclusion`);
+  return c;
+}
+
+const chainsFrom = (conds: Fragment[]) => q`
+  FROM workflow_runs r CROSS JOIN LATERAL (SELECT ${LATEST} AS id) li JOIN workflow_runs l ON l.id = li.id
+  WHERE ${q.join(conds, " AND ")}`;
+
+/**
+ * One page by number, as GitHub pages (`page`, `per_page`), newest original first, with
+ * the total GitHub's body carries. Page n costs an index range of n pages; the native
+ * list's keyset cursor (domain/data/lists.ts) is the one that costs the same at any depth.
+ */
+export async function readChainPage(sql: Sql, repoId: bigint, f: ChainFilters, page: number, perPage: number): Promise<ChainPage> {
+  const conds = chainConditions(repoId, f);
+  const [count] = await query<{ n: number }>(sql, q`SELECT count(*)::int AS n ${chainsFrom(conds)}`);
+  const picked = await query<{ o: string; l: string }>(sql, q`
+    SELECT r.id::text AS o, l.id::text AS l ${chainsFrom(conds)}
+    ORDER BY r.created_at DESC, r.id DESC LIMIT ${perPage}::int OFFSET ${(page - 1) * perPage}::int`);
+  const rows = picked.length === 0 ? [] : await readAttempts(sql, picked.flatMap((p) => [BigInt(p.o), BigInt(p.l)]));
+  const byId = new Map(rows.map((r) => [r.id.toString(), r]));
+  return { chains: picked.map((p) => [byId.get(p.o)!, byId.get(p.l)!]), total: count?.n ?? 0 };
+}
+
+async function readAttempts(sql: Sql, runIds: bigint[]): Promise<Attempt[]> {
+  return (await query<RawAttempt>(sql, q`SELECT ${ATTEMPT_COLUMNS} WHERE r.id = ANY(${ids(runIds)}::bigint[])`)).map(attemptOf);
+}
+
+/** Where a job is: its run's chain (original id, attempt), if the job is in the repository. */
+export async function locateJob(sql: Sql, repoId: bigint, jobId: bigint): Promise<{ runId: bigint; originalId: bigint } | null> {
+  const [r] = await query<{ run_id: string; original_id: string }>(sql, q`
+    SELECT j.run_id::text, COALESCE(r.original_run_id, r.id)::text AS original_id
+    FROM workflow_jobs j JOIN workflow_runs r ON r.id = j.run_id
+    WHERE j.id = ${jobId.toString()}::bigint AND r.repo_id = ${repoId.toString()}::bigint`);
+  return r ? { runId: BigInt(r.run_id), originalId: BigInt(r.original_id) } : null;
+}
+
+export interface RepoCard {
+  id: bigint; name: string; private: boolean; archived: boolean; createdAt: Date;
+  owner: { id: bigint; login: string; siteAdmin: boolean };
+}
+
+export async function readRepoCard(sql: Sql, repoId: bigint): Promise<RepoCard | null> {
+  const [r] = await query<{ id: string; name: string; visibility: string; is_archived: boolean; created_at: Date; owner_id: string; login: string; is_site_admin: boolean }>(sql, q`
+    SELECT r.id::text, r.name, r.visibility::text, r.is_archived, r.created_at, u.id::text AS owner_id, u.login, u.is_site_admin
+    FROM repos r JOIN users u ON u.id = r.owner_id WHERE r.id = ${repoId.toString()}::bigint`);
+  return r ? {
+    id: BigInt(r.id), name: r.name, private: r.visibility === "private", archived: r.is_archived, createdAt: r.created_at,
+    owner: { id: BigInt(r.owner_id), login: r.login, siteAdmin: r.is_site_admin },
+  } : null;
+}
+
+export interface StepOf {
+  jobId: bigint; number: number; name: string; status: string; conclusion: string | null; startedAt: Date | null; completedAt: Date | null;
+}
+
+/** The steps of several jobs; GitHub numbers them from 1. */
+export async function readStepsOf(sql: Sql, jobIds: readonly bigint[]): Promise<StepOf[]> {
+  if (jobIds.length === 0) return [];
+  const rows = await query<{ job_id: string; step_index: number; name: string; status: string; conclusion: string | null; started_at: Date | null; completed_at: Date | null }>(sql, q`
+    SELECT job_id::text, step_index, name, status::text, conclusion::text, started_at, completed_at
+    FROM workflow_steps WHERE job_id = ANY(${ids(jobIds)}::bigint[]) ORDER BY job_id, step_index`);
+  return rows.map((s) => ({
+    jobId: BigInt(s.job_id), number: s.step_index + 1, name: s.name, status: s.status, conclusion: s.conclusion, startedAt: s.started_at, completedAt: s.completed_at,
+  }));
+}
+
+export async function readRunnerNames(sql: Sql, runnerIds: readonly bigint[]): Promise<Map<string, string>> {
+  if (runnerIds.length === 0) return new Map();
+  const rows = await query<{ id: string; name: string }>(sql, q`SELECT id::text, name FROM runners WHERE id = ANY(${ids(runnerIds)}::bigint[])`);
+  return new Map(rows.map((r) => [r.id, r.name]));
+}
+
+export interface Workflow {
+  id: number; path: string; name: string; createdAt: Date; updatedAt: Date;
+}
+
+/**
+ * GitHub numbers workflows; we know a workflow only as its file in a repository. Its id is
+ * derived from the two (a digest cut to 48 bits, a safe JSON integer), so it is stable,
+ * the same in every process, and needs no table; docs/github-api.md says so.
+ */
+export function workflowId(repoId: bigint, path: string): number {
+  return Number.parseInt(createHash("sha256").update(`${repoId}\0${path}`).digest("hex").slice(0, 12), 16);
+}
+
+/** The repository's workflows: every file it has run or pushed, named as its latest run names it. */
+export async function readWorkflows(sql: Sql, repoId: bigint): Promise<Workflow[]> {
+  const rows = await query<{ path: string; name: string | null; created_at: Date; updated_at: Date }>(sql, q`
+    WITH files AS (
+      SELECT path, min(created_at) AS created_at, max(created_at) AS updated_at FROM workflow_sources
+      WHERE repo_id = ${repoId.toString()}::bigint GROUP BY path)
+    SELECT f.path, f.created_at, f.updated_at,
+      (SELECT w.workflow_name FROM workflow_runs w WHERE w.repo_id = ${repoId.toString()}::bigint AND w.workflow_file = f.path
+        ORDER BY w.created_at DESC LIMIT 1) AS name
+    FROM files f ORDER BY f.path`);
+  return rows.map((r) => ({ id: workflowId(repoId, r.path), path: r.path, name: r.name ?? r.path, createdAt: r.created_at, updatedAt: r.updated_at }));
+}
