@@ -9,6 +9,7 @@ import { IDEMPOTENCY_KEY } from "../routes/lifecycle.ts";
 import { INTENTS, type IntentName } from "../../domain/intents.ts";
 import { DOCS_ASSETS } from "./assets.ts";
 import * as S from "./schemas.ts";
+import { GITHUB_TAG, registerGitHub } from "./github.ts";
 
 // The OpenAPI 3.1 document of the HTTP contract (docs/api.md), built from the zod schemas.
 // Status codes and messages follow the code: api/app.ts (body parsing, request id, 404),
@@ -560,6 +561,7 @@ export function buildRegistry(): OpenAPIRegistry {
     },
   });
 
+  registerGitHub(registry, path, { always: ALWAYS, rate: RATE, scopes: SCOPES, challenge: CHALLENGE, retry: RETRY });
   return registry;
 }
 
@@ -586,6 +588,7 @@ export function openapiDocument(): object {
       { name: "Runner protocol", description: "For runners: registration, heartbeat and claim, job and step reports, logs, cancel polling." },
       { name: "Operations", description: "Health and metrics." },
       { name: "Documentation", description: "This document and its reference page." },
+      { name: GITHUB_TAG, description: "GitHub's Actions REST API (2022-11-28) under `/api/v3`, for Octokit, `gh` and scripts written for GitHub: GitHub's paths, status codes, bodies and error shape (`{\"message\", \"documentation_url\", \"status\"}`), every answer with `X-GitHub-Request-Id`. Mutations are the same intents as the native routes. See docs/github-api.md." },
     ],
   });
   return cached;

@@ -4,7 +4,7 @@ import { locateJob, readChain, readWorkflows, readChainPage, type Workflow } fro
 import { readJob } from "../../domain/data/reads.ts";
 import type { IntentName } from "../../domain/intents.ts";
 import { authenticate, repoParam, requireScope } from "../auth.ts";
-import { HttpError, notFound, unprocessable } from "../errors.ts";
+import { HttpError, isGitHubPath, notFound, unprocessable } from "../errors.ts";
 import { applyIntent, authorizeWriteOn, idempotencyKey, type IntentRouteDeps } from "../submit.ts";
 import type { ReadDeps } from "../routes/read.ts";
 import { attemptOf, chainOf, pathId, repoContext, type RepoContext } from "./context.ts";
@@ -12,6 +12,7 @@ import { jobsOfAttempts, jobViews } from "./jobs.ts";
 import { logRoutes } from "./logs.ts";
 import { pageNumberLinks, parseGitHubListQuery } from "./query.ts";
 import { runView, workflowView } from "./views.ts";
+import { GITHUB_OPERATIONS, route, type GitHubOperationName } from "./operations.ts";
 
 // GitHub's REST dialect of the same service (docs/github-api.md): GitHub's paths, status
 // codes, field names and errors, for Octokit, `gh` and scripts written for GitHub. Reads
@@ -25,12 +26,10 @@ export interface GitHubDeps extends IntentRouteDeps, ReadDeps {
   logLinkKey: Buffer;
 }
 
-const REPO = "/api/v3/repos/:owner/:repo";
-const RUN = `${REPO}/actions/runs/:run_id`;
 
 /** GitHub marks its answers so: clients log the id and quote it in bug reports. */
-const githubHeaders: RequestHandler = (_req, res, next) => {
-  res.set({ "X-GitHub-Request-Id": String(res.locals.requestId), "X-GitHub-Media-Type": "github.v3; format=json", "X-GitHub-Api-Version-Selected": "2022-11-28" });
+const githubHeaders: RequestHandler = (req, res, next) => {
+  if (isGitHubPath(req.path)) res.set({ "X-GitHub-Request-Id": String(res.locals.requestId), "X-GitHub-Media-Type": "github.v3; format=json", "X-GitHub-Api-Version-Selected": "2022-11-28" });
   next();
 };
 
@@ -45,7 +44,7 @@ function parseRerunBody(req: Request): void {
 
 export function githubRoutes(deps: GitHubDeps): Router {
   const r = Router();
-  r.use("/api/v3", githubHeaders);
+  r.use(githubHeaders);
   const sql = deps.sql;
   const read = [authenticate(deps, repoParam), requireScope("repo:read")];
   const write = [authenticate(deps, repoParam), requireScope("repo:write")];
@@ -61,15 +60,15 @@ export function githubRoutes(deps: GitHubDeps): Router {
     res.json({ total_count: page.total, workflow_runs: page.chains.map(([o, l]) => runView(o, l, ctx.repo, ctx.links)) });
   };
 
-  r.get(`${REPO}/actions/runs`, ...read, async (req, res) => listRuns(req, res, await ctxOf(req, res)));
+  r.get(route.listRuns, ...read, async (req, res) => listRuns(req, res, await ctxOf(req, res)));
 
-  r.get(RUN, ...read, async (req, res) => {
+  r.get(route.getRun, ...read, async (req, res) => {
     const ctx = await ctxOf(req, res);
     const chain = await chainOf(sql, ctx, req);
     res.json(runView(chain[0], chain[chain.length - 1]!, ctx.repo, ctx.links));
   });
 
-  r.get(`${RUN}/attempts/:attempt_number`, ...read, async (req, res) => {
+  r.get(route.getAttempt, ...read, async (req, res) => {
     const ctx = await ctxOf(req, res);
     const chain = await chainOf(sql, ctx, req);
     res.json(runView(chain[0], attemptOf(chain, req), ctx.repo, ctx.links));
@@ -85,7 +84,7 @@ export function githubRoutes(deps: GitHubDeps): Router {
     res.json({ total_count: all.length, jobs: all.slice((page - 1) * perPage, page * perPage) });
   };
 
-  r.get(`${RUN}/jobs`, ...read, async (req, res) => {
+  r.get(route.listJobs, ...read, async (req, res) => {
     const filter = req.query.filter ?? "latest";
     if (filter !== "latest" && filter !== "all") throw unprocessable("filter: expected latest or all");
     const ctx = await ctxOf(req, res);
@@ -93,13 +92,13 @@ export function githubRoutes(deps: GitHubDeps): Router {
     await listJobs(req, res, ctx, filter === "all" ? chain : [chain[chain.length - 1]!], chain[0].id);
   });
 
-  r.get(`${RUN}/attempts/:attempt_number/jobs`, ...read, async (req, res) => {
+  r.get(route.listAttemptJobs, ...read, async (req, res) => {
     const ctx = await ctxOf(req, res);
     const chain = await chainOf(sql, ctx, req);
     await listJobs(req, res, ctx, [attemptOf(chain, req)], chain[0].id);
   });
 
-  r.get(`${REPO}/actions/jobs/:job_id`, ...read, async (req, res) => {
+  r.get(route.getJob, ...read, async (req, res) => {
     const ctx = await ctxOf(req, res);
     const jobId = pathId(req, "job_id", "job");
     const at = await locateJob(sql, ctx.repo.id, jobId);
@@ -111,11 +110,11 @@ export function githubRoutes(deps: GitHubDeps): Router {
   });
 
   // Nothing of these exists here (docs/github-api.md, "What gh also asks for"): true empty answers.
-  r.get(`${RUN}/artifacts`, ...read, async (req, res) => {
+  r.get(route.listArtifacts, ...read, async (req, res) => {
     await chainOf(sql, await ctxOf(req, res), req);
     res.json({ total_count: 0, artifacts: [] });
   });
-  r.get(`${REPO}/check-runs/:check_run_id/annotations`, ...read, async (req, res) => {
+  r.get(route.listAnnotations, ...read, async (req, res) => {
     const ctx = await ctxOf(req, res);
     if (!(await locateJob(sql, ctx.repo.id, pathId(req, "check_run_id", "check run")))) throw notFound("check run");
     res.json([]);
@@ -127,16 +126,16 @@ export function githubRoutes(deps: GitHubDeps): Router {
     if (!w) throw notFound("workflow");
     return w;
   };
-  r.get(`${REPO}/actions/workflows`, ...read, async (req, res) => {
+  r.get(route.listWorkflows, ...read, async (req, res) => {
     const ctx = await ctxOf(req, res);
     const all = (await readWorkflows(sql, ctx.repo.id)).map((w) => workflowView(w, ctx.links));
     res.json({ total_count: all.length, workflows: all });
   });
-  r.get(`${REPO}/actions/workflows/:workflow_id`, ...read, async (req, res) => {
+  r.get(route.getWorkflow, ...read, async (req, res) => {
     const ctx = await ctxOf(req, res);
     res.json(workflowView(await workflowNamed(ctx, req), ctx.links));
   });
-  r.get(`${REPO}/actions/workflows/:workflow_id/runs`, ...read, async (req, res) => {
+  r.get(route.listWorkflowRuns, ...read, async (req, res) => {
     const ctx = await ctxOf(req, res);
     await listRuns(req, res, ctx, await workflowNamed(ctx, req));
   });
@@ -148,23 +147,23 @@ export function githubRoutes(deps: GitHubDeps): Router {
 
 /** GitHub's run-level writes, each the native intent on the run's latest attempt. */
 const RUN_WRITES = [
-  { path: "cancel", intent: "cancel-run", status: 202, rerun: false },
-  { path: "force-cancel", intent: "force-cancel-run", status: 202, rerun: false },
-  { path: "rerun", intent: "rerun-run", status: 201, rerun: true },
-  { path: "rerun-failed-jobs", intent: "rerun-failed-jobs", status: 201, rerun: true },
-] as const satisfies readonly { path: string; intent: IntentName; status: 201 | 202; rerun: boolean }[];
+  { op: "cancel", intent: "cancel-run", rerun: false },
+  { op: "forceCancel", intent: "force-cancel-run", rerun: false },
+  { op: "rerun", intent: "rerun-run", rerun: true },
+  { op: "rerunFailed", intent: "rerun-failed-jobs", rerun: true },
+] as const satisfies readonly { op: GitHubOperationName; intent: IntentName; rerun: boolean }[];
 
 type CtxOf = (req: Request, res: Response) => Promise<RepoContext>;
 
 /** The mutating routes: the native intents on the chain's latest attempt (or the job), answered as GitHub answers. */
 function writeRoutes(r: Router, deps: GitHubDeps, write: RequestHandler[], ctxOf: CtxOf): void {
   const sql = deps.sql;
-  const apply = async (req: Request, res: Response, name: IntentName, targetId: bigint, status: 201 | 202) => {
+  const apply = async (req: Request, res: Response, name: IntentName, targetId: bigint, status: number) => {
     await applyIntent(deps, res, { name, targetId, idempotencyKey: idempotencyKey(req) });
     res.status(status).json({});
   };
   for (const w of RUN_WRITES) {
-    r.post(`${RUN}/${w.path}`, ...write, async (req, res) => {
+    r.post(route[w.op], ...write, async (req, res) => {
       if (w.rerun) parseRerunBody(req);
       await authorizeWriteOn(deps, res, repoParam(req), "repository");
       const ctx = await ctxOf(req, res);
@@ -172,16 +171,16 @@ function writeRoutes(r: Router, deps: GitHubDeps, write: RequestHandler[], ctxOf
       const latest = chain[chain.length - 1]!;
       // GitHub's answer to cancelling what has ended; the intent would change nothing.
       if (!w.rerun && latest.status === "completed") throw new HttpError(409, "Cannot cancel a workflow run that is completed.");
-      await apply(req, res, w.intent, latest.id, w.status);
+      await apply(req, res, w.intent, latest.id, GITHUB_OPERATIONS[w.op].ok.status);
     });
   }
 
-  r.post(`${REPO}/actions/jobs/:job_id/rerun`, ...write, async (req, res) => {
+  r.post(route.rerunJob, ...write, async (req, res) => {
     parseRerunBody(req);
     await authorizeWriteOn(deps, res, repoParam(req), "repository");
     const ctx = await ctxOf(req, res);
     const jobId = pathId(req, "job_id", "job");
     if (!(await locateJob(sql, ctx.repo.id, jobId))) throw notFound("job");
-    await apply(req, res, "rerun-job", jobId, 201);
+    await apply(req, res, "rerun-job", jobId, GITHUB_OPERATIONS.rerunJob.ok.status);
   });
 }

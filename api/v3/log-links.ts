@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
+import { LOG_LINK_ROUTES } from "./operations.ts";
 
 // GitHub answers a log download with a redirect to a short-lived URL that needs no
 // credentials (clients drop the Authorization header on a redirect). Ours is this service's
@@ -15,7 +16,7 @@ const mac = (key: Buffer, text: string) => createHmac("sha256", key).update(text
 /** The path and query of a signed link to `s`'s log, valid until now + ttl. */
 export function signLogLink(key: Buffer, s: LogSubject, nowMs: number, ttlS = LOG_LINK_TTL_S): string {
   const expires = Math.floor(nowMs / 1000) + ttlS;
-  const path = s.kind === "job" ? `/api/v3/_logs/jobs/${s.id}` : `/api/v3/_logs/runs/${s.id}.zip`;
+  const path = LOG_LINK_ROUTES[s.kind].replace("{id}", String(s.id));
   return `${path}?expires=${expires}&signature=${mac(key, message(s, expires))}`;
 }
 

@@ -8,6 +8,8 @@ import type { Sql } from "../../infra/sql.ts";
 import { attemptOf, chainOf, pathId, type RepoContext } from "./context.ts";
 import { signLogLink, verifyLogLink, type LogSubject } from "./log-links.ts";
 import type { GitHubDeps } from "./index.ts";
+import { LOG_LINK_ROUTES, route } from "./operations.ts";
+import { expressPath } from "../../domain/intents.ts";
 import { streamZip, type ZipEntry } from "./zip.ts";
 
 // Log downloads as GitHub serves them (docs/github-api.md, "Logs"): the authorized route
@@ -20,22 +22,22 @@ export function logRoutes(deps: GitHubDeps, read: RequestHandler[], ctxOf: CtxOf
   const r = Router();
   const sql = deps.sql;
   const redirect = (res: Response, ctx: RepoContext, s: LogSubject) => {
-    res.redirect(302, `${ctx.links.origin}${signLogLink(deps.logLinkKey, s, Date.now())}`);
+    // Without a body: GitHub sends none, and Express's would be text a JSON client cannot read.
+    res.status(302).set("Location", `${ctx.links.origin}${signLogLink(deps.logLinkKey, s, Date.now())}`).end();
   };
-  const REPO = "/api/v3/repos/:owner/:repo";
 
-  r.get(`${REPO}/actions/jobs/:job_id/logs`, ...read, async (req, res) => {
+  r.get(route.jobLogs, ...read, async (req, res) => {
     const ctx = await ctxOf(req, res);
     const jobId = pathId(req, "job_id", "job");
     if (!(await locateJob(sql, ctx.repo.id, jobId))) throw notFound("job");
     redirect(res, ctx, { kind: "job", id: jobId });
   });
-  r.get(`${REPO}/actions/runs/:run_id/logs`, ...read, async (req, res) => {
+  r.get(route.runLogs, ...read, async (req, res) => {
     const ctx = await ctxOf(req, res);
     const chain = await chainOf(sql, ctx, req);
     redirect(res, ctx, { kind: "run", id: chain[chain.length - 1]!.id });
   });
-  r.get(`${REPO}/actions/runs/:run_id/attempts/:attempt_number/logs`, ...read, async (req, res) => {
+  r.get(route.attemptLogs, ...read, async (req, res) => {
     const ctx = await ctxOf(req, res);
     redirect(res, ctx, { kind: "run", id: attemptOf(await chainOf(sql, ctx, req), req).id });
   });
@@ -48,11 +50,11 @@ export function logRoutes(deps: GitHubDeps, read: RequestHandler[], ctxOf: CtxOf
     if (!v.ok) throw new HttpError(403, v.reason === "expired" ? "this log link has expired; ask for the log again" : "not a log link this service gave out");
     return id;
   };
-  r.get("/api/v3/_logs/jobs/:id", async (req, res) => {
+  r.get(expressPath(LOG_LINK_ROUTES.job), async (req, res) => {
     const id = signed("job", req);
     await streamLog(sql, res, id, deps.logStallMs ?? LOG_STALL_MS, () => res.destroy());
   });
-  r.get("/api/v3/_logs/runs/:id.zip", async (req, res) => {
+  r.get(expressPath(LOG_LINK_ROUTES.run), async (req, res) => {
     const id = signed("run", req);
     res.status(200).type("application/zip").set("Content-Disposition", `attachment; filename="logs_${id}.zip"`);
     await streamZip(res, runLogEntries(sql, id), deps.logStallMs ?? LOG_STALL_MS);

@@ -75,7 +75,7 @@ export async function call<T = any>(
   base: string,
   method: string,
   path: string,
-  o: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
+  o: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string>; redirect?: "follow" | "manual" } = {},
 ): Promise<Res<T>> {
   const headers: Record<string, string> = { ...(o.headers ?? {}) };
   if (o.token) headers.authorization = `Bearer ${o.token}`;
@@ -87,7 +87,7 @@ export async function call<T = any>(
     body = JSON.stringify(o.body);
     headers["content-type"] = "application/json";
   }
-  const r = await fetch(base + path, { method, headers, body });
+  const r = await fetch(base + path, { method, headers, body, redirect: o.redirect ?? "follow" });
   const text = await r.text();
   let parsed: unknown = text;
   if ((r.headers.get("content-type") ?? "").includes("json")) parsed = text ? JSON.parse(text) : null;
