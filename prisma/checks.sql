@@ -41,3 +41,6 @@ CREATE TRIGGER "workflow_jobs_record_transition" AFTER INSERT OR UPDATE OF "stat
 
 -- Runner names are unique regardless of case ("Sim-1" is "sim-1"; docs/security.md).
 CREATE UNIQUE INDEX "runners_name_lower_key" ON "runners" (lower("name"));
+
+-- GitHub's run lists read the original runs alone (migration github_run_chains).
+CREATE INDEX "workflow_runs_originals_idx" ON "workflow_runs"("repo_id", "created_at", "id") WHERE "original_run_id" IS NULL;

@@ -45,34 +45,41 @@ export interface ChainPage {
 // The latest attempt of the original `r`: the rerun with the highest attempt, or `r` itself.
 const LATEST = q.raw(`COALESCE((SELECT x.id FROM workflow_runs x WHERE x.original_run_id = r.id ORDER BY x.attempt DESC LIMIT 1), r.id)`);
 
-function chainConditions(repoId: bigint, f: ChainFilters): Fragment[] {
+/**
+ * The statement's FROM and WHERE: originals `r` (the partial index of
+ * prisma/migrations/20261203120000_github_run_chains), and their latest attempt `l` only
+ * when a filter is on it, so an unfiltered count reads that index alone.
+ */
+function chainsFrom(repoId: bigint, f: ChainFilters): Fragment {
   const { status, conclusion, workflowFile, never, ...onOriginal } = f;
   const c = [q`r.repo_id = ${repoId.toString()}::bigint`, q`r.original_run_id IS NULL`, ...filterConditions(onOriginal)];
   if (never) c.push(q`false`);
   if (workflowFile !== undefined) c.push(q`r.workflow_file = ${workflowFile}::text`);
   if (status !== undefined) c.push(q`l.status = ${status}::run_status`);
   if (conclusion !== undefined) c.push(q`l.conclusion = ${conclusion}::conclusion`);
-  return c;
+  const onLatest = status !== undefined || conclusion !== undefined;
+  const from = onLatest ? q`workflow_runs r JOIN workflow_runs l ON l.id = ${LATEST}` : q`workflow_runs r`;
+  return q`FROM ${from} WHERE ${q.join(c, " AND ")}`;
 }
-
-const chainsFrom = (conds: Fragment[]) => q`
-  FROM workflow_runs r CROSS JOIN LATERAL (SELECT ${LATEST} AS id) li JOIN workflow_runs l ON l.id = li.id
-  WHERE ${q.join(conds, " AND ")}`;
 
 /**
  * One page by number, as GitHub pages (`page`, `per_page`), newest original first, with
- * the total GitHub's body carries. Page n costs an index range of n pages; the native
- * list's keyset cursor (domain/data/lists.ts) is the one that costs the same at any depth.
+ * the total GitHub's body carries. The total counts every matching chain and page n
+ * reads n pages of the index: unlike the native list's keyset cursor
+ * (domain/data/lists.ts), this costs more as the repository grows (docs/github-api.md).
  */
 export async function readChainPage(sql: Sql, repoId: bigint, f: ChainFilters, page: number, perPage: number): Promise<ChainPage> {
-  const conds = chainConditions(repoId, f);
-  const [count] = await query<{ n: number }>(sql, q`SELECT count(*)::int AS n ${chainsFrom(conds)}`);
+  const from = chainsFrom(repoId, f);
   const picked = await query<{ o: string; l: string }>(sql, q`
-    SELECT r.id::text AS o, l.id::text AS l ${chainsFrom(conds)}
+    SELECT r.id::text AS o, ${LATEST}::text AS l ${from}
     ORDER BY r.created_at DESC, r.id DESC LIMIT ${perPage}::int OFFSET ${(page - 1) * perPage}::int`);
+  // A first page that is not full holds every match: nothing to count.
+  const total = page === 1 && picked.length < perPage
+    ? picked.length
+    : (await query<{ n: number }>(sql, q`SELECT count(*)::int AS n ${from}`))[0]?.n ?? 0;
   const rows = picked.length === 0 ? [] : await readAttempts(sql, picked.flatMap((p) => [BigInt(p.o), BigInt(p.l)]));
   const byId = new Map(rows.map((r) => [r.id.toString(), r]));
-  return { chains: picked.map((p) => [byId.get(p.o)!, byId.get(p.l)!]), total: count?.n ?? 0 };
+  return { chains: picked.map((p) => [byId.get(p.o)!, byId.get(p.l)!]), total };
 }
 
 async function readAttempts(sql: Sql, runIds: bigint[]): Promise<Attempt[]> {
