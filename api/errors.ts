@@ -45,7 +45,7 @@ const BODY_ERRORS: Record<string, [number, string]> = {
 };
 
 /** Where GitHub's dialect is served (docs/github-api.md): its errors take GitHub's shape. */
-export const isGitHubPath = (path: string) => path === "/api/v3" || path.startsWith("/api/v3/");
+export const isGitHubPath = (path: string) => path === "/api/v3" || path.startsWith("/api/v3/") || path === "/api/graphql";
 
 /**
  * An error's body in the request's dialect: ours is `{"error", ...details}`; GitHub's is

@@ -2,6 +2,7 @@ import { Octokit } from "@octokit/rest";
 import { strFromU8, unzipSync } from "fflate";
 import { beforeAll, describe, expect, it } from "vitest";
 import { expectGitHubShape, githubErrorSchemaErrors } from "./setup/github-schema.ts";
+import { playRun, type Outcomes } from "./setup/play.ts";
 import { worldSuite } from "./setup/suite.ts";
 import { call, claim, pushAndRun, registerTestRunner } from "./setup/world.ts";
 
@@ -41,24 +42,7 @@ const kit = (token: string) => new Octokit({ auth: token, baseUrl: `${s.stack.ur
 let shas = 0;
 const start = () => pushAndRun(s.db.prisma, `${owner}/${repo}`, WORKFLOW, `cc${String(++shas).padStart(6, "0")}`);
 
-/** Claims every queued job of run `runId` and ends it: `outcomes[job_key]`, success when unnamed; each step logs one line. */
-async function play(runId: number, outcomes: Record<string, "success" | "failure"> = {}) {
-  for (;;) {
-    const queued = await s.db.prisma.workflowJob.findMany({ where: { runId: BigInt(runId), status: "queued" } });
-    if (queued.length === 0) return;
-    const c = await claim(s.stack.url, runner.token);
-    expect(c.status).toBe(200);
-    const job = c.body.job;
-    if (!job) throw new Error(`no job claimable of run ${runId}`);
-    const outcome = outcomes[job.job_key] ?? "success";
-    for (const [i, st] of (job.steps as { id: number }[]).entries()) {
-      await call(s.stack.url, "POST", `/api/v1/jobs/${job.id}/logs`, { token: c.body.token, body: { step_id: st.id, seq: 0, content: `log of ${job.job_key} step ${i + 1}` } });
-      await call(s.stack.url, "POST", `/api/v1/jobs/${job.id}/steps/${st.id}/status`, { token: c.body.token, body: { status: "completed", conclusion: outcome } });
-    }
-    const r = await call(s.stack.url, "POST", `/api/v1/jobs/${job.id}/status`, { token: c.body.token, body: { status: "completed", conclusion: outcome } });
-    expect(r.status).toBe(200);
-  }
-}
+const play = (runId: number, outcomes: Outcomes = {}) => playRun(s.stack.url, s.db.prisma, runner.token, runId, outcomes);
 
 const runRow = (id: number | bigint) => s.db.prisma.workflowRun.findUniqueOrThrow({ where: { id: BigInt(id) }, include: { jobs: { orderBy: { jobIndex: "asc" } } } });
 const chain = (id: number) => s.db.prisma.workflowRun.findMany({ where: { OR: [{ id: BigInt(id) }, { originalRunId: BigInt(id) }] }, orderBy: { attempt: "asc" }, include: { jobs: true } });

@@ -10,6 +10,7 @@ import type { ReadDeps } from "../routes/read.ts";
 import { attemptOf, chainOf, pathId, repoContext, type RepoContext } from "./context.ts";
 import { jobsOfAttempts, jobViews } from "./jobs.ts";
 import { logRoutes } from "./logs.ts";
+import { ghRoutes } from "./gh.ts";
 import { pageNumberLinks, parseGitHubListQuery } from "./query.ts";
 import { runView, workflowView } from "./views.ts";
 import { GITHUB_OPERATIONS, route, type GitHubOperationName } from "./operations.ts";
@@ -142,6 +143,7 @@ export function githubRoutes(deps: GitHubDeps): Router {
 
   writeRoutes(r, deps, write, ctxOf);
   r.use(logRoutes(deps, read, ctxOf));
+  r.use(ghRoutes(deps));
   return r;
 }
 

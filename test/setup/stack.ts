@@ -1,5 +1,6 @@
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { inject } from "vitest";
 import type { Worker } from "bullmq";
 import type { RequestHandler, Router } from "express";
@@ -21,6 +22,8 @@ export const SIGNING_KEY = process.env.INTENT_SIGNING_KEY ?? "test-intent-signin
 
 export interface Stack {
   url: string;
+  /** With StackOptions.tls: the same app over HTTPS (for clients such as `gh` that speak only HTTPS). */
+  tlsUrl?: string;
   prefix: string;
   redisUrl: string;
   /** A plain Redis client for assertions (subscribe with `duplicate()`). */
@@ -52,6 +55,8 @@ export interface StackOptions {
   announceCancels?: AppDeps["announceCancels"];
   /** Wraps the API's plain SQL (counting the statements a request runs, for instance). */
   wrapSql?: (sql: PoolSql) => PoolSql;
+  /** Also serve the app over HTTPS with this certificate and key (PEM), beside plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 /**
@@ -86,6 +91,9 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, "127.0.0.1", () => resolve(s));
   });
+  const tlsServer = opts.tls ? await new Promise<Server>((resolve) => {
+    const s = createHttpsServer({ cert: opts.tls!.cert, key: opts.tls!.key }, app).listen(0, "127.0.0.1", () => resolve(s));
+  }) : undefined;
   const workers: { worker: Worker; conns: Redis[] }[] = [];
   const startWorker = async (w: { holdTxMs?: number } = {}) => {
     const blocking = connectRedis(redisUrl, "worker");
@@ -101,6 +109,7 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
   if (opts.withWorker ?? true) await startWorker();
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    ...(tlsServer ? { tlsUrl: `https://127.0.0.1:${(tlsServer.address() as AddressInfo).port}` } : {}),
     prefix,
     redisUrl,
     redis,
@@ -108,6 +117,10 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
     async stop() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
+      if (tlsServer) {
+        tlsServer.closeAllConnections();
+        await new Promise((r) => tlsServer.close(r));
+      }
       for (const w of workers) {
         await w.worker.close();
         for (const c of w.conns) c.disconnect();
