@@ -687,6 +687,12 @@ describe("runner protocol answers match the document", () => {
     expect((await api("POST", `${V3}/runs/{run_id}/rerun-failed-jobs`, { params: run, ...writer, body: { enable_debug_logging: true } })).status).toBe(422);
     expect((await api("POST", `${V3}/jobs/{job_id}/rerun`, { params: { ...demo, job_id: open.job_ids[0]! }, ...writer })).status).toBe(201);
     expect((await api("POST", `${V3}/jobs/{job_id}/rerun`, { params: job })).status).toBe(401);
+
+    // gh's one GraphQL query, as gh sends it; and without a token.
+    const query = "query PullRequestForRun($owner: String!, $repo: String!, $headRefName: String!) { repository(owner: $owner, name: $repo) { pullRequests(headRefName: $headRefName, first: 1, orderBy: { field: CREATED_AT, direction: DESC }) { nodes { number headRepository { owner { login } name } } } } }";
+    const gql = { query, variables: { owner: "alice", repo: "demo", headRefName: "main" } };
+    expect((await api("POST", "/api/graphql", { body: gql, ...reader })).body).toEqual({ data: { repository: { pullRequests: { nodes: [] } } } });
+    expect((await api("POST", "/api/graphql", { body: gql })).status).toBe(401);
   });
 
   it("exercised every documented operation with a success and an error", () => {

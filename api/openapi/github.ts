@@ -1,6 +1,7 @@
 import type { OpenAPIRegistry, ResponseConfig, RouteConfig } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
 import { GITHUB_OPERATIONS, LOG_LINK_ROUTES, type GitHubOperation } from "../v3/operations.ts";
+import { GRAPHQL_PATH } from "../v3/gh.ts";
 
 // The /api/v3 operations in the reference page, tag "GitHub-compatible REST", from the
 // table the routes are built from (api/v3/operations.ts). Their bodies are GitHub's own
@@ -94,6 +95,18 @@ export function registerGitHub(registry: OpenAPIRegistry, path: (c: RouteConfig)
       responses: { [op.ok.status]: okResponse(op), ...errors(op) },
     });
   }
+  path({
+    method: "post", path: GRAPHQL_PATH, operationId: "github/graphql", tags: [GITHUB_TAG], summary: "GitHub's GraphQL endpoint, for the one query gh's run commands send",
+    description: "Answers `PullRequestForRun` (which pull request a run's branch belongs to: none here, so `nodes: []`) exactly as `gh run view` sends it; any other document gets a GraphQL error (200 with `errors`), and a repository the token may not see gets GitHub's NOT_FOUND error.",
+    security: pat("repo:read"),
+    request: { body: { required: true, content: { "application/json": { schema: z.object({ query: z.string(), variables: z.record(z.string(), z.unknown()).optional() }), example: { query: "query PullRequestForRun(…) { … }", variables: { owner: "alice", repo: "demo", headRefName: "main" } } } } } },
+    responses: {
+      200: { description: "GraphQL's `{data}` or `{errors}`.", headers: { ...H.always, ...H.rate, ...H.scopes }, content: { "application/json": { schema: z.looseObject({}) } } },
+      401: err("No token, or a token that is not valid.", { ...H.challenge, ...H.rate }),
+      403: err("`token lacks required scope: repo:read`.", { ...H.rate, ...H.scopes }),
+      429: err("`rate limit exceeded`.", { ...H.retry, ...H.rate }),
+    },
+  });
   for (const [kind, p] of Object.entries(LOG_LINK_ROUTES)) {
     path({
       method: "get", path: p, operationId: `github/signed-${kind}-log`, tags: [GITHUB_TAG], security: [],

@@ -9,7 +9,8 @@ import { ms, type BenchContext, type Scenario, type ScenarioResult, type Table }
 // "Lists"): the first page, a page deep in the list (by cursor) and a filtered page, at
 // concurrency 1, at 10k and at 1M runs of one repository. Keyset pages on the list
 // indexes should cost the same at both; a ratio that grows with the data means a page
-// started sorting or skipping rows.
+// started sorting or skipping rows. GitHub's dialect pages by number and counts every
+// match for total_count, so its pages are measured beside them: they grow with the data.
 
 interface Level {
   runs: number;
@@ -18,6 +19,7 @@ interface Level {
 }
 
 const LIST = "/api/v1/repos/bench/repo/actions/runs";
+const V3_LIST = "/api/v3/repos/bench/repo/actions/runs";
 const secondsSince = (t: number) => +((performance.now() - t) / 1000).toFixed(1);
 
 /** `n` more completed runs (no jobs: a list reads runs only), one a minute back from 2026. */
@@ -53,6 +55,9 @@ async function measure(stack: Stack, runs: number, requests: number): Promise<Re
     "first page": `${LIST}`,
     "middle page (cursor)": `${LIST}?cursor=${await middleCursor(stack, client, runs)}`,
     "conclusion=failure&branch=main": `${LIST}?conclusion=failure&branch=main`,
+    // GitHub's dialect: the same first page, with the total_count its body carries.
+    "/api/v3 first page (with total_count)": V3_LIST,
+    "/api/v3 status=failure&branch=main": `${V3_LIST}?status=failure&branch=main`,
   };
   const out: Record<string, LoadResult> = {};
   for (const [name, path] of Object.entries(pages)) {
