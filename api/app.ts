@@ -80,7 +80,7 @@ export function createApp(deps: AppDeps): Express {
     prisma: deps.prisma, sql: deps.sql, registrationTokenHash: deps.registrationTokenHash ?? null,
     logMaxBytesPerJob: deps.logMaxBytesPerJob ?? apiEnv.shape.LOG_MAX_BYTES_PER_JOB.parse(undefined),
     ...(deps.announceCancels ? { announceCancels: deps.announceCancels } : {}),
-    heartbeatWindowMs: deps.runnerHeartbeatWindowMs,
+    heartbeatWindowMs: deps.runnerHeartbeatWindowMs, log: deps.log,
   }));
   app.use(lifecycleRoutes(deps));
   app.use(rerunRoutes(deps));

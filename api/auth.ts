@@ -9,6 +9,7 @@ import { HttpError, invalidToken, unauthenticated } from "./errors.ts";
 import { parseId } from "../domain/ids.ts";
 import { hasNoNul } from "../infra/text.ts";
 import type { Limiter } from "./ratelimit.ts";
+import type { Logger } from "../infra/logger.ts";
 
 export interface AuthDeps {
   prisma: PrismaClient;
@@ -17,6 +18,7 @@ export interface AuthDeps {
   tokenLimiter: Limiter;
   /** Budget for requests without valid credentials, per client IP (slows brute force). */
   ipLimiter: Limiter;
+  log: Logger;
 }
 
 const LAST_USED_RESOLUTION_MS = 60_000;
@@ -80,7 +82,7 @@ export function authenticate(deps: AuthDeps, targetOf?: TargetOf): RequestHandle
     }
     await deps.tokenLimiter.consume(`t${token.id}`, res);
     res.locals.token = token satisfies AuthedToken;
-    touchLastUsed(deps.prisma, token);
+    touchLastUsed(deps, token);
     next();
   };
 }
@@ -97,13 +99,14 @@ export function requireScope(scope: Scope): RequestHandler {
 }
 
 // Recorded at most once a minute per token: a write per request would put the user API
-// on the database's write path for nothing.
-function touchLastUsed(prisma: PrismaClient, token: AuthedToken): void {
+// on the database's write path for nothing. Not awaited: the request was authenticated
+// already, and a missed stamp only leaves last_used_at a minute older; it is logged.
+function touchLastUsed(deps: Pick<AuthDeps, "prisma" | "log">, token: AuthedToken): void {
   const now = Date.now();
   if (token.lastUsedAt && now - token.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return;
-  void prisma.personalAccessToken
+  void deps.prisma.personalAccessToken
     .updateMany({ where: { id: token.id }, data: { lastUsedAt: new Date(now) } })
-    .catch(() => {});
+    .catch((e: unknown) => deps.log.warn({ err: (e as Error).message?.split("\n").pop(), token_id: String(token.id) }, "token last_used_at not recorded"));
 }
 
 /**
@@ -122,8 +125,4 @@ export function authOf(res: Response): AuthContext {
   // A route that reads the token is mounted behind authenticate: without it, a bug.
   if (token === undefined) throw new Error("authOf: no authenticated token on this request");
   return { token, target: res.locals.targetAccess as TargetAccess | undefined };
-}
-
-export function tokenOf(res: Response): AuthedToken {
-  return authOf(res).token;
 }

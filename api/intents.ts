@@ -98,7 +98,10 @@ export class IntentClient {
       else this.maybeQueued.add(uid);
       return settled;
     }
-    // If this check fails the request still gets its answer from the events listener.
+    // Ignored on failure (Redis gone just after the add; no logger here): the request then
+    // waits like any other, for the events listener or its deadline's 503 (queued), and the
+    // client's retry with the same key runs this check again. The worker's Postgres record
+    // still refuses a key reused for another target.
     if (payload.idempotencyKey !== null) await this.checkExisting(uid, payload).catch(() => {});
     return settled;
   }

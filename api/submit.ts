@@ -1,12 +1,12 @@
 import type { Request, Response, Router } from "express";
 import { z } from "zod";
 import type { PrismaClient } from "../infra/db.ts";
-import { repoAccess, sameTarget, targetAccess, type Access, type Target } from "../domain/data/access.ts";
+import { sameTarget, targetAccess, type Access, type Target } from "../domain/data/access.ts";
 import { assertNever } from "../infra/assert.ts";
 import { sqlText } from "../infra/text.ts";
 import type { IntentResult } from "../domain/contracts.ts";
 import { expressPath, INTENTS, type IdIntentName, type IntentName, type IntentTargetKind } from "../domain/intents.ts";
-import { authenticate, authOf, idParam, requireScope, tokenOf, type AuthDeps } from "./auth.ts";
+import { authenticate, authOf, idParam, requireScope, type AuthDeps } from "./auth.ts";
 import { badRequest, conflict, HttpError, invalidToken, notFound, unavailable, unprocessable } from "./errors.ts";
 import { intentUid, type IntentClient, type Outcome } from "./intents.ts";
 
@@ -41,15 +41,10 @@ export function idempotencyKey(req: Request): string | null {
   return k;
 }
 
-/** 404 for what the caller may not see, 403 for what it may see but not change. */
-export async function authorizeWrite(deps: IntentRouteDeps, res: Response, repoId: bigint | undefined, what: string) {
-  if (repoId === undefined) throw notFound(what);
-  check(await repoAccess(deps.sql, tokenOf(res), repoId), what);
-}
-
 /**
- * The same rule for a target named in the URL: lookup and access in one statement (the
- * token's, when authenticate was given the target). Answers the target and its repository.
+ * 404 for what the caller may not see, 403 for what it may see but not change, for a target
+ * named in the URL: lookup and access in one statement (the token's, when authenticate was
+ * given the target). Answers the target and its repository.
  */
 export async function authorizeWriteOn<T extends Target>(
   deps: IntentRouteDeps, res: Response, target: T | null, what: string,

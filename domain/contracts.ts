@@ -37,7 +37,6 @@ export const cancelJobBody = z.object({
   run_completed: z.boolean(),
   run_conclusion: z.string(),
 });
-export type CancelJobBody = z.infer<typeof cancelJobBody>;
 
 export const rerunRunBody = z.object({
   run_id: id,
@@ -47,7 +46,6 @@ export const rerunRunBody = z.object({
   workflow_file: z.string(),
   head_sha: z.string(),
 });
-export type RerunRunBody = z.infer<typeof rerunRunBody>;
 
 export const INTENT_ERRORS = [
   "not_found",
@@ -62,7 +60,6 @@ export const INTENT_ERRORS = [
   /** The user lost write access, or the token its scope, in between (403). */
   "forbidden",
 ] as const;
-export type IntentErrorCode = (typeof INTENT_ERRORS)[number];
 
 export const cancelRunBody = z.object({
   run_id: id,
@@ -71,7 +68,6 @@ export const cancelRunBody = z.object({
   run_completed: z.boolean(),
   run_conclusion: z.string(),
 });
-export type CancelRunBody = z.infer<typeof cancelRunBody>;
 
 export const bulkCancelBody = z.object({
   repo_id: id,
@@ -79,7 +75,6 @@ export const bulkCancelBody = z.object({
   matched_runs: z.array(z.object({ id, run_index: z.number().int(), status: z.string(), workflow_file: z.string(), head_ref: z.string() })),
   changed_jobs: z.number().int().min(0),
 });
-export type BulkCancelBody = z.infer<typeof bulkCancelBody>;
 
 export const intentResult = z.discriminatedUnion("ok", [
   z.object({ ok: z.literal(true), body: z.union([cancelJobBody, rerunRunBody, cancelRunBody, bulkCancelBody]) }),
@@ -107,7 +102,6 @@ export type CancelSignal = z.infer<typeof cancelSignal>;
  */
 export const SIGNALS_JOB = "signals";
 export const signalsJob = z.strictObject({ signals: z.array(cancelSignal).min(1).max(1000) });
-export type SignalsJob = z.infer<typeof signalsJob>;
 
 /** One channel for every cancel: runners keep the ones for jobs they hold. */
 export function cancelChannel(prefix: string): string {

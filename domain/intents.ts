@@ -9,6 +9,7 @@ import type { Scope } from "./scopes.ts";
 /** What an intent's target id names; its repository is what access is judged on. */
 export type IntentTargetKind = "job" | "run" | "repo";
 
+/** Every intent needs write access to its target's repository (authorizeWriteOn, api/submit.ts). */
 export interface IntentDef {
   /** lifecycle_intents.kind (the intent_kind enum of prisma/schema.prisma). */
   kind: string;
@@ -19,8 +20,6 @@ export interface IntentDef {
   /** The OpenAPI summary. */
   summary: string;
   scope: Scope;
-  /** The repository role the user needs (docs/security.md): write, or 403. */
-  access: "write";
   target: IntentTargetKind;
   /** 201 for what creates a run, 202 for what is applied to an existing one. */
   okStatus: 201 | 202;
@@ -31,32 +30,31 @@ export interface IntentDef {
 export const INTENTS = {
   "cancel-job": {
     kind: "cancel_job", method: "post", path: "/api/v1/jobs/{id}/cancel", operationId: "cancelJob", summary: "Cancel a job",
-    scope: "repo:write", access: "write", target: "job", okStatus: 202, createsRun: false,
+    scope: "repo:write", target: "job", okStatus: 202, createsRun: false,
   },
   "rerun-run": {
     kind: "rerun_run", method: "post", path: "/api/v1/runs/{id}/rerun", operationId: "rerunRun", summary: "Rerun a completed run",
-    scope: "repo:write", access: "write", target: "run", okStatus: 201, createsRun: true,
+    scope: "repo:write", target: "run", okStatus: 201, createsRun: true,
   },
   "cancel-run": {
     kind: "cancel_run", method: "post", path: "/api/v1/runs/{id}/cancel", operationId: "cancelRun", summary: "Cancel every job of a run",
-    scope: "repo:write", access: "write", target: "run", okStatus: 202, createsRun: false,
+    scope: "repo:write", target: "run", okStatus: 202, createsRun: false,
   },
   "force-cancel-run": {
     kind: "force_cancel_run", method: "post", path: "/api/v1/runs/{id}/force-cancel", operationId: "forceCancelRun", summary: "Force-cancel a run",
-    scope: "repo:write", access: "write", target: "run", okStatus: 202, createsRun: false,
+    scope: "repo:write", target: "run", okStatus: 202, createsRun: false,
   },
   "rerun-failed-jobs": {
     kind: "rerun_failed_jobs", method: "post", path: "/api/v1/runs/{id}/rerun-failed-jobs", operationId: "rerunFailedJobs",
-    summary: "Rerun the failed jobs of a completed run", scope: "repo:write", access: "write", target: "run", okStatus: 201, createsRun: true,
+    summary: "Rerun the failed jobs of a completed run", scope: "repo:write", target: "run", okStatus: 201, createsRun: true,
   },
   "rerun-job": {
     kind: "rerun_job", method: "post", path: "/api/v1/jobs/{id}/rerun", operationId: "rerunJob", summary: "Rerun one job of a completed run",
-    scope: "repo:write", access: "write", target: "job", okStatus: 201, createsRun: true,
+    scope: "repo:write", target: "job", okStatus: 201, createsRun: true,
   },
   "bulk-cancel": {
     kind: "bulk_cancel", method: "post", path: "/api/v1/repos/{owner}/{repo}/actions/runs/cancel", operationId: "bulkCancelRuns",
-    summary: "Cancel the open runs of a repository that match filters", scope: "repo:write", access: "write", target: "repo", okStatus: 202,
-    createsRun: false,
+    summary: "Cancel the open runs of a repository that match filters", scope: "repo:write", target: "repo", okStatus: 202, createsRun: false,
   },
 } as const satisfies Record<string, IntentDef>;
 
@@ -77,7 +75,9 @@ export function timelineLabel(def: IntentDef): string {
   return `${def.method.toUpperCase()} ${def.path}`;
 }
 
-/** The table entry recorded under a lifecycle_intents kind, if any. */
+/** The table entry recorded under a lifecycle_intents kind, if any (always, for a kind of the table). */
+export function intentOfKind(kind: IntentRecordKind): IntentDef;
+export function intentOfKind(kind: string): IntentDef | undefined;
 export function intentOfKind(kind: string): IntentDef | undefined {
   return Object.values(INTENTS).find((d) => d.kind === kind);
 }

@@ -6,15 +6,11 @@ import type { PrismaClient } from "./db.ts";
 import { withTimeout } from "./timeout.ts";
 import { countUnrunnable } from "../domain/data/waiting.ts";
 
-export { withTimeout };
-
 // Prometheus metrics shared by the processes. Every process builds one Registry of its
 // own (never prom-client's global one), so tests can run several in one process and
 // nothing registers twice. Names: `actions_` prefix, base units (`_seconds`), counters
 // end in `_total`. Label values come from closed sets (intent names, error codes, route
 // templates, statuses), never from ids or raw URLs.
-
-export { Registry };
 
 /** One registry per process, with the default process and Node.js metrics in it. */
 export function createRegistry(opts: { defaultMetrics?: boolean } = {}): Registry {

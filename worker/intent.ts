@@ -8,7 +8,7 @@ import type { IntentPayload, IntentResult } from "../domain/contracts.ts";
 import { intentResult } from "../domain/contracts.ts";
 import type { Logger } from "../infra/logger.ts";
 import { findTokenByIdForTarget, type Target } from "../domain/data/access.ts";
-import type { IntentRecordKind } from "../domain/intents.ts";
+import { intentOfKind, type IntentRecordKind } from "../domain/intents.ts";
 import { authorizeIntent } from "../domain/authorize.ts";
 import { assertNever } from "../infra/assert.ts";
 // One constant for the key window and the intent age limit that must end before it.
@@ -103,16 +103,6 @@ async function findPrior(sql: Sql, kind: IntentKind, p: IntentPayload, now: Date
   return prior ? { kind: "replay", result: intentResult.parse(JSON.parse(prior.result)) } : { kind: "new" };
 }
 
-/** What each intent's target id names: the repository it acts in is checked from there. */
-const TARGET_OF: Record<IntentKind, "job" | "run" | "repo"> = {
-  cancel_job: "job",
-  rerun_job: "job",
-  cancel_run: "run",
-  force_cancel_run: "run",
-  rerun_run: "run",
-  rerun_failed_jobs: "run",
-  bulk_cancel: "repo",
-};
 const NOT_FOUND = { job: "job not found", run: "run not found", repo: "repository not found" } as const;
 
 /**
@@ -121,7 +111,8 @@ const NOT_FOUND = { job: "job not found", run: "run not found", repo: "repositor
  * intent is refused (and recorded so) with the answer the API would now give; null: go on.
  */
 async function reauthorize(sql: Sql, kind: IntentKind, p: IntentPayload, now: Date): Promise<Applied | null> {
-  const of = TARGET_OF[kind];
+  // What the target id names (the table's target); the repository is checked from there.
+  const of = intentOfKind(kind).target;
   const target: Target = { kind: of, id: BigInt(p.targetId) };
   const found = p.tokenId === null ? null : await findTokenByIdForTarget(sql, BigInt(p.tokenId), target);
   const a = authorizeIntent(found, BigInt(p.actorUserId), now.getTime());

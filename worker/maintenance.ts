@@ -4,8 +4,6 @@ import type { Redis } from "../infra/redis.ts";
 import { isConnectionError } from "../infra/deps.ts";
 import { scheduleReaper, type ReaperDeps, type ReaperOptions } from "./reaper.ts";
 
-export { MAINTENANCE_QUEUE };
-
 /**
  * The maintenance queue's worker, one per worker process at concurrency 1: it runs the
  * reaper's ticks (worker/reaper.ts) and publishes the cancel signals the API hands over

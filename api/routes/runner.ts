@@ -2,6 +2,7 @@ import { Router, type Request, type RequestHandler, type Response } from "expres
 import { z } from "zod";
 import { inTx, type PrismaClient } from "../../infra/db.ts";
 import type { PoolSql } from "../../infra/sql.ts";
+import type { Logger } from "../../infra/logger.ts";
 import { heartbeatAndClaim, findJobToken, type JobCredential } from "../../domain/data/claim.ts";
 import { reportJobTx } from "../../domain/data/jobs.ts";
 import type { Signal } from "../../domain/data/cancel.ts";
@@ -32,6 +33,7 @@ export interface RunnerDeps {
   heartbeatWindowMs?: number;
   /** Hands cancel signals to a worker to publish (fail-fast's; see domain/contracts.ts SIGNALS_JOB). */
   announceCancels?: (signals: CancelSignal[]) => Promise<unknown>;
+  log: Logger;
 }
 
 export const registerBody = z.strictObject({
@@ -124,14 +126,16 @@ function settleOutcome(r: { kind: "ok"; changed: boolean } | { kind: "conflict";
 
 /**
  * After commit: the runners of the matrix jobs fail-fast cancelled are told, as a user's
- * cancel tells them. Should the queue be away, their cancel-check poll still finds out.
+ * cancel tells them. Should the queue be away, their cancel-check poll still finds out, so
+ * the report is answered as usual and the lost hint only logged.
  */
 async function announce(deps: RunnerDeps, signals: Signal[], requestId: string): Promise<void> {
   if (signals.length === 0 || !deps.announceCancels) return;
   const msgs: CancelSignal[] = signals.map((s) => ({
     job_id: num(s.jobId), run_id: num(s.runId), runner_id: num(s.runnerId), requested_at: s.requestedAt.toISOString(), request_id: requestId,
   }));
-  await deps.announceCancels(msgs).catch(() => {});
+  await deps.announceCancels(msgs).catch((e: unknown) =>
+    deps.log.warn({ err: (e as Error).message, request_id: requestId, signals: msgs.length }, "fail-fast cancel signals not queued; runners learn from cancel-check"));
 }
 
 export function runnerRoutes(deps: RunnerDeps): Router {

@@ -198,7 +198,3 @@ async function tokenForTarget(sql: Sql, by: TokenBy, key: string, target: Target
   };
   return { token, repoId: repo ? BigInt(repo.repo_id) : undefined, access: accessOf(token, repo) };
 }
-
-export async function repoAccess(sql: Sql, token: AuthedToken, repoId: bigint): Promise<Access> {
-  return (await targetAccess(sql, token, { kind: "repo", id: repoId })).access;
-}

@@ -3,7 +3,6 @@ import { planCancel, type CancelActor, type CancelIntent, type CancelPlan, type 
 import type { Conclusion } from "../lifecycle/types.ts";
 import { asSql, id, ids, runWrite, ts, type PendingWrite, type Sql } from "../../infra/sql.ts";
 import { sql, type Fragment } from "../../infra/sqlf.ts";
-export type { PendingWrite };
 export type { CancelActor, Signal };
 import { lockRun, lockRunOfJob, runWriteCtes, settlePlan, type Locked, type SettlementPlan } from "./settlement.ts";
 
