@@ -3,6 +3,8 @@ import { strFromU8, unzipSync } from "fflate";
 import { beforeAll, describe, expect, it } from "vitest";
 import { expectGitHubShape, githubErrorSchemaErrors } from "./setup/github-schema.ts";
 import { playRun, type Outcomes } from "./setup/play.ts";
+import { fingerprint } from "./setup/fingerprint.ts";
+import { GITHUB_OPERATIONS, type GitHubOperation } from "../api/v3/operations.ts";
 import { worldSuite } from "./setup/suite.ts";
 import { call, claim, pushAndRun, registerTestRunner } from "./setup/world.ts";
 
@@ -215,9 +217,56 @@ describe("/api/v3's permissions, errors and headers", () => {
     expect(after.jobs.map((j) => j.status)).toEqual(["cancelled", "skipped", "cancelled"]);
     const intents = await s.db.prisma.lifecycleIntent.count({ where: { kind: "cancel_run", targetId: BigInt(run_id) } });
     expect(intents).toBe(1);
-    // The run has ended: GitHub answers a cancel of it 409, and nothing is recorded.
-    const again = await call(s.stack.url, "POST", `/api/v3/repos/${owner}/${repo}/actions/runs/${run_id}/cancel`, { token: s.world.tokens.alice, headers: { "Idempotency-Key": "k1" } });
-    expect(again.status).toBe(409);
+    // The same key again: the first answer, replayed. Without one: the run has ended, so
+    // GitHub's 409. Neither records anything.
+    const cancelPath = `/api/v3/repos/${owner}/${repo}/actions/runs/${run_id}/cancel`;
+    expect((await call(s.stack.url, "POST", cancelPath, { token: s.world.tokens.alice, headers: { "Idempotency-Key": "k1" } })).status).toBe(202);
+    expect((await call(s.stack.url, "POST", cancelPath, { token: s.world.tokens.alice })).status).toBe(409);
     expect(await s.db.prisma.lifecycleIntent.count({ where: { kind: "cancel_run", targetId: BigInt(run_id) } })).toBe(1);
+  });
+});
+
+describe("/api/v3's permission matrix, for every operation in the table", () => {
+  // Each operation of api/v3/operations.ts, by the same rules as /api/v1: a repository the
+  // caller may not see is 404 (as one that does not exist), a token without the scope is
+  // 403 before anything is looked up, a reader's write is 403, no token is 401 — and none
+  // of those changes anything.
+  it("hides, refuses and changes nothing, whatever the operation", async () => {
+    const priv = await pushAndRun(s.db.prisma, "alice/secret", WORKFLOW, "dd000001");
+    const pub = await start();
+    const fill = (path: string, run: { run_id: number; job_ids: number[] }, o: string, r: string) => `/api/v3${path
+      .replace("{owner}", o).replace("{repo}", r).replace("{run_id}", String(run.run_id)).replace("{job_id}", String(run.job_ids[0]))
+      .replace("{check_run_id}", String(run.job_ids[0])).replace("{attempt_number}", "1").replace("{workflow_id}", "ci.yml")}`;
+    const before = await fingerprint(s.db.pool);
+    const send = (op: GitHubOperation, path: string, token?: string) =>
+      call(s.stack.url, op.method.toUpperCase(), path, { token, redirect: "manual" });
+    for (const op of Object.values(GITHUB_OPERATIONS)) {
+      const label = `${op.method.toUpperCase()} ${op.path}`;
+      const hidden = await send(op, fill(op.path, priv, "alice", "secret"), s.world.tokens.dave);
+      expect([hidden.status, hidden.body?.status], label).toEqual([404, "404"]);
+      expect((await send(op, fill(op.path, pub, "alice", "nope"), s.world.tokens.alice)).status, label).toBe(404);
+      expect((await send(op, fill(op.path, pub, "alice", "demo"))).status, label).toBe(401);
+      if (op.method === "post") {
+        expect((await send(op, fill(op.path, pub, "alice", "demo"), s.world.tokens.bobRead)).body, label).toMatchObject({ message: "token lacks required scope: repo:write", status: "403" });
+        expect((await send(op, fill(op.path, pub, "alice", "demo"), s.world.tokens.carol)).body, label).toMatchObject({ message: "write permission required", status: "403" });
+        // Bound to another repository: this one does not exist for the token.
+        expect((await send(op, fill(op.path, pub, "alice", "demo"), s.world.tokens.aliceBoundOther)).status, label).toBe(404);
+      } else {
+        expect((await send(op, fill(op.path, pub, "alice", "demo"), s.world.tokens.bobRead)).status, label).toBe(op.ok.status);
+      }
+    }
+    expect(await fingerprint(s.db.pool)).toBe(before);
+  });
+
+  it("replays the first answer for a repeated Idempotency-Key, and records one intent", async () => {
+    const { run_id } = await start();
+    await play(run_id, { test: "failure" });
+    const h = { "Idempotency-Key": `v3-rerun-${run_id}` };
+    const path = `/api/v3/repos/${owner}/${repo}/actions/runs/${run_id}/rerun-failed-jobs`;
+    const first = await call(s.stack.url, "POST", path, { token: s.world.tokens.bob, headers: h });
+    const second = await call(s.stack.url, "POST", path, { token: s.world.tokens.bob, headers: h });
+    expect([first.status, second.status]).toEqual([201, 201]);
+    expect(await chain(run_id)).toHaveLength(2);
+    expect(await s.db.prisma.lifecycleIntent.count({ where: { kind: "rerun_failed_jobs", idempotencyKey: h["Idempotency-Key"] } })).toBe(1);
   });
 });

@@ -1,9 +1,9 @@
 import { Router, type Request, type RequestHandler, type Response } from "express";
 import { z } from "zod";
-import { locateJob, readChain, readWorkflows, readChainPage, type Workflow } from "../../domain/data/github.ts";
+import { locateJob, priorTarget, readChain, readWorkflows, readChainPage, type Workflow } from "../../domain/data/github.ts";
 import { readJob } from "../../domain/data/reads.ts";
-import type { IntentName } from "../../domain/intents.ts";
-import { authenticate, repoParam, requireScope } from "../auth.ts";
+import { INTENTS, type IntentName } from "../../domain/intents.ts";
+import { authenticate, authOf, repoParam, requireScope } from "../auth.ts";
 import { HttpError, isGitHubPath, notFound, unprocessable } from "../errors.ts";
 import { applyIntent, authorizeWriteOn, idempotencyKey, type IntentRouteDeps } from "../submit.ts";
 import type { ReadDeps } from "../routes/read.ts";
@@ -171,9 +171,12 @@ function writeRoutes(r: Router, deps: GitHubDeps, write: RequestHandler[], ctxOf
       const ctx = await ctxOf(req, res);
       const chain = await chainOf(sql, ctx, req);
       const latest = chain[chain.length - 1]!;
+      const key = idempotencyKey(req);
+      const prior = key === null ? null : await priorTarget(sql, authOf(res).token.userId, INTENTS[w.intent].kind, key);
+      const repeat = prior !== null && chain.some((a) => a.id === prior);
       // GitHub's answer to cancelling what has ended; the intent would change nothing.
-      if (!w.rerun && latest.status === "completed") throw new HttpError(409, "Cannot cancel a workflow run that is completed.");
-      await apply(req, res, w.intent, latest.id, GITHUB_OPERATIONS[w.op].ok.status);
+      if (!repeat && !w.rerun && latest.status === "completed") throw new HttpError(409, "Cannot cancel a workflow run that is completed.");
+      await apply(req, res, w.intent, repeat ? prior : latest.id, GITHUB_OPERATIONS[w.op].ok.status);
     });
   }
 

@@ -86,6 +86,19 @@ async function readAttempts(sql: Sql, runIds: bigint[]): Promise<Attempt[]> {
   return (await query<RawAttempt>(sql, q`SELECT ${ATTEMPT_COLUMNS} WHERE r.id = ANY(${ids(runIds)}::bigint[])`)).map(attemptOf);
 }
 
+/**
+ * The target an earlier request of this user with this Idempotency-Key named, if any. A
+ * GitHub write names the chain, not an attempt, and its latest attempt moves on once a
+ * rerun lands: a repeat must name what the first request named, or it would be refused as
+ * a different request instead of replayed.
+ */
+export async function priorTarget(sql: Sql, actorUserId: bigint, kind: string, key: string): Promise<bigint | null> {
+  const [r] = await query<{ target_id: string }>(sql, q`
+    SELECT target_id::text FROM lifecycle_intents
+    WHERE actor_user_id = ${actorUserId.toString()}::bigint AND kind = ${kind}::intent_kind AND idempotency_key = ${key}::text`);
+  return r ? BigInt(r.target_id) : null;
+}
+
 /** Where a job is: its run's chain (original id, attempt), if the job is in the repository. */
 export async function locateJob(sql: Sql, repoId: bigint, jobId: bigint): Promise<{ runId: bigint; originalId: bigint } | null> {
   const [r] = await query<{ run_id: string; original_id: string }>(sql, q`
