@@ -5,7 +5,7 @@ import {
   type RouteConfig,
 } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
-import { IDEMPOTENCY_KEY } from "../routes/lifecycle.ts";
+import { IDEMPOTENCY_KEY } from "../submit.ts";
 import { INTENTS, type IntentName } from "../../domain/intents.ts";
 import { DOCS_ASSETS } from "./assets.ts";
 import * as S from "./schemas.ts";

@@ -1,11 +1,6 @@
 import { Router } from "express";
 import { cancelBody, emptyBody, intentRoute, type IntentRouteDeps } from "../submit.ts";
 
-// emptyBody and IDEMPOTENCY_KEY are also exported from here only for api/openapi/, which
-// imports them through this module; they belong to ../submit.ts.
-export { emptyBody };
-export { IDEMPOTENCY_KEY } from "../submit.ts";
-
 /** Cancel a job, rerun a run: method, path and scope from INTENTS (domain/intents.ts). */
 export function lifecycleRoutes(deps: IntentRouteDeps): Router {
   const r = Router();
