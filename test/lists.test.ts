@@ -278,3 +278,35 @@ describe("the page query's plan", () => {
     }
   });
 });
+
+describe("GitHub's list of the same runs (/api/v3)", () => {
+  const V3 = "/api/v3/repos/alice/lists/actions/runs";
+  it("agrees with the native list, and with a filter stops at the first 1,000 matches as GitHub does", async () => {
+    const all = await get(`${V3}?per_page=100`);
+    expect(all.status).toBe(200);
+    expect(all.body.total_count).toBe((await expected({ originalRunId: null })).length);
+    expect(all.body.workflow_runs.map((r: { id: number }) => r.id)).toEqual((await expected({ originalRunId: null })).slice(0, 100));
+    const push = await get(`${V3}?event=push&per_page=7&page=2`);
+    const pushed = await expected({ event: "push", originalRunId: null });
+    expect(push.body.total_count).toBe(pushed.length);
+    expect(push.body.workflow_runs.map((r: { id: number }) => r.id)).toEqual(pushed.slice(7, 14));
+
+    // Enough runs that a filter matches more than 1,000 of them.
+    const capped = BigInt((await ops.createRepo(db.prisma, { owner: "alice", name: "capped" })).id);
+    await seed(capped, 1_500, "2025-01-01");
+    try {
+      const path = "/api/v3/repos/alice/capped/actions/runs";
+      const matching = await expected({ event: "push" }, capped);
+      expect(matching.length).toBeGreaterThan(1_000);
+      expect((await get(`${path}?per_page=100`)).body.total_count).toBe(1_500);
+      const first = await get(`${path}?event=push&per_page=100`);
+      expect(first.body.total_count).toBe(1_000);
+      expect(first.headers.get("link")).toMatch(/[?&]page=10>; rel="last"/);
+      const last = await get(`${path}?event=push&per_page=100&page=10`);
+      expect(last.body.workflow_runs.map((r: { id: number }) => r.id)).toEqual(matching.slice(900, 1_000));
+      expect((await get(`${path}?event=push&per_page=100&page=11`)).body).toEqual({ total_count: 1_000, workflow_runs: [] });
+    } finally {
+      await db.pool.query(`DELETE FROM repos WHERE id = $1::bigint`, [capped.toString()]);
+    }
+  });
+});

@@ -63,20 +63,32 @@ function chainsFrom(repoId: bigint, f: ChainFilters): Fragment {
 }
 
 /**
+ * With a filter, GitHub lists at most the first 1,000 matches (its documentation says so
+ * for `actor`, `branch`, `check_suite_id`, `created`, `event`, `head_sha` and `status`), and
+ * so do we, for the same reason: the count then stops there instead of reading every match.
+ */
+export const FILTERED_RESULTS_MAX = 1000;
+
+/**
  * One page by number, as GitHub pages (`page`, `per_page`), newest original first, with
- * the total GitHub's body carries. The total counts every matching chain and page n
- * reads n pages of the index: unlike the native list's keyset cursor
- * (domain/data/lists.ts), this costs more as the repository grows (docs/github-api.md).
+ * the total GitHub's body carries. Unfiltered, the total counts every chain (an index-only
+ * scan of the originals) and page n reads n pages of the index: unlike the native list's
+ * keyset cursor (domain/data/lists.ts), this costs more as the repository grows
+ * (docs/github-api.md, "Lists").
  */
 export async function readChainPage(sql: Sql, repoId: bigint, f: ChainFilters, page: number, perPage: number): Promise<ChainPage> {
   const from = chainsFrom(repoId, f);
-  const picked = await query<{ o: string; l: string }>(sql, q`
+  const capped = Object.values(f).some((v) => v !== undefined);
+  const offset = (page - 1) * perPage;
+  const limit = capped ? Math.max(0, Math.min(perPage, FILTERED_RESULTS_MAX - offset)) : perPage;
+  const picked = limit === 0 ? [] : await query<{ o: string; l: string }>(sql, q`
     SELECT r.id::text AS o, ${LATEST}::text AS l ${from}
-    ORDER BY r.created_at DESC, r.id DESC LIMIT ${perPage}::int OFFSET ${(page - 1) * perPage}::int`);
-  // A first page that is not full holds every match: nothing to count.
+    ORDER BY r.created_at DESC, r.id DESC LIMIT ${limit}::int OFFSET ${offset}::int`);
   const total = page === 1 && picked.length < perPage
-    ? picked.length
-    : (await query<{ n: number }>(sql, q`SELECT count(*)::int AS n ${from}`))[0]?.n ?? 0;
+    ? picked.length // a first page that is not full holds every match
+    : capped
+      ? (await query<{ n: number }>(sql, q`SELECT count(*)::int AS n FROM (SELECT 1 ${from} ORDER BY r.created_at DESC, r.id DESC LIMIT ${FILTERED_RESULTS_MAX}::int) m`))[0]?.n ?? 0
+      : (await query<{ n: number }>(sql, q`SELECT count(*)::int AS n ${from}`))[0]?.n ?? 0;
   const rows = picked.length === 0 ? [] : await readAttempts(sql, picked.flatMap((p) => [BigInt(p.o), BigInt(p.l)]));
   const byId = new Map(rows.map((r) => [r.id.toString(), r]));
   return { chains: picked.map((p) => [byId.get(p.o)!, byId.get(p.l)!]), total };
