@@ -37,6 +37,8 @@ export const CHECKS: Record<string, string> = {
     HAVING count(*) <> max(run_index) OR min(run_index) <> 1 OR count(DISTINCT run_index) <> count(*)`,
   "a repository's next run_index follows its last run": `
     SELECT p.id FROM repos p WHERE p.next_run_index <> 1 + coalesce((SELECT max(run_index) FROM workflow_runs r WHERE r.repo_id = p.id), 0)`,
+  "a repository's count of run chains is its number of original runs": `
+    SELECT p.id FROM repos p WHERE p.run_chains <> (SELECT count(*) FROM workflow_runs r WHERE r.repo_id = p.id AND r.original_run_id IS NULL)`,
   "a run without jobs is completed/failure": `
     SELECT r.id FROM workflow_runs r WHERE NOT EXISTS (SELECT 1 FROM workflow_jobs j WHERE j.run_id = r.id)
       AND (r.status <> 'completed' OR r.conclusion IS DISTINCT FROM 'failure')`,

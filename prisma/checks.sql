@@ -44,3 +44,21 @@ CREATE UNIQUE INDEX "runners_name_lower_key" ON "runners" (lower("name"));
 
 -- GitHub's run lists read the original runs alone (migration github_run_chains).
 CREATE INDEX "workflow_runs_originals_idx" ON "workflow_runs"("repo_id", "created_at", "id") WHERE "original_run_id" IS NULL;
+
+-- A repository keeps how many original runs (rerun chains) it has (migration repo_run_chains).
+CREATE FUNCTION "workflow_runs_count_chains_added"() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  UPDATE "repos" p SET "run_chains" = p."run_chains" + n.c
+  FROM (SELECT "repo_id", count(*) AS c FROM new_runs WHERE "original_run_id" IS NULL GROUP BY "repo_id") n WHERE p."id" = n."repo_id";
+  RETURN NULL;
+END $fn$;
+CREATE TRIGGER "workflow_runs_count_chains_added" AFTER INSERT ON "workflow_runs"
+  REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION "workflow_runs_count_chains_added"();
+CREATE FUNCTION "workflow_runs_count_chains_removed"() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  UPDATE "repos" p SET "run_chains" = p."run_chains" - o.c
+  FROM (SELECT "repo_id", count(*) AS c FROM old_runs WHERE "original_run_id" IS NULL GROUP BY "repo_id") o WHERE p."id" = o."repo_id";
+  RETURN NULL;
+END $fn$;
+CREATE TRIGGER "workflow_runs_count_chains_removed" AFTER DELETE ON "workflow_runs"
+  REFERENCING OLD TABLE AS old_runs FOR EACH STATEMENT EXECUTE FUNCTION "workflow_runs_count_chains_removed"();

@@ -71,10 +71,10 @@ export const FILTERED_RESULTS_MAX = 1000;
 
 /**
  * One page by number, as GitHub pages (`page`, `per_page`), newest original first, with
- * the total GitHub's body carries. Unfiltered, the total counts every chain (an index-only
- * scan of the originals) and page n reads n pages of the index: unlike the native list's
- * keyset cursor (domain/data/lists.ts), this costs more as the repository grows
- * (docs/github-api.md, "Lists").
+ * the total GitHub's body carries. Unfiltered, the total is the count the repository keeps
+ * (repos.run_chains, maintained by triggers); page n reads n pages of the index, so
+ * unlike the native list's keyset cursor (domain/data/lists.ts) a deep page costs more as
+ * the repository grows (docs/github-api.md, "Lists").
  */
 export async function readChainPage(sql: Sql, repoId: bigint, f: ChainFilters, page: number, perPage: number): Promise<ChainPage> {
   const from = chainsFrom(repoId, f);
@@ -88,7 +88,7 @@ export async function readChainPage(sql: Sql, repoId: bigint, f: ChainFilters, p
     ? picked.length // a first page that is not full holds every match
     : capped
       ? (await query<{ n: number }>(sql, q`SELECT count(*)::int AS n FROM (SELECT 1 ${from} ORDER BY r.created_at DESC, r.id DESC LIMIT ${FILTERED_RESULTS_MAX}::int) m`))[0]?.n ?? 0
-      : (await query<{ n: number }>(sql, q`SELECT count(*)::int AS n ${from}`))[0]?.n ?? 0;
+      : (await query<{ n: string }>(sql, q`SELECT run_chains::text AS n FROM repos WHERE id = ${repoId.toString()}::bigint`)).map((r) => Number(r.n))[0] ?? 0;
   const rows = picked.length === 0 ? [] : await readAttempts(sql, picked.flatMap((p) => [BigInt(p.o), BigInt(p.l)]));
   const byId = new Map(rows.map((r) => [r.id.toString(), r]));
   return { chains: picked.map((p) => [byId.get(p.o)!, byId.get(p.l)!]), total };
