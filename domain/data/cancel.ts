@@ -6,10 +6,10 @@ import { sql, type Fragment } from "../../infra/sqlf.ts";
 export type { CancelActor, Signal };
 import { lockRun, lockRunOfJob, runWriteCtes, settlePlan, type Locked, type SettlementPlan } from "./settlement.ts";
 
-// Cancel as two statements: one locks the run and every job of it (run first, then jobs
-// in id order: the order every writer takes) and reads what the rules need; the pure
-// rules of domain/lifecycle/cancel.ts decide; one statement writes every change. Both
-// run in the caller's transaction.
+// Cancel: the run is locked and its jobs read (lockRun, domain/data/settlement.ts: the run's
+// lock alone serialises its writers, the jobs are not locked); the pure rules of
+// domain/lifecycle/cancel.ts decide; one statement writes every change, locking only the
+// rows it changes. All in the caller's transaction.
 
 export interface Cancelled {
   runId: bigint;

@@ -57,7 +57,9 @@ export async function heartbeatAndClaim(tx: Tx, runnerId: bigint, info: Heartbea
 /**
  * The next claimable job: queued, not cancel-requested, labels satisfied, every need
  * completed with success. SKIP LOCKED on job and run: a claimer never waits behind a
- * row someone else is deciding on, it takes the next one.
+ * row someone else is deciding on, it takes the next one. The run's lock is not optional:
+ * writers of a run read its jobs unlocked once they hold that lock (domain/data/settlement.ts),
+ * so a claim that flipped a job to running without it could go unseen by their decision.
  */
 export const pickJobSql = (labels: readonly string[]) => sql`
     SELECT j.id, j.run_id, r.repo_id, j.concurrency_group, j.matrix_key, j.max_parallel FROM workflow_jobs j

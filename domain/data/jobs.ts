@@ -66,7 +66,7 @@ export async function reportJobTx(db: Sql | Tx, jobId: bigint, report: Report, n
   return locked ? reportLockedTx(sql, locked, jobId, report, now) : { kind: "not_found" };
 }
 
-/** The same, on the job's run its caller already locked (the reaper decides on those rows first). */
+/** The same, on the job's run its caller already locked (the reaper decides on what it read under that lock first). */
 export async function reportLockedTx(sql: Sql, locked: Locked, jobId: bigint, report: Report, now: Date): Promise<ReportApplied> {
   const job = locked.jobs.find((j) => BigInt(j.id) === jobId);
   if (!job) return { kind: "not_found" };

@@ -20,8 +20,8 @@ export interface Reaped {
 
 /**
  * Running jobs that may be due, a pre-filter only: the cut-offs are reapCutoffs's, but
- * runner loss is not withheld here (judgeRunnerLoss) and the rows are not locked, so
- * decideReap on the locked rows has the last word.
+ * runner loss is not withheld here (judgeRunnerLoss) and the run is not locked, so
+ * decideReap on what is read under the run's lock has the last word.
  */
 export function candidatesSql(policy: ReapPolicy, now: Date, limit: number) {
   const c = reapCutoffs(now, policy);
@@ -35,9 +35,9 @@ export function candidatesSql(policy: ReapPolicy, now: Date, limit: number) {
     ORDER BY j.id LIMIT ${limit}::int`;
 }
 
-// What decideReap needs beyond the locked job row. Read after the lock, so a heartbeat or
-// a revocation committed meanwhile is seen; runners are not locked (a heartbeat must not
-// wait on the reaper), as they never were.
+// What decideReap needs beyond the job as lockRunOfJob read it. Read after the run's
+// lock, so a heartbeat or a revocation committed meanwhile is seen; runners are not locked
+// (a heartbeat must not wait on the reaper), as they never were.
 const factsSql = (jobId: bigint) => sql`
   SELECT json_build_object('started_at', j.started_at, 'timeout_minutes', j.timeout_minutes,
     'heartbeat_at', r.last_heartbeat_at, 'revoked', r.revoked_at IS NOT NULL)::text AS facts
@@ -57,9 +57,9 @@ async function viewOf(db: Sql, job: LockedJob): Promise<ReapView> {
 
 /**
  * One reaper pass. Candidates come from the pre-filter; then, in one transaction, each
- * candidate's run is locked once (lockRunOfJob), decided on the locked rows and written
- * on the same lock, so a runner report that lands in between wins and nothing is ended
- * twice. Null when another pass holds the advisory lock.
+ * candidate's run is locked once (lockRunOfJob), decided on the jobs read under that
+ * lock and written on the same lock, so a runner report that lands in between wins and
+ * nothing is ended twice. Null when another pass holds the advisory lock.
  */
 export async function reap(prisma: PrismaClient, policy: ReapPolicy, now = new Date(), limit = 50): Promise<Reaped[] | null> {
   const candidates = (await query<{ id: string }>(prismaSql(prisma), candidatesSql(policy, now, limit))).map((c) => BigInt(c.id));

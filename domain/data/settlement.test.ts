@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { render, sql, type Fragment } from "../../infra/sqlf.ts";
-import { lockRunOfJobSql, lockRunSql, runWriteCtes } from "./settlement.ts";
+import { jobsOfRunSql, lockRunOfJobSql, lockRunSql, runWriteCtes } from "./settlement.ts";
 
 /** Placeholders appear once each, $1…$n in order, one per value. */
 const numbered = (r: { text: string; values: unknown[] }) => [...r.text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1]));
@@ -15,6 +15,7 @@ describe("settlement statements render", () => {
   const cases: [string, Fragment, unknown[]][] = [
     ["lock the run of a job", lockRunOfJobSql(12n), ["12"]],
     ["lock a run", lockRunSql(34n), ["34"]],
+    ["read a run's jobs", jobsOfRunSql(56), ["56"]],
     ["the run completes, two dependents skipped", sql`WITH ${runWriteCtes({ skip: [5, 6], runId: 9, run: { status: "completed", conclusion: "failure" }, at })} SELECT 1`,
       settlement(["5", "6"], "9", "completed", "failure")],
     ["the run stays as it is", sql`WITH ${runWriteCtes({ skip: [], runId: 9n, run: null, at })} SELECT 1`, settlement([], "9", null, null)],
@@ -25,29 +26,18 @@ describe("settlement statements render", () => {
     expect(numbered(r)).toEqual(oneToN(values.length));
   });
 
-  it("the lock statements' text", () => {
+  it("the lock statements' text: the run alone is locked, its jobs are read without a lock", () => {
     expect(render(lockRunOfJobSql(1n)).text).toMatchInlineSnapshot(`
       "
-        WITH run AS MATERIALIZED (
-          SELECT id, repo_id, status::text AS status FROM workflow_runs WHERE id = (SELECT run_id FROM workflow_jobs WHERE id = $1::bigint) FOR UPDATE
-        ), jobs AS MATERIALIZED (
-          SELECT id, job_index, job_key, needs, status::text AS status, conclusion::text AS conclusion, cancel_requested,
-            cancel_requested_at, force_cancelled, runner_id, matrix_key, fail_fast
-          FROM workflow_jobs WHERE run_id = (SELECT id FROM run) ORDER BY id FOR UPDATE
-        )
-        SELECT json_build_object('run', (SELECT row_to_json(run) FROM run), 'jobs', COALESCE((SELECT json_agg(jobs ORDER BY id) FROM jobs), '[]'))::text AS locked"
+        SELECT json_build_object('id', id, 'repo_id', repo_id, 'status', status::text)::text AS run
+        FROM workflow_runs WHERE id = (SELECT run_id FROM workflow_jobs WHERE id = $1::bigint) FOR UPDATE"
     `);
     expect(render(lockRunSql(1n)).text).toMatchInlineSnapshot(`
       "
-        WITH run AS MATERIALIZED (
-          SELECT id, repo_id, status::text AS status FROM workflow_runs WHERE id = $1::bigint FOR UPDATE
-        ), jobs AS MATERIALIZED (
-          SELECT id, job_index, job_key, needs, status::text AS status, conclusion::text AS conclusion, cancel_requested,
-            cancel_requested_at, force_cancelled, runner_id, matrix_key, fail_fast
-          FROM workflow_jobs WHERE run_id = (SELECT id FROM run) ORDER BY id FOR UPDATE
-        )
-        SELECT json_build_object('run', (SELECT row_to_json(run) FROM run), 'jobs', COALESCE((SELECT json_agg(jobs ORDER BY id) FROM jobs), '[]'))::text AS locked"
+        SELECT json_build_object('id', id, 'repo_id', repo_id, 'status', status::text)::text AS run
+        FROM workflow_runs WHERE id = $1::bigint FOR UPDATE"
     `);
+    expect(render(jobsOfRunSql(1n)).text).not.toMatch(/FOR (UPDATE|SHARE|NO KEY|KEY)/);
   });
 
   it("the settlement's text does not depend on the values", () => {

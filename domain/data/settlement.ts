@@ -3,10 +3,19 @@ import type { Conclusion, JobStatus, RunStatus } from "../lifecycle/types.ts";
 import { id, ids, query, ts, type Sql } from "../../infra/sql.ts";
 import { sql, type Fragment } from "../../infra/sqlf.ts";
 
-// What every writer of a run's jobs shares (cancel, a runner's report): lock the run and
-// all its jobs in one statement, let the pure rules decide on that data, and write the
-// run's settlement (dependents skipped, the run rolled up) in the same statement as the
-// change itself.
+// What every writer of a run's jobs shares (cancel, a runner's report, the reaper): lock
+// the run, read its jobs, let the pure rules decide on that data, and write the run's
+// settlement (dependents skipped, the run rolled up) in the same statement as the change
+// itself.
+//
+// The locking rule (docs/architecture.md, "Locking"): the run's row lock (FOR UPDATE on
+// workflow_runs) is the only lock a decision takes. Every transaction that changes a job's
+// status, conclusion or cancel flags holds it until commit: these writers, and the claim
+// (its pick locks the run too, SKIP LOCKED). So once the run is ours, a statement started
+// after the lock sees every job as it is, and stays so until we commit; the jobs are read
+// without a row lock, and only the rows a change writes are locked (by its UPDATE). A row
+// lock writes its tuple, so locking every job made one change cost O(jobs in the run) in
+// writes; the read stays O(jobs), the writes are O(rows changed).
 
 export interface LockedJob {
   id: number;
@@ -29,25 +38,29 @@ export interface Locked {
   jobs: LockedJob[];
 }
 
-// Run first, then its jobs in id order: the order every writer takes. FOR UPDATE returns
-// each row's latest committed version even when the statement waited for the run lock,
-// so the jobs read here are current once the run is ours.
+// Two statements, on purpose: at READ COMMITTED a statement keeps the snapshot it started
+// with even after waiting for the run's lock, so jobs read in the locking statement could
+// predate the commit of the writer (or claimer) it waited for. The second statement's
+// snapshot is taken once the lock is ours.
 const lockStatement = (runOf: Fragment) => sql`
-  WITH run AS MATERIALIZED (
-    SELECT id, repo_id, status::text AS status FROM workflow_runs WHERE id = ${runOf} FOR UPDATE
-  ), jobs AS MATERIALIZED (
-    SELECT id, job_index, job_key, needs, status::text AS status, conclusion::text AS conclusion, cancel_requested,
-      cancel_requested_at, force_cancelled, runner_id, matrix_key, fail_fast
-    FROM workflow_jobs WHERE run_id = (SELECT id FROM run) ORDER BY id FOR UPDATE
-  )
-  SELECT json_build_object('run', (SELECT row_to_json(run) FROM run), 'jobs', COALESCE((SELECT json_agg(jobs ORDER BY id) FROM jobs), '[]'))::text AS locked`;
+  SELECT json_build_object('id', id, 'repo_id', repo_id, 'status', status::text)::text AS run
+  FROM workflow_runs WHERE id = ${runOf} FOR UPDATE`;
 export const lockRunOfJobSql = (jobId: bigint) => lockStatement(sql`(SELECT run_id FROM workflow_jobs WHERE id = ${id(jobId)}::bigint)`);
 export const lockRunSql = (runId: bigint) => lockStatement(sql`${id(runId)}::bigint`);
 
+/** The run's jobs, unlocked: read after lockRunSql, in the same transaction. */
+export const jobsOfRunSql = (runId: bigint | number) => sql`
+  SELECT COALESCE(json_agg(j ORDER BY j.id), '[]')::text AS jobs FROM (
+    SELECT id, job_index, job_key, needs, status::text AS status, conclusion::text AS conclusion, cancel_requested,
+      cancel_requested_at, force_cancelled, runner_id, matrix_key, fail_fast
+    FROM workflow_jobs WHERE run_id = ${id(runId)}::bigint) j`;
+
 async function lock(db: Sql, statement: Fragment): Promise<Locked | null> {
-  const [row] = await query<{ locked: string }>(db, statement);
-  const locked = JSON.parse(row!.locked) as { run: Locked["run"] | null; jobs: LockedJob[] };
-  return locked.run ? { run: locked.run, jobs: locked.jobs } : null;
+  const [row] = await query<{ run: string }>(db, statement);
+  if (!row) return null;
+  const run = JSON.parse(row.run) as Locked["run"];
+  const [jobs] = await query<{ jobs: string }>(db, jobsOfRunSql(run.id));
+  return { run, jobs: JSON.parse(jobs!.jobs) as LockedJob[] };
 }
 
 export const lockRunOfJob = (db: Sql, jobId: bigint) => lock(db, lockRunOfJobSql(jobId));
