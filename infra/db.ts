@@ -16,8 +16,9 @@ export function createPrisma(databaseUrl: string, poolSize = 10): PrismaClient {
 }
 
 /**
- * One interactive transaction at READ COMMITTED: every decision is taken on rows locked
- * with FOR UPDATE, so each statement sees the latest committed state of what it reads.
+ * One interactive transaction at READ COMMITTED: each statement takes a fresh snapshot,
+ * so what it reads after the writers' lock (docs/architecture.md, "Locking") is the
+ * latest committed state.
  */
 export function inTx<T>(prisma: PrismaClient, fn: (tx: Tx) => Promise<T>, timeoutMs = 15_000): Promise<T> {
   return prisma.$transaction(fn, {

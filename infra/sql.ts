@@ -76,9 +76,10 @@ export function createPool(databaseUrl: string, max: number): pg.Pool {
 }
 
 /**
- * One READ COMMITTED transaction on a pooled connection. Decisions are taken on rows
- * locked with FOR UPDATE, so each statement sees the latest committed state of what it
- * reads. A statement timeout bounds how long a stuck lock can hold a worker slot.
+ * One READ COMMITTED transaction on a pooled connection: each statement takes a fresh
+ * snapshot, so what a statement reads after the writers' lock (docs/architecture.md,
+ * "Locking") is the latest committed state. A statement timeout bounds how long a stuck
+ * lock can hold a worker slot.
  */
 export async function sqlTx<T>(pool: pg.Pool, fn: (sql: Sql) => Promise<T>, timeoutMs = 15_000): Promise<T> {
   const client = await pool.connect();
