@@ -4,6 +4,7 @@ import { num } from "../domain/ids.ts";
 import { isScope, SCOPES } from "../domain/scopes.ts";
 import { newOpaqueToken, newPat } from "../domain/tokens.ts";
 import { MAX_SOURCE_BYTES, parseWorkflow } from "../domain/workflow/parse.ts";
+import { prismaSql } from "../infra/sql.ts";
 
 // The operator's operations, as functions over a PrismaClient: the CLI wraps them, and
 // tests build their worlds with them.
@@ -164,7 +165,7 @@ export async function createRunFromSource(
     if (!src) throw new AdminError(`no workflow source ${a.workflowFile} at ${a.headSha}`);
     const parsed = parseWorkflow(src.content);
     if (!parsed.ok) throw new AdminError(`invalid workflow: ${parsed.errors.join("; ")}`);
-    const run = await createRun(tx, {
+    const run = await createRun(prismaSql(tx), {
       repoId: repo.id, workflowFile: a.workflowFile, headSha: a.headSha,
       headRef: a.ref ?? "refs/heads/main", event: a.event ?? "push", eventPayload: {},
       actorUserId: null, parentRunId: null, triggerEventId: null,

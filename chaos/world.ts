@@ -1,6 +1,7 @@
 import * as ops from "../admin/ops.ts";
 import { inTx, type PrismaClient } from "../infra/db.ts";
 import { reportJobTx } from "../domain/data/jobs.ts";
+import { prismaSql } from "../infra/sql.ts";
 
 // What the load acts on: queued jobs nobody can claim (cancelled at once), jobs the runner
 // simulator holds (a cancel must reach their containers), and completed runs to rerun.
@@ -57,7 +58,7 @@ export async function seedWorld(prisma: PrismaClient, spec: WorldSpec): Promise<
   for (let i = 0; i < spec.sources; i++) {
     const r = await ops.createRunFromSource(prisma, { repo: "chaos/repo", workflowFile: ".shithub/workflows/source.yml", headSha: nextSha(), source: workflow(1, NOBODY, ["echo rerun"]) });
     // Ended the way a runner would report it, which completes the run (rerunnable).
-    const ended = await inTx(prisma, (tx) => reportJobTx(tx, BigInt(r.job_ids[0]!), { status: "cancelled" }, new Date()));
+    const ended = await inTx(prisma, (tx) => reportJobTx(prismaSql(tx), BigInt(r.job_ids[0]!), { status: "cancelled" }, new Date()));
     if (ended.kind !== "ok" || !ended.runCompleted) throw new Error(`could not complete source run ${r.run_id}: ${JSON.stringify(ended)}`);
     sources.push(r.run_id);
   }

@@ -25,12 +25,14 @@ export const id = (v: bigint | number) => v.toString();
 export const ids = (vs: readonly (bigint | number)[]) => vs.map((v) => v.toString());
 export const ts = (d: Date) => d.toISOString();
 
+/**
+ * The Prisma transaction a caller holds, as the one dialect data functions speak
+ * (domain/data takes `Sql` only): for the edges where Prisma serves (admin CLI, runner
+ * registration) and still share a transaction with them.
+ */
 export function prismaSql(tx: Tx): Sql {
   return { rows: <T>(text: string, params: readonly unknown[]) => tx.$queryRawUnsafe<T[]>(text, ...params) };
 }
-
-/** Data functions take either: a raw transaction, or the Prisma one their caller holds. */
-export const asSql = (db: Sql | Tx): Sql => ("rows" in db ? db : prismaSql(db));
 
 /**
  * A statement text built from a few variants (a target kind, a pending write) is built

@@ -12,6 +12,7 @@ import { expectInvariants } from "./setup/invariants.ts";
 import { createTestDb, waitFor, type TestDb } from "./setup/db.ts";
 import { SIGNING_KEY, spawnService, startStack, type Service, type Stack } from "./setup/stack.ts";
 import { buildWorld, call, claimJob, ONE_JOB, pushAndRun, registerTestRunner, tokenIdOf } from "./setup/world.ts";
+import { prismaSql } from "../infra/sql.ts";
 
 // Prometheus metrics: /metrics on an in-process API after real requests, and /metrics,
 // /healthz and /readyz on a real worker process.
@@ -152,11 +153,11 @@ describe("the API's /metrics", () => {
     await new Promise((r) => setTimeout(r, 60));
     // What api/routes/runner.ts does with a runner's terminal report (the hook it calls).
     const now = new Date();
-    const out = await inTx(db.prisma, (tx) => reportJobTx(tx, BigInt(jobId), { status: "cancelled" }, now));
+    const out = await inTx(db.prisma, (tx) => reportJobTx(prismaSql(tx), BigInt(jobId), { status: "cancelled" }, now));
     expect(out).toMatchObject({ kind: "ok", changed: true, cancelRequestedAt: requestedAt });
     observeCancelPropagation({ locals: { metrics } } as unknown as Response, out, now);
     // A repeated report changes nothing and is not observed again.
-    const again = await inTx(db.prisma, (tx) => reportJobTx(tx, BigInt(jobId), { status: "cancelled" }, new Date()));
+    const again = await inTx(db.prisma, (tx) => reportJobTx(prismaSql(tx), BigInt(jobId), { status: "cancelled" }, new Date()));
     expect(again).toEqual({ kind: "ok", changed: false, runCompleted: false });
     observeCancelPropagation({ locals: { metrics } } as unknown as Response, again);
 

@@ -43,7 +43,7 @@ export function bulkRoutes(deps: IntentRouteDeps): Router {
     const { dry_run, reason, ...filters } = body;
     if (dry_run === true) {
       // A dry run changes nothing: the API answers it with a read, no intent is recorded.
-      const matched = await matchRuns(deps.prisma, repoId, filters);
+      const matched = await matchRuns(deps.sql, repoId, filters);
       res.status(200).json({ repo_id: num(repoId), dry_run: true, matched_runs: matchedView(matched), changed_jobs: 0 });
       return;
     }

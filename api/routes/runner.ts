@@ -202,7 +202,7 @@ export function runnerRoutes(deps: RunnerDeps): Router {
     const stepId = parseId(req.params.step_id);
     if (stepId === null) throw notFound("step");
     const report = toReport(parse(reportBody, req.body));
-    settleOutcome(await inTx(deps.prisma, (tx) => reportStepTx(tx, jobOf(res).jobId, stepId, report, new Date())), "step", res);
+    settleOutcome(await deps.sql.tx((sql) => reportStepTx(sql, jobOf(res).jobId, stepId, report, new Date())), "step", res);
   });
 
   r.post("/api/v1/jobs/:id/logs", job, async (req, res) => {

@@ -1,6 +1,7 @@
 import { Router, type Request, type RequestHandler, type Response } from "express";
 import { z } from "zod";
-import { locateJob, priorTarget, readChain, readWorkflows, readChainPage, type Workflow } from "../../domain/data/github.ts";
+import { locateJob, priorTarget, readChain, readWorkflows, readChainPage, type Attempt, type Workflow } from "../../domain/data/github.ts";
+import type { Sql } from "../../infra/sql.ts";
 import { readJob } from "../../domain/data/reads.ts";
 import { INTENTS, type IntentName } from "../../domain/intents.ts";
 import { authenticate, authOf, repoParam, requireScope } from "../auth.ts";
@@ -46,22 +47,43 @@ function parseRerunBody(req: Request): void {
 export function githubRoutes(deps: GitHubDeps): Router {
   const r = Router();
   r.use(githubHeaders);
-  const sql = deps.sql;
-  const read = [authenticate(deps, repoParam), requireScope("repo:read")];
-  const write = [authenticate(deps, repoParam), requireScope("repo:write")];
-  const ctxOf = (req: Request, res: Response) => repoContext(sql, req, res, deps.publicUrl);
-
-  const listRuns = async (req: Request, res: Response, ctx: RepoContext, workflow?: Workflow) => {
-    const q = parseGitHubListQuery(req.query as Record<string, unknown>);
-    if (!q.ok) throw unprocessable(q.message);
-    const filters = workflow ? { ...q.value.filters, workflowFile: workflow.path } : q.value.filters;
-    const page = await readChainPage(sql, ctx.repo.id, filters, q.value.page, q.value.perPage);
-    const link = pageNumberLinks(new URL(req.originalUrl, ctx.links.origin), q.value.page, q.value.perPage, page.total);
-    if (link) res.set("Link", link);
-    res.json({ total_count: page.total, workflow_runs: page.chains.map(([o, l]) => runView(o, l, ctx.repo, ctx.links)) });
+  const at: Mount = {
+    r, sql: deps.sql,
+    read: [authenticate(deps, repoParam), requireScope("repo:read")],
+    ctxOf: (req, res) => repoContext(deps.sql, req, res, deps.publicUrl),
   };
+  runReads(at);
+  jobReads(at);
+  workflowReads(at);
+  writeRoutes(r, deps, [authenticate(deps, repoParam), requireScope("repo:write")], at.ctxOf);
+  r.use(logRoutes(deps, at.read, at.ctxOf));
+  r.use(ghRoutes(deps));
+  return r;
+}
 
-  r.get(route.listRuns, ...read, async (req, res) => listRuns(req, res, await ctxOf(req, res)));
+type CtxOf = (req: Request, res: Response) => Promise<RepoContext>;
+
+/** Where the reads are mounted, with what each starts from. */
+interface Mount {
+  r: Router;
+  sql: Sql;
+  read: RequestHandler[];
+  ctxOf: CtxOf;
+}
+
+/** A page of runs, of the repository or of one workflow. */
+async function listRuns(sql: Sql, req: Request, res: Response, ctx: RepoContext, workflow?: Workflow): Promise<void> {
+  const q = parseGitHubListQuery(req.query as Record<string, unknown>);
+  if (!q.ok) throw unprocessable(q.message);
+  const filters = workflow ? { ...q.value.filters, workflowFile: workflow.path } : q.value.filters;
+  const page = await readChainPage(sql, ctx.repo.id, filters, q.value.page, q.value.perPage);
+  const link = pageNumberLinks(new URL(req.originalUrl, ctx.links.origin), q.value.page, q.value.perPage, page.total);
+  if (link) res.set("Link", link);
+  res.json({ total_count: page.total, workflow_runs: page.chains.map(([o, l]) => runView(o, l, ctx.repo, ctx.links)) });
+}
+
+function runReads({ r, sql, read, ctxOf }: Mount): void {
+  r.get(route.listRuns, ...read, async (req, res) => listRuns(sql, req, res, await ctxOf(req, res)));
 
   r.get(route.getRun, ...read, async (req, res) => {
     const ctx = await ctxOf(req, res);
@@ -75,7 +97,22 @@ export function githubRoutes(deps: GitHubDeps): Router {
     res.json(runView(chain[0], attemptOf(chain, req), ctx.repo, ctx.links));
   });
 
-  const listJobs = async (req: Request, res: Response, ctx: RepoContext, attempts: Parameters<typeof jobsOfAttempts>[1], originalId: bigint) => {
+  // Nothing of these exists here (docs/github-api.md, "What gh also asks for"): true empty answers.
+  r.get(route.listArtifacts, ...read, async (req, res) => {
+    await chainOf(sql, await ctxOf(req, res), req);
+    res.json({ total_count: 0, artifacts: [] });
+  });
+}
+
+function jobReads({ r, sql, read, ctxOf }: Mount): void {
+  // A job is its own check run; no annotations are kept (docs/github-api.md).
+  r.get(route.listAnnotations, ...read, async (req, res) => {
+    const ctx = await ctxOf(req, res);
+    if (!(await locateJob(sql, ctx.repo.id, pathId(req, "check_run_id", "check run")))) throw notFound("check run");
+    res.json([]);
+  });
+
+  const listJobs = async (req: Request, res: Response, ctx: RepoContext, attempts: readonly Attempt[], originalId: bigint) => {
     const q = parseGitHubListQuery({ per_page: req.query.per_page, page: req.query.page });
     if (!q.ok) throw unprocessable(q.message);
     const all = await jobsOfAttempts(sql, attempts, originalId, ctx.links);
@@ -110,17 +147,9 @@ export function githubRoutes(deps: GitHubDeps): Router {
     res.json(view);
   });
 
-  // Nothing of these exists here (docs/github-api.md, "What gh also asks for"): true empty answers.
-  r.get(route.listArtifacts, ...read, async (req, res) => {
-    await chainOf(sql, await ctxOf(req, res), req);
-    res.json({ total_count: 0, artifacts: [] });
-  });
-  r.get(route.listAnnotations, ...read, async (req, res) => {
-    const ctx = await ctxOf(req, res);
-    if (!(await locateJob(sql, ctx.repo.id, pathId(req, "check_run_id", "check run")))) throw notFound("check run");
-    res.json([]);
-  });
+}
 
+function workflowReads({ r, sql, read, ctxOf }: Mount): void {
   const workflowNamed = async (ctx: RepoContext, req: Request): Promise<Workflow> => {
     const given = String(req.params.workflow_id ?? "");
     const w = (await readWorkflows(sql, ctx.repo.id)).find((x) => String(x.id) === given || x.path === given || x.path.split("/").pop() === given);
@@ -138,13 +167,9 @@ export function githubRoutes(deps: GitHubDeps): Router {
   });
   r.get(route.listWorkflowRuns, ...read, async (req, res) => {
     const ctx = await ctxOf(req, res);
-    await listRuns(req, res, ctx, await workflowNamed(ctx, req));
+    await listRuns(sql, req, res, ctx, await workflowNamed(ctx, req));
   });
 
-  writeRoutes(r, deps, write, ctxOf);
-  r.use(logRoutes(deps, read, ctxOf));
-  r.use(ghRoutes(deps));
-  return r;
 }
 
 /** GitHub's run-level writes, each the native intent on the run's latest attempt. */
@@ -154,8 +179,6 @@ const RUN_WRITES = [
   { op: "rerun", intent: "rerun-run", rerun: true },
   { op: "rerunFailed", intent: "rerun-failed-jobs", rerun: true },
 ] as const satisfies readonly { op: GitHubOperationName; intent: IntentName; rerun: boolean }[];
-
-type CtxOf = (req: Request, res: Response) => Promise<RepoContext>;
 
 /** The mutating routes: the native intents on the chain's latest attempt (or the job), answered as GitHub answers. */
 function writeRoutes(r: Router, deps: GitHubDeps, write: RequestHandler[], ctxOf: CtxOf): void {

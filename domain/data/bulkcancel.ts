@@ -1,6 +1,5 @@
 import { z } from "zod";
-import type { PrismaClient, Tx } from "../../infra/db.ts";
-import { id, prismaSql, query, ts } from "../../infra/sql.ts";
+import { id, query, ts, type Sql } from "../../infra/sql.ts";
 import { sql, type Fragment } from "../../infra/sqlf.ts";
 import { cancelRunTx, type CancelActor, type Signal } from "./cancel.ts";
 import { sqlText } from "../../infra/text.ts";
@@ -49,8 +48,8 @@ export function matchRunsSql(repoId: bigint, f: BulkFilters): Fragment {
     WHERE ${sql.join(conds, " AND ")} ORDER BY id LIMIT ${f.limit}::int`;
 }
 
-export function matchRuns(db: Tx | PrismaClient, repoId: bigint, f: BulkFilters): Promise<MatchedRun[]> {
-  return query<MatchedRun>(prismaSql(db), matchRunsSql(repoId, f));
+export function matchRuns(db: Sql, repoId: bigint, f: BulkFilters): Promise<MatchedRun[]> {
+  return query<MatchedRun>(db, matchRunsSql(repoId, f));
 }
 
 export interface BulkCancelled {
@@ -64,12 +63,12 @@ export interface BulkCancelled {
  * transaction (the intent's): each run is locked and cancelled as POST /runs/{id}/cancel
  * does. A run that ended between the match and its lock changes nothing.
  */
-export async function bulkCancelTx(tx: Tx, repoId: bigint, f: BulkFilters, actor: CancelActor, now: Date): Promise<BulkCancelled> {
-  const matched = await matchRuns(tx, repoId, f);
+export async function bulkCancelTx(sql: Sql, repoId: bigint, f: BulkFilters, actor: CancelActor, now: Date): Promise<BulkCancelled> {
+  const matched = await matchRuns(sql, repoId, f);
   let changedJobs = 0;
   const signals: Signal[] = [];
   for (const run of matched) {
-    const c = await cancelRunTx(tx, run.id, actor, now, false);
+    const c = await cancelRunTx(sql, run.id, actor, now, false);
     if (!c) continue;
     changedJobs += c.changedJobs;
     signals.push(...c.signals);

@@ -1,7 +1,6 @@
-import type { Tx } from "../../infra/db.ts";
 import { planCancel, type CancelActor, type CancelIntent, type CancelPlan, type Signal } from "../lifecycle/cancel.ts";
 import type { Conclusion } from "../lifecycle/types.ts";
-import { asSql, id, ids, runWrite, ts, type PendingWrite, type Sql } from "../../infra/sql.ts";
+import { id, ids, runWrite, ts, type PendingWrite, type Sql } from "../../infra/sql.ts";
 import { sql, type Fragment } from "../../infra/sqlf.ts";
 export type { CancelActor, Signal };
 import { lockRun, lockRunOfJob, runWriteCtes, settlePlan, type Locked, type SettlementPlan } from "./settlement.ts";
@@ -74,8 +73,8 @@ export function writeOfPlan(locked: Locked, p: CancelPlan): { cancelled: Cancell
 const decide = (locked: Locked, intent: CancelIntent) => writeOfPlan(locked, planCancel(locked.run, locked.jobs, intent));
 
 /** One job, as POST /jobs/{id}/cancel, decided but not written. Null when the job does not exist. */
-export async function planCancelJob(db: Sql | Tx, jobId: bigint, actor: CancelActor, now: Date): Promise<{ cancelled: Cancelled & { jobId: bigint }; write: PendingWrite | null } | null> {
-  const locked = await lockRunOfJob(asSql(db), jobId);
+export async function planCancelJob(sql: Sql, jobId: bigint, actor: CancelActor, now: Date): Promise<{ cancelled: Cancelled & { jobId: bigint }; write: PendingWrite | null } | null> {
+  const locked = await lockRunOfJob(sql, jobId);
   if (!locked) return null;
   const p = planCancel(locked.run, locked.jobs, { target: { kind: "job", jobId: Number(jobId) }, force: false, actor, now });
   if (p.kind === "noop" && p.reason === "no_such_job") return null;
@@ -84,22 +83,22 @@ export async function planCancelJob(db: Sql | Tx, jobId: bigint, actor: CancelAc
 }
 
 /** Every open job of a run, as POST /runs/{id}/cancel and /force-cancel, decided but not written. Null when the run does not exist. */
-export async function planCancelRun(db: Sql | Tx, runId: bigint, actor: CancelActor, now: Date, force: boolean): Promise<{ cancelled: Cancelled; write: PendingWrite | null } | null> {
-  const locked = await lockRun(asSql(db), runId);
+export async function planCancelRun(sql: Sql, runId: bigint, actor: CancelActor, now: Date, force: boolean): Promise<{ cancelled: Cancelled; write: PendingWrite | null } | null> {
+  const locked = await lockRun(sql, runId);
   return locked ? decide(locked, { target: { kind: "run" }, force, actor, now }) : null;
 }
 
 /** One job, as POST /jobs/{id}/cancel. Null when the job does not exist. */
-export async function cancelJobTx(db: Sql | Tx, jobId: bigint, actor: CancelActor, now: Date): Promise<(Cancelled & { jobId: bigint }) | null> {
-  const d = await planCancelJob(db, jobId, actor, now);
-  if (d) await runWrite(asSql(db), d.write);
+export async function cancelJobTx(sql: Sql, jobId: bigint, actor: CancelActor, now: Date): Promise<(Cancelled & { jobId: bigint }) | null> {
+  const d = await planCancelJob(sql, jobId, actor, now);
+  if (d) await runWrite(sql, d.write);
   return d?.cancelled ?? null;
 }
 
 /** Every open job of a run, as POST /runs/{id}/cancel and /force-cancel. Null when the run does not exist. */
-export async function cancelRunTx(db: Sql | Tx, runId: bigint, actor: CancelActor, now: Date, force: boolean): Promise<Cancelled | null> {
-  const d = await planCancelRun(db, runId, actor, now, force);
-  if (d) await runWrite(asSql(db), d.write);
+export async function cancelRunTx(sql: Sql, runId: bigint, actor: CancelActor, now: Date, force: boolean): Promise<Cancelled | null> {
+  const d = await planCancelRun(sql, runId, actor, now, force);
+  if (d) await runWrite(sql, d.write);
   return d?.cancelled ?? null;
 }
 
@@ -107,10 +106,10 @@ export async function cancelRunTx(db: Sql | Tx, runId: bigint, actor: CancelActo
  * Some open jobs of a run, as fail-fast cancels the rest of a matrix (docs/workflows.md):
  * the same decision and write as a user's cancel. Null when the run does not exist.
  */
-export async function cancelJobsOfRunTx(db: Sql | Tx, runId: bigint, jobIds: readonly number[], actor: CancelActor, now: Date): Promise<Cancelled | null> {
-  const locked = await lockRun(asSql(db), runId);
+export async function cancelJobsOfRunTx(sql: Sql, runId: bigint, jobIds: readonly number[], actor: CancelActor, now: Date): Promise<Cancelled | null> {
+  const locked = await lockRun(sql, runId);
   if (!locked) return null;
   const d = decide(locked, { target: { kind: "jobs", jobIds: jobIds.map(Number) }, force: false, actor, now });
-  await runWrite(asSql(db), d.write);
+  await runWrite(sql, d.write);
   return d.cancelled;
 }

@@ -1,5 +1,4 @@
-import type { Tx } from "../../infra/db.ts";
-import { asSql, id, query, type Sql } from "../../infra/sql.ts";
+import { id, query, type Sql } from "../../infra/sql.ts";
 import { sql as q } from "../../infra/sqlf.ts";
 import { cancelJobTx, cancelRunTx, type Signal } from "./cancel.ts";
 
@@ -15,8 +14,7 @@ import { cancelJobTx, cancelRunTx, type Signal } from "./cancel.ts";
  * Returns the signals for the runners of running jobs, to publish after commit (a caller
  * that cannot publish leaves the runners to learn through their cancel-check poll).
  */
-export async function supersedeOlder(db: Sql | Tx, runId: bigint, actorUserId: bigint | null, now = new Date()): Promise<Signal[]> {
-  const sql = asSql(db);
+export async function supersedeOlder(sql: Sql, runId: bigint, actorUserId: bigint | null, now = new Date()): Promise<Signal[]> {
   const [run] = await query<{ repo_id: string; run_index: number; concurrency_group: string | null; cancel_in_progress: boolean; job_groups: string[] }>(sql, q`
     SELECT repo_id::text, run_index, concurrency_group, cancel_in_progress,
       ARRAY(SELECT DISTINCT concurrency_group FROM workflow_jobs WHERE run_id = r.id AND concurrency_group IS NOT NULL AND cancel_in_progress) AS job_groups

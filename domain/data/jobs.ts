@@ -1,5 +1,4 @@
-import type { Tx } from "../../infra/db.ts";
-import { asSql, id, query, ts, type Sql } from "../../infra/sql.ts";
+import { id, query, ts, type Sql } from "../../infra/sql.ts";
 import { sql as q, type Fragment } from "../../infra/sqlf.ts";
 import { lockRunOfJob, runWriteCtes, settlePlan, type Locked, type SettlementPlan } from "./settlement.ts";
 import { cancelJobsOfRunTx, type Cancelled } from "./cancel.ts";
@@ -60,8 +59,7 @@ async function applyFailFast(sql: Sql, locked: Locked, jobId: number, conclusion
 }
 
 /** Applies a runner's status report for a job it holds. */
-export async function reportJobTx(db: Sql | Tx, jobId: bigint, report: Report, now: Date): Promise<ReportApplied> {
-  const sql = asSql(db);
+export async function reportJobTx(sql: Sql, jobId: bigint, report: Report, now: Date): Promise<ReportApplied> {
   const locked = await lockRunOfJob(sql, jobId);
   return locked ? reportLockedTx(sql, locked, jobId, report, now) : { kind: "not_found" };
 }

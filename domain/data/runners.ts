@@ -4,6 +4,7 @@ import { reportJobTx } from "./jobs.ts";
 import { newOpaqueToken, sha256 } from "../tokens.ts";
 import { judgeRegistration } from "../lifecycle/credentials.ts";
 import { assertNever } from "../../infra/assert.ts";
+import { prismaSql } from "../../infra/sql.ts";
 
 /** A runner without a heartbeat for this long is offline (the reaper's default RUNNER_HEARTBEAT_WINDOW_MS). */
 export const HEARTBEAT_WINDOW_MS = 60_000;
@@ -101,7 +102,7 @@ export async function registerOrRotate(
   const held = await prisma.workflowJob.findMany({ where: { runnerId: reg.id, status: "running" }, select: { id: true, cancelRequested: true } });
   for (const j of held) {
     await inTx(prisma, (tx) =>
-      reportJobTx(tx, j.id, j.cancelRequested ? { status: "cancelled" } : { status: "completed", conclusion: "failure" }, now),
+      reportJobTx(prismaSql(tx), j.id, j.cancelRequested ? { status: "cancelled" } : { status: "completed", conclusion: "failure" }, now),
     );
   }
   return { kind: "registered", id: reg.id, name: reg.name, token: t.token, endedJobs: held.map((j) => j.id) };

@@ -1,10 +1,9 @@
-import type { Tx } from "../../infra/db.ts";
 import { Prisma } from "../../infra/db.ts";
 import type { WorkflowSpec } from "../workflow/parse.ts";
 import { parseWorkflow, type ParseResult } from "../workflow/parse.ts";
 import { newRunRows, supersedes, type NewRun } from "../lifecycle/newrun.ts";
 import type { WorkflowLookup } from "../lifecycle/rerun.ts";
-import { asSql, id, query, type PendingWrite, type Sql } from "../../infra/sql.ts";
+import { id, query, type PendingWrite, type Sql } from "../../infra/sql.ts";
 import { sql, type Fragment } from "../../infra/sqlf.ts";
 import type { Signal } from "./cancel.ts";
 import { supersedeOlder } from "./concurrency.ts";
@@ -133,8 +132,7 @@ export function pendingRun(r: NewRun): PendingWrite | null {
 }
 
 /** The run's creation as its own statement, then the older runs it supersedes cancelled. */
-export async function insertRun(db: Sql | Tx, r: NewRun): Promise<CreatedRun> {
-  const conn = asSql(db);
+export async function insertRun(conn: Sql, r: NewRun): Promise<CreatedRun> {
   const [row] = await query<{ id: string; run_index: number; job_ids: string | null }>(conn, createRunSql(createRunValues(r)));
   if (!row) throw new Error(`repo ${r.run.repo_id} vanished while allocating a run index`);
   const runId = BigInt(row.id);
@@ -143,4 +141,4 @@ export async function insertRun(db: Sql | Tx, r: NewRun): Promise<CreatedRun> {
   return { id: runId, runIndex: Number(row.run_index), jobIds: r.jobs.map((j) => BigInt(idByKey[j.job_key]!)), signals };
 }
 
-export const createRun = (db: Sql | Tx, seed: RunSeed, workflow: WorkflowSpec): Promise<CreatedRun> => insertRun(db, freshRun(seed, workflow));
+export const createRun = (sql: Sql, seed: RunSeed, workflow: WorkflowSpec): Promise<CreatedRun> => insertRun(sql, freshRun(seed, workflow));

@@ -1,5 +1,4 @@
-import type { Tx } from "../../infra/db.ts";
-import { id, prismaSql, query, type Sql } from "../../infra/sql.ts";
+import { id, query, type Sql } from "../../infra/sql.ts";
 import { sql } from "../../infra/sqlf.ts";
 import { decideReport, type Report } from "../lifecycle/report.ts";
 import type { Conclusion, JobStatus } from "../lifecycle/types.ts";
@@ -14,8 +13,8 @@ export const lockStepSql = (jobId: bigint, stepId: bigint) => sql`
     WHERE s.id = ${id(stepId)}::bigint AND s.job_id = ${id(jobId)}::bigint FOR UPDATE OF s`;
 
 /** A runner's report for one step of a job it holds. */
-export async function reportStepTx(tx: Tx, jobId: bigint, stepId: bigint, report: Report, now: Date): Promise<StepApplied> {
-  const rows = await query<{ status: JobStatus; conclusion: Conclusion | null; force_cancelled: boolean }>(prismaSql(tx), lockStepSql(jobId, stepId));
+export async function reportStepTx(db: Sql, jobId: bigint, stepId: bigint, report: Report, now: Date): Promise<StepApplied> {
+  const rows = await query<{ status: JobStatus; conclusion: Conclusion | null; force_cancelled: boolean }>(db, lockStepSql(jobId, stepId));
   const step = rows[0];
   if (!step) return { kind: "not_found" };
   const d = step.force_cancelled ? { outcome: "noop" as const } : decideReport(step, report);
@@ -25,13 +24,11 @@ export async function reportStepTx(tx: Tx, jobId: bigint, stepId: bigint, report
     case "conflict":
       return { kind: "conflict", message: `step ${d.message}` };
     case "start":
-      await tx.workflowStep.update({ where: { id: stepId }, data: { status: "running", startedAt: now } });
+      await query(db, sql`UPDATE workflow_steps SET status = 'running', started_at = ${now.toISOString()}::timestamptz WHERE id = ${id(stepId)}::bigint`);
       return { kind: "ok", changed: true };
     case "finish":
-      await tx.workflowStep.update({
-        where: { id: stepId },
-        data: { status: d.status, conclusion: d.conclusion, completedAt: now },
-      });
+      await query(db, sql`UPDATE workflow_steps SET status = ${d.status}::job_status, conclusion = ${d.conclusion}::conclusion,
+        completed_at = ${now.toISOString()}::timestamptz WHERE id = ${id(stepId)}::bigint`);
       return { kind: "ok", changed: true };
     default:
       return assertNever(d, "report decision");

@@ -4,6 +4,7 @@ import { bulkCancelTx, bulkFilters, matchedView } from "../../domain/data/bulkca
 import { num } from "../../domain/ids.ts";
 import { actorOf, applyIntent, rejected, type IntentKind, type ProcessorDeps } from "../intent.ts";
 import { publishSignals } from "./signals.ts";
+import { prismaSql } from "../../infra/sql.ts";
 
 /**
  * POST /repos/{owner}/{repo}/actions/runs/cancel: matches and cancels in the intent's one
@@ -17,7 +18,7 @@ export async function bulkCancel(deps: ProcessorDeps, p: IntentPayload, kind: In
     if (!repo || repo.deletedAt !== null) return rejected("not_found", "repository not found");
     // The API validated the filters; a payload that does not parse is a bug, not a request.
     const filters = bulkFilters.parse(p.params ?? {});
-    const c = await bulkCancelTx(tx, repoId, filters, actorOf(p), now);
+    const c = await bulkCancelTx(prismaSql(tx), repoId, filters, actorOf(p), now);
     return {
       result: { ok: true, body: { repo_id: num(repoId), dry_run: false, matched_runs: matchedView(c.matched), changed_jobs: c.changedJobs } },
       afterCommit: publishSignals(deps, c.signals, p.requestId),
