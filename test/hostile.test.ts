@@ -659,7 +659,10 @@ describe("hostile input (targeted)", () => {
       const answers: RawResponse[] = [];
       await unchanged(async () => {
         for (let i = 0; i < 30; i++) {
-          const wrong = i % 3 === 0 ? `shithub_pat_${"A".repeat(31)}${i % 10}` : i % 3 === 1 ? `nonsense-${i}` : `${world.tokens.bob.slice(0, -1)}${i % 2 ? "x" : "y"}`;
+          // bob's token with its last character changed (to one it does not already end in).
+          const last = world.tokens.bob.slice(-1);
+          const other = (i % 2 ? "xy" : "yz").replace(last, "").charAt(0);
+          const wrong = i % 3 === 0 ? `shithub_pat_${"A".repeat(31)}${i % 10}` : i % 3 === 1 ? `nonsense-${i}` : `${world.tokens.bob.slice(0, -1)}${other}`;
           // X-Forwarded-For is not believed (trust proxy is off): it cannot buy a fresh budget.
           answers.push(await exchange(request("GET", `/api/v1/runs/${demoRun}`, wrong, undefined, { "x-forwarded-for": `10.0.${i}.1` }), via, base));
         }
