@@ -23,9 +23,8 @@ const githubBody = (component: string) =>
 type Headers = Record<string, { $ref: string }>;
 /** The shared headers' components (document.ts): what every answer, a token's answer, a page carries. */
 export interface GitHubHeaders { always: Headers; rate: Headers; scopes: Headers; challenge: Headers; retry: Headers; link?: Headers }
-let H: GitHubHeaders;
 
-const err = (description: string, headers: Headers = {}): ResponseConfig =>
+const err = (H: GitHubHeaders, description: string, headers: Headers = {}): ResponseConfig =>
   ({ description, headers: { ...H.always, ...headers }, content: { "application/json": { schema: GitHubError } } });
 
 const PARAM_DOCS: Record<string, string> = {
@@ -45,7 +44,7 @@ function params(path: string) {
   return z.object(Object.fromEntries(names.map((n) => [n, z.string().openapi({ param: { name: n, in: "path", description: PARAM_DOCS[n] ?? n, example: PARAM_EXAMPLES[n] ?? "1" } })])));
 }
 
-function okResponse(op: GitHubOperation): ResponseConfig {
+function okResponse(op: GitHubOperation, H: GitHubHeaders): ResponseConfig {
   if (op.ok.status === 302) {
     return { description: "Found: `Location` is a signed link of this service to the log, valid for 60 s, which needs no token.", headers: { ...H.always, ...H.rate, ...H.scopes, Location: { $ref: "#/components/headers/Location" } } };
   }
@@ -58,41 +57,40 @@ function okResponse(op: GitHubOperation): ResponseConfig {
   return { description: `${what}.`, headers: { ...H.always, ...H.rate, ...H.scopes, ...paged }, content: { "application/json": { schema: githubBody(op.ok.schema) } } };
 }
 
-function errors(op: GitHubOperation): Record<number, ResponseConfig> {
+function errors(op: GitHubOperation, H: GitHubHeaders): Record<number, ResponseConfig> {
   const write = op.method === "post";
   const known = { ...H.rate, ...H.scopes };
   const out: Record<number, ResponseConfig> = {
-    401: err("No token, or a token that is malformed, unknown, revoked or expired (`token` or `Bearer` scheme).", { ...H.challenge, ...H.rate }),
-    403: err(`\`token lacks required scope: ${op.scope}\`${write ? ", or `write permission required`" : ""}.`, known),
-    404: err("No such repository, run, attempt, job or workflow, or one the caller may not see: the same answer.", known),
-    429: err("`rate limit exceeded`: the token's hourly budget is spent.", { ...H.retry, ...H.rate }),
-    500: err("`internal error`: logged with the request id.", known),
+    401: err(H, "No token, or a token that is malformed, unknown, revoked or expired (`token` or `Bearer` scheme).", { ...H.challenge, ...H.rate }),
+    403: err(H, `\`token lacks required scope: ${op.scope}\`${write ? ", or `write permission required`" : ""}.`, known),
+    404: err(H, "No such repository, run, attempt, job or workflow, or one the caller may not see: the same answer.", known),
+    429: err(H, "`rate limit exceeded`: the token's hourly budget is spent.", { ...H.retry, ...H.rate }),
+    500: err(H, "`internal error`: logged with the request id.", known),
   };
   if (write) {
-    out[409] = err("Cancelling a run that has ended (`Cannot cancel a workflow run that is completed.`), or a rerun the run does not allow.", known);
-    out[422] = err("A body GitHub would refuse, or an `Idempotency-Key` reused for another request.", known);
-    out[503] = err("The worker tier did not answer in time, or the queue is unavailable (with `Retry-After`).", { ...known, ...H.retry });
+    out[409] = err(H, "Cancelling a run that has ended (`Cannot cancel a workflow run that is completed.`), or a rerun the run does not allow.", known);
+    out[422] = err(H, "A body GitHub would refuse, or an `Idempotency-Key` reused for another request.", known);
+    out[503] = err(H, "The worker tier did not answer in time, or the queue is unavailable (with `Retry-After`).", { ...known, ...H.retry });
   }
-  if (op.ok.schema.endsWith(" list")) out[422] = err("A filter or page value GitHub would refuse.", known);
+  if (op.ok.schema.endsWith(" list")) out[422] = err(H, "A filter or page value GitHub would refuse.", known);
   return out;
 }
 
 export function registerGitHub(registry: OpenAPIRegistry, path: (c: RouteConfig) => void, headers: GitHubHeaders): void {
-  H = headers;
   registry.registerComponent("headers", "Location", { description: "Where the answer is.", schema: { type: "string" } });
   registry.registerComponent("headers", "X-GitHub-Request-Id", { description: "This request's id (the same as `X-Request-Id`), as GitHub names it.", schema: { type: "string" } });
   registry.registerComponent("headers", "GitHubLink", {
     description: 'GitHub\'s page links, absolute: `rel="next"` and `rel="last"` while pages follow, `rel="first"` and `rel="prev"` after the first.',
     schema: { type: "string" },
   });
-  H = { ...H, always: { ...H.always, "X-GitHub-Request-Id": { $ref: "#/components/headers/X-GitHub-Request-Id" } }, link: { Link: { $ref: "#/components/headers/GitHubLink" } } };
+  const H: GitHubHeaders = { ...headers, always: { ...headers.always, "X-GitHub-Request-Id": { $ref: "#/components/headers/X-GitHub-Request-Id" } }, link: { Link: { $ref: "#/components/headers/GitHubLink" } } };
   const pat = (scope: string): Record<string, string[]>[] => [{ pat: [scope] }, { patBasic: [scope] }];
   for (const op of Object.values(GITHUB_OPERATIONS)) {
     path({
       method: op.method, path: `/api/v3${op.path}`, operationId: `github/${op.operationId}`, tags: [GITHUB_TAG], summary: op.summary,
       description: `GitHub's [\`${op.operationId}\`](${REST_DOCS}), on this service's data.${op.method === "post" ? " The same intent, worker, `Idempotency-Key` and permission rules as the /api/v1 route; answered with GitHub's empty body." : ""}`,
       security: pat(op.scope), request: { params: params(op.path) },
-      responses: { [op.ok.status]: okResponse(op), ...errors(op) },
+      responses: { [op.ok.status]: okResponse(op, H), ...errors(op, H) },
     });
   }
   path({
@@ -102,9 +100,9 @@ export function registerGitHub(registry: OpenAPIRegistry, path: (c: RouteConfig)
     request: { body: { required: true, content: { "application/json": { schema: z.object({ query: z.string(), variables: z.record(z.string(), z.unknown()).optional() }), example: { query: "query PullRequestForRun(…) { … }", variables: { owner: "alice", repo: "demo", headRefName: "main" } } } } } },
     responses: {
       200: { description: "GraphQL's `{data}` or `{errors}`.", headers: { ...H.always, ...H.rate, ...H.scopes }, content: { "application/json": { schema: z.looseObject({}) } } },
-      401: err("No token, or a token that is not valid.", { ...H.challenge, ...H.rate }),
-      403: err("`token lacks required scope: repo:read`.", { ...H.rate, ...H.scopes }),
-      429: err("`rate limit exceeded`.", { ...H.retry, ...H.rate }),
+      401: err(H, "No token, or a token that is not valid.", { ...H.challenge, ...H.rate }),
+      403: err(H, "`token lacks required scope: repo:read`.", { ...H.rate, ...H.scopes }),
+      429: err(H, "`rate limit exceeded`.", { ...H.retry, ...H.rate }),
     },
   });
   for (const [kind, p] of Object.entries(LOG_LINK_ROUTES)) {
@@ -123,7 +121,7 @@ export function registerGitHub(registry: OpenAPIRegistry, path: (c: RouteConfig)
         200: kind === "job"
           ? { description: "The log as text, as GET /api/v1/jobs/{id}/logs serves it.", headers: H.always, content: { "text/plain": { schema: z.string() } } }
           : { description: "A zip with one file per step: `<job name>/<step number>_<step name>.txt`.", headers: H.always, content: { "application/zip": { schema: z.string().openapi({ format: "binary" }) } } },
-        403: err("`this log link has expired; ask for the log again`, or `not a log link this service gave out`."),
+        403: err(H, "`this log link has expired; ask for the log again`, or `not a log link this service gave out`."),
       },
     });
   }

@@ -62,6 +62,16 @@ function send(res: Response, text: string, stallMs: number): Promise<Sent> {
 
 const line = (c: string) => (c.endsWith("\n") ? c : `${c}\n`);
 
+/** A step's log, each chunk as a line, read one bounded batch at a time (never the whole log). */
+export async function* stepLogLines(sql: Sql, stepId: bigint): AsyncGenerator<string> {
+  for (let after = -1; ;) {
+    const batch = await readLogBatch(sql, stepId, after, LOG_BATCH_CHUNKS, LOG_BATCH_BYTES);
+    for (const c of batch.chunks) yield line(c.content);
+    if (batch.last || batch.chunks.length === 0) return;
+    after = batch.chunks[batch.chunks.length - 1]!.seq;
+  }
+}
+
 /** Small chunks (log lines) are written together, up to about this much text at a time. */
 const WRITE_AT = 16 * 1024;
 
@@ -86,12 +96,7 @@ export async function streamLog(sql: Sql, res: Response, jobId: bigint, stallMs:
   };
   for (const step of steps) {
     if (!(await out(`##[group]${step.name}\n`))) return;
-    for (let after = -1; ;) {
-      const batch = await readLogBatch(sql, step.id, after, LOG_BATCH_CHUNKS, LOG_BATCH_BYTES);
-      for (const c of batch.chunks) if (!(await out(line(c.content)))) return;
-      if (batch.last) break;
-      after = batch.chunks[batch.chunks.length - 1]!.seq;
-    }
+    for await (const l of stepLogLines(sql, step.id)) if (!(await out(l))) return;
     if (!(await out("##[endgroup]\n"))) return;
   }
   endWithin(res, pending, stallMs, onStall);

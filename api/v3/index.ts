@@ -76,7 +76,7 @@ async function listRuns(sql: Sql, req: Request, res: Response, ctx: RepoContext,
   const q = parseGitHubListQuery(req.query as Record<string, unknown>);
   if (!q.ok) throw unprocessable(q.message);
   const filters = workflow ? { ...q.value.filters, workflowFile: workflow.path } : q.value.filters;
-  const page = await readChainPage(sql, ctx.repo.id, filters, q.value.page, q.value.perPage);
+  const page = await readChainPage(sql, ctx.repo, filters, q.value.page, q.value.perPage);
   const link = pageNumberLinks(new URL(req.originalUrl, ctx.links.origin), q.value.page, q.value.perPage, page.total);
   if (link) res.set("Link", link);
   res.json({ total_count: page.total, workflow_runs: page.chains.map(([o, l]) => runView(o, l, ctx.repo, ctx.links)) });

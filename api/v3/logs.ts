@@ -1,9 +1,9 @@
 import { Router, type Request, type RequestHandler, type Response } from "express";
-import { locateJob } from "../../domain/data/github.ts";
-import { readJobsOfRun, readLogBatch, readSteps } from "../../domain/data/reads.ts";
+import { locateJob, readStepsOf, stepsByJob } from "../../domain/data/github.ts";
+import { readJobsOfRun } from "../../domain/data/reads.ts";
 import { parseId } from "../../domain/ids.ts";
 import { HttpError, notFound } from "../errors.ts";
-import { LOG_BATCH_BYTES, LOG_BATCH_CHUNKS, LOG_STALL_MS, streamLog } from "../routes/read.ts";
+import { LOG_STALL_MS, stepLogLines, streamLog } from "../routes/read.ts";
 import type { Sql } from "../../infra/sql.ts";
 import { attemptOf, chainOf, pathId, type RepoContext } from "./context.ts";
 import { signLogLink, verifyLogLink, type LogSubject } from "./log-links.ts";
@@ -67,20 +67,12 @@ export function logRoutes(deps: GitHubDeps, read: RequestHandler[], ctxOf: CtxOf
  * per step (step names cleaned of `/`), each read a batch at a time.
  */
 async function* runLogEntries(sql: Sql, runId: bigint): AsyncGenerator<ZipEntry> {
-  for (const job of await readJobsOfRun(sql, runId)) {
-    for (const step of await readSteps(sql, job.id)) {
-      const name = `${clean(job.name)}/${step.stepIndex + 1}_${clean(step.name)}.txt`;
-      yield { name, chunks: stepChunks(sql, step.id) };
+  const jobs = await readJobsOfRun(sql, runId);
+  const steps = stepsByJob(await readStepsOf(sql, jobs.map((j) => j.id)));
+  for (const job of jobs) {
+    for (const step of steps.get(job.id) ?? []) {
+      yield { name: `${clean(job.name)}/${step.number}_${clean(step.name)}.txt`, chunks: stepLogLines(sql, step.id) };
     }
-  }
-}
-
-async function* stepChunks(sql: Sql, stepId: bigint): AsyncGenerator<string> {
-  for (let after = -1; ;) {
-    const batch = await readLogBatch(sql, stepId, after, LOG_BATCH_CHUNKS, LOG_BATCH_BYTES);
-    for (const c of batch.chunks) yield c.content.endsWith("\n") ? c.content : `${c.content}\n`;
-    if (batch.last || batch.chunks.length === 0) return;
-    after = batch.chunks[batch.chunks.length - 1]!.seq;
   }
 }
 

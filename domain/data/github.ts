@@ -72,11 +72,12 @@ export const FILTERED_RESULTS_MAX = 1000;
 /**
  * One page by number, as GitHub pages (`page`, `per_page`), newest original first, with
  * the total GitHub's body carries. Unfiltered, the total is the count the repository keeps
- * (repos.run_chains, maintained by triggers); page n reads n pages of the index, so
+ * (repos.run_chains, maintained by triggers, read with the repository's card); page n reads n pages of the index, so
  * unlike the native list's keyset cursor (domain/data/lists.ts) a deep page costs more as
  * the repository grows (docs/github-api.md, "Lists").
  */
-export async function readChainPage(sql: Sql, repoId: bigint, f: ChainFilters, page: number, perPage: number): Promise<ChainPage> {
+export async function readChainPage(sql: Sql, repo: Pick<RepoCard, "id" | "runChains">, f: ChainFilters, page: number, perPage: number): Promise<ChainPage> {
+  const repoId = repo.id;
   const from = chainsFrom(repoId, f);
   const capped = Object.values(f).some((v) => v !== undefined);
   const offset = (page - 1) * perPage;
@@ -88,7 +89,7 @@ export async function readChainPage(sql: Sql, repoId: bigint, f: ChainFilters, p
     ? picked.length // a first page that is not full holds every match
     : capped
       ? (await query<{ n: number }>(sql, q`SELECT count(*)::int AS n FROM (SELECT 1 ${from} ORDER BY r.created_at DESC, r.id DESC LIMIT ${FILTERED_RESULTS_MAX}::int) m`))[0]?.n ?? 0
-      : (await query<{ n: string }>(sql, q`SELECT run_chains::text AS n FROM repos WHERE id = ${repoId.toString()}::bigint`)).map((r) => Number(r.n))[0] ?? 0;
+      : repo.runChains;
   const rows = picked.length === 0 ? [] : await readAttempts(sql, picked.flatMap((p) => [BigInt(p.o), BigInt(p.l)]));
   const byId = new Map(rows.map((r) => [r.id.toString(), r]));
   return { chains: picked.map((p) => [byId.get(p.o)!, byId.get(p.l)!]), total };
@@ -122,32 +123,45 @@ export async function locateJob(sql: Sql, repoId: bigint, jobId: bigint): Promis
 
 export interface RepoCard {
   id: bigint; name: string; private: boolean; archived: boolean; createdAt: Date;
+  /** Its original runs, GitHub's runs (repos.run_chains). */
+  runChains: number;
   owner: { id: bigint; login: string; siteAdmin: boolean };
 }
 
 export async function readRepoCard(sql: Sql, repoId: bigint): Promise<RepoCard | null> {
-  const [r] = await query<{ id: string; name: string; visibility: string; is_archived: boolean; created_at: Date; owner_id: string; login: string; is_site_admin: boolean }>(sql, q`
-    SELECT r.id::text, r.name, r.visibility::text, r.is_archived, r.created_at, u.id::text AS owner_id, u.login, u.is_site_admin
+  const [r] = await query<{ id: string; name: string; visibility: string; is_archived: boolean; created_at: Date; run_chains: string; owner_id: string; login: string; is_site_admin: boolean }>(sql, q`
+    SELECT r.id::text, r.name, r.visibility::text, r.is_archived, r.created_at, r.run_chains::text, u.id::text AS owner_id, u.login, u.is_site_admin
     FROM repos r JOIN users u ON u.id = r.owner_id WHERE r.id = ${repoId.toString()}::bigint`);
   return r ? {
-    id: BigInt(r.id), name: r.name, private: r.visibility === "private", archived: r.is_archived, createdAt: r.created_at,
+    id: BigInt(r.id), name: r.name, private: r.visibility === "private", archived: r.is_archived, createdAt: r.created_at, runChains: Number(r.run_chains),
     owner: { id: BigInt(r.owner_id), login: r.login, siteAdmin: r.is_site_admin },
   } : null;
 }
 
 export interface StepOf {
-  jobId: bigint; number: number; name: string; status: string; conclusion: string | null; startedAt: Date | null; completedAt: Date | null;
+  id: bigint; jobId: bigint; number: number; name: string; status: string; conclusion: string | null; startedAt: Date | null; completedAt: Date | null;
 }
 
 /** The steps of several jobs; GitHub numbers them from 1. */
 export async function readStepsOf(sql: Sql, jobIds: readonly bigint[]): Promise<StepOf[]> {
   if (jobIds.length === 0) return [];
-  const rows = await query<{ job_id: string; step_index: number; name: string; status: string; conclusion: string | null; started_at: Date | null; completed_at: Date | null }>(sql, q`
-    SELECT job_id::text, step_index, name, status::text, conclusion::text, started_at, completed_at
+  const rows = await query<{ id: string; job_id: string; step_index: number; name: string; status: string; conclusion: string | null; started_at: Date | null; completed_at: Date | null }>(sql, q`
+    SELECT id::text, job_id::text, step_index, name, status::text, conclusion::text, started_at, completed_at
     FROM workflow_steps WHERE job_id = ANY(${ids(jobIds)}::bigint[]) ORDER BY job_id, step_index`);
   return rows.map((s) => ({
-    jobId: BigInt(s.job_id), number: s.step_index + 1, name: s.name, status: s.status, conclusion: s.conclusion, startedAt: s.started_at, completedAt: s.completed_at,
+    id: BigInt(s.id), jobId: BigInt(s.job_id), number: s.step_index + 1, name: s.name, status: s.status, conclusion: s.conclusion, startedAt: s.started_at, completedAt: s.completed_at,
   }));
+}
+
+/** Steps by their job, each job's in order. */
+export function stepsByJob(steps: readonly StepOf[]): Map<bigint, StepOf[]> {
+  const by = new Map<bigint, StepOf[]>();
+  for (const s of steps) {
+    const list = by.get(s.jobId);
+    if (list) list.push(s);
+    else by.set(s.jobId, [s]);
+  }
+  return by;
 }
 
 export async function readRunnerNames(sql: Sql, runnerIds: readonly bigint[]): Promise<Map<string, string>> {
