@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { intentUid } from "../../api/intents.ts";
 import { accessSql, tokenByHashSql, tokenTargetSql } from "../../domain/data/access.ts";
 import { cancelCtes } from "../../domain/data/cancel.ts";
-import { jobsOfRunSql, lockRunOfJobSql } from "../../domain/data/settlement.ts";
+import { jobAroundSql, lockRunOfJobSql } from "../../domain/data/settlement.ts";
 import { render, type Fragment } from "../../infra/sqlf.ts";
 import { intentByUidSql, recordStatement } from "../../worker/intent.ts";
 import type { HotContext, HotStatement } from "../scenarios/growth.ts";
@@ -58,9 +58,9 @@ export const HOT_STATEMENTS: HotStatement[] = [
   // Worker: applied before? A first keyless delivery skips it (the record's ON CONFLICT
   // catches a redelivery); a redelivery's replay reads it, and findPrior for keyed intents.
   composed("intent by uid", (c) => intentByUidSql(cancelOf(c).uid)),
-  // Worker: lock the job's run, then read its jobs without a lock (planCancelJob → lockRunOfJob).
+  // Worker: lock the job's run, then read the job and the rest of its run as counts (planCancelJob → lockJobAround).
   composed("lock run of job", (c) => lockRunOfJobSql(BigInt(c.jobId))),
-  composed("jobs of run", (c) => jobsOfRunSql(c.runId)),
+  composed("job around its run", (c) => jobAroundSql(c.runId, BigInt(c.jobId))),
   // Worker: the cancel's writes and the intent's record, as recordIntent sends them: one statement.
   composed("cancel write + record", cancelWriteAndRecord),
 ];

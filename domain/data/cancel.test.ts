@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { render, sql, type Fragment } from "../../infra/sqlf.ts";
 import { planCancel, type CancelIntent } from "../lifecycle/cancel.ts";
 import { cancelCtes, writeOfPlan, type CancelWrite } from "./cancel.ts";
-import type { Locked, LockedJob } from "./settlement.ts";
+import { settlePlan, type Locked, type LockedJob } from "./settlement.ts";
 
 const numbered = (r: { text: string; values: unknown[] }) => [...r.text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1]));
 const oneToN = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
@@ -72,7 +72,10 @@ describe("a cancel plan's write", () => {
     cancel_requested_at: null, force_cancelled: false, runner_id: status === "running" ? 50 + id : null, matrix_key: null, fail_fast: false,
   });
   const locked: Locked = { run: { id: 9, repo_id: 4, status: "running" }, jobs: [job(1, "build", "running"), job(2, "test", "queued", ["build"]), job(3, "lint", "completed")] };
-  const of = (i: Omit<CancelIntent, "actor" | "now">) => writeOfPlan(locked, planCancel(locked.run, locked.jobs, { ...i, actor, now: at }));
+  const of = (i: Omit<CancelIntent, "actor" | "now">) => {
+    const p = planCancel(locked.run, locked.jobs, { ...i, actor, now: at });
+    return writeOfPlan(locked.run, p, p.kind === "cancel" && p.settle !== null ? settlePlan(locked, p.settle) : { skip: [], run: null });
+  };
   const base = { runId: 9n, repoId: 4n };
   const signal = (force: boolean) => ({ jobId: 1n, runId: 9n, runnerId: 51n, requestedAt: at, force });
 

@@ -3,10 +3,12 @@ import type { Conclusion } from "../lifecycle/types.ts";
 import { id, ids, runWrite, ts, type PendingWrite, type Sql } from "../../infra/sql.ts";
 import { sql, type Fragment } from "../../infra/sqlf.ts";
 export type { CancelActor, Signal };
-import { lockRun, lockRunOfJob, runWriteCtes, settlePlan, type Locked, type SettlementPlan } from "./settlement.ts";
+import { CANCELLED } from "../lifecycle/cancel.ts";
+import { lockJobAround, lockRun, runWriteCtes, settleJobPlan, settlePlan, type Locked, type SettlementPlan } from "./settlement.ts";
 
 // Cancel: the run is locked and its jobs read (lockRun, domain/data/settlement.ts: the run's
-// lock alone serialises its writers, the jobs are not locked); the pure rules of
+// lock alone serialises its writers, the jobs are not locked); a one-job cancel reads the
+// job and the rest of its run as counts instead (lockJobAround). The pure rules of
 // domain/lifecycle/cancel.ts decide; one statement writes every change, locking only the
 // rows it changes. All in the caller's transaction.
 
@@ -51,16 +53,17 @@ export function cancelCtes(w: CancelWrite): Fragment {
   ), ${runWriteCtes({ ...w.settlement, at: w.at })}`;
 }
 
+const UNCHANGED: SettlementPlan = { skip: [], run: null };
+
 /**
- * The plan's writes, not yet run. Under the run's lock the outcome is known before the
- * write: the run completes exactly when the settlement says so (its update's condition
- * holds, the run being ours and not completed).
+ * The plan's writes, not yet run, with the run's settlement `s` of what the plan ends.
+ * Under the run's lock the outcome is known before the write: the run completes exactly
+ * when the settlement says so (its update's condition holds, the run being ours and not
+ * completed).
  */
-export function writeOfPlan(locked: Locked, p: CancelPlan): { cancelled: Cancelled; write: PendingWrite | null } {
-  const run = locked.run;
+export function writeOfPlan(run: Locked["run"], p: CancelPlan, s: SettlementPlan): { cancelled: Cancelled; write: PendingWrite | null } {
   const base = { runId: BigInt(run.id), repoId: BigInt(run.repo_id) };
   if (p.kind === "noop") return { cancelled: { ...base, changedJobs: 0, runCompleted: false, runConclusion: null, signals: [] }, write: null };
-  const s: SettlementPlan = p.settle === null ? { skip: [], run: null } : settlePlan(locked, p.settle);
   const write = { ctes: cancelCtes({ endNow: p.end, flag: p.flag, force: p.force, actor: p.actor, at: p.at, settlement: { skip: s.skip, runId: run.id, run: s.run } }) };
   const runCompleted = s.run?.status === "completed";
   const cancelled: Cancelled = {
@@ -70,15 +73,19 @@ export function writeOfPlan(locked: Locked, p: CancelPlan): { cancelled: Cancell
   return { cancelled, write };
 }
 
-const decide = (locked: Locked, intent: CancelIntent) => writeOfPlan(locked, planCancel(locked.run, locked.jobs, intent));
+const decide = (locked: Locked, intent: CancelIntent) => {
+  const p = planCancel(locked.run, locked.jobs, intent);
+  return writeOfPlan(locked.run, p, p.kind === "cancel" && p.settle !== null ? settlePlan(locked, p.settle) : UNCHANGED);
+};
 
 /** One job, as POST /jobs/{id}/cancel, decided but not written. Null when the job does not exist. */
 export async function planCancelJob(sql: Sql, jobId: bigint, actor: CancelActor, now: Date): Promise<{ cancelled: Cancelled & { jobId: bigint }; write: PendingWrite | null } | null> {
-  const locked = await lockRunOfJob(sql, jobId);
-  if (!locked) return null;
-  const p = planCancel(locked.run, locked.jobs, { target: { kind: "job", jobId: Number(jobId) }, force: false, actor, now });
-  if (p.kind === "noop" && p.reason === "no_such_job") return null;
-  const d = writeOfPlan(locked, p);
+  const a = await lockJobAround(sql, jobId);
+  if (!a) return null;
+  const p = planCancel(a.run, [a.job], { target: { kind: "job", jobId: Number(jobId) }, force: false, actor, now });
+  // A one-job plan ends at most that job, so the settlement is that job's (settleJobPlan).
+  const s = p.kind === "cancel" && p.settle !== null ? await settleJobPlan(sql, a, CANCELLED) : UNCHANGED;
+  const d = writeOfPlan(a.run, p, s);
   return { cancelled: { jobId, ...d.cancelled }, write: d.write };
 }
 

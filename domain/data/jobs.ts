@@ -1,8 +1,8 @@
 import { id, query, ts, type Sql } from "../../infra/sql.ts";
 import { sql as q, type Fragment } from "../../infra/sqlf.ts";
-import { lockRunOfJob, runWriteCtes, settlePlan, type Locked, type SettlementPlan } from "./settlement.ts";
+import { lockJobAround, runWriteCtes, settleJobPlan, type JobAround, type SettlementPlan } from "./settlement.ts";
 import { cancelJobsOfRunTx, type Cancelled } from "./cancel.ts";
-import { failFast } from "../lifecycle/settle.ts";
+import { failFast, failsItsMatrix } from "../lifecycle/settle.ts";
 import type { Conclusion, JobStatus } from "../lifecycle/types.ts";
 import { decideReport, type Report } from "../lifecycle/report.ts";
 import { assertNever } from "../../infra/assert.ts";
@@ -51,23 +51,31 @@ export function reportWriteSql(w: ReportWrite): Fragment {
  * through the cancel machinery, in the report's transaction. The runners of running
  * siblings learn it from their cancel-check poll (the API's Redis user publishes nothing).
  */
-async function applyFailFast(sql: Sql, locked: Locked, jobId: number, conclusion: Conclusion, now: Date): Promise<Cancelled | null> {
-  const members = locked.jobs.map((j) => ({ id: j.id, jobKey: j.job_key, matrixKey: j.matrix_key, failFast: j.fail_fast, status: j.status }));
-  const ff = failFast(members, { id: jobId, conclusion });
+async function applyFailFast(sql: Sql, a: JobAround, conclusion: Conclusion, now: Date): Promise<Cancelled | null> {
+  const job = { id: a.job.id, jobKey: a.job.job_key, matrixKey: a.job.matrix_key, failFast: a.job.fail_fast, status: a.job.status };
+  if (!failsItsMatrix(job, conclusion)) return null;
+  const siblings = await query<{ id: string; job_key: string; status: JobStatus }>(sql, openSiblingsSql(a));
+  const members = siblings.map((j) => ({ id: Number(j.id), jobKey: j.job_key, matrixKey: job.matrixKey, failFast: job.failFast, status: j.status }));
+  const ff = failFast([job, ...members], { id: job.id, conclusion });
   if (!ff.cancel) return null;
-  return cancelJobsOfRunTx(sql, BigInt(locked.run.id), ff.jobIds, { userId: null, tokenId: null, reason: ff.reason }, now);
+  return cancelJobsOfRunTx(sql, BigInt(a.run.id), ff.jobIds, { userId: null, tokenId: null, reason: ff.reason }, now);
 }
+
+/** The open jobs of the job's matrix beside it (the max-parallel index serves this). */
+const openSiblingsSql = (a: JobAround) => q`
+  SELECT id::text AS id, job_key, status::text AS status FROM workflow_jobs
+  WHERE run_id = ${id(a.run.id)}::bigint AND matrix_key = ${a.job.matrix_key}::text AND status IN ('queued', 'running') AND id <> ${id(a.job.id)}::bigint`;
 
 /** Applies a runner's status report for a job it holds. */
 export async function reportJobTx(sql: Sql, jobId: bigint, report: Report, now: Date): Promise<ReportApplied> {
-  const locked = await lockRunOfJob(sql, jobId);
-  return locked ? reportLockedTx(sql, locked, jobId, report, now) : { kind: "not_found" };
+  const a = await lockJobAround(sql, jobId);
+  return a ? reportAroundTx(sql, a, report, now) : { kind: "not_found" };
 }
 
-/** The same, on the job's run its caller already locked (the reaper decides on what it read under that lock first). */
-export async function reportLockedTx(sql: Sql, locked: Locked, jobId: bigint, report: Report, now: Date): Promise<ReportApplied> {
-  const job = locked.jobs.find((j) => BigInt(j.id) === jobId);
-  if (!job) return { kind: "not_found" };
+/** The same, on the job's run its caller already locked and read (the reaper decides on it first). */
+export async function reportAroundTx(sql: Sql, a: JobAround, report: Report, now: Date): Promise<ReportApplied> {
+  const { job } = a;
+  const jobId = BigInt(job.id);
   // Force-cancelled: whatever the runner says afterwards is accepted and changes nothing.
   const d = job.force_cancelled ? { outcome: "noop" as const } : decideReport(job, report);
   switch (d.outcome) {
@@ -78,12 +86,12 @@ export async function reportLockedTx(sql: Sql, locked: Locked, jobId: bigint, re
     case "start":
     case "finish": {
       const to = d.outcome === "start" ? { status: "running" as const, conclusion: null } : { status: d.status, conclusion: d.conclusion };
-      const p = settlePlan(locked, new Map([[job.id, to]]));
+      const p = await settleJobPlan(sql, a, to);
       const [w] = await query<{ run_status: string | null }>(sql, reportWriteSql({
-        jobId, status: to.status, conclusion: to.conclusion, at: now, settlement: { skip: p.skip, runId: locked.run.id, run: p.run },
+        jobId, status: to.status, conclusion: to.conclusion, at: now, settlement: { skip: p.skip, runId: a.run.id, run: p.run },
       }));
       if (d.outcome === "start") return { kind: "ok", changed: true, runCompleted: false };
-      const ff = to.conclusion === null ? null : await applyFailFast(sql, locked, job.id, to.conclusion, now);
+      const ff = to.conclusion === null ? null : await applyFailFast(sql, a, to.conclusion, now);
       const runCompleted = w!.run_status === "completed" || (ff?.runCompleted ?? false);
       return { kind: "ok", changed: true, runCompleted, cancelRequestedAt: job.cancel_requested_at === null ? null : new Date(job.cancel_requested_at), ...(ff ? { failFast: ff } : {}) };
     }

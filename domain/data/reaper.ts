@@ -1,7 +1,7 @@
 import { inTx, type PrismaClient } from "../../infra/db.ts";
 import { decideReap, reapCutoffs, type ReapPolicy, type ReapView } from "../lifecycle/reap.ts";
-import { reportLockedTx } from "./jobs.ts";
-import { lockRunOfJob, type LockedJob } from "./settlement.ts";
+import { reportAroundTx } from "./jobs.ts";
+import { lockJobAround, type LockedJob } from "./settlement.ts";
 import { id, prismaSql, query, ts, type Sql } from "../../infra/sql.ts";
 import { sql } from "../../infra/sqlf.ts";
 import type { Signal } from "./cancel.ts";
@@ -35,7 +35,7 @@ export function candidatesSql(policy: ReapPolicy, now: Date, limit: number) {
     ORDER BY j.id LIMIT ${limit}::int`;
 }
 
-// What decideReap needs beyond the job as lockRunOfJob read it. Read after the run's
+// What decideReap needs beyond the job as lockJobAround read it. Read after the run's
 // lock, so a heartbeat or a revocation committed meanwhile is seen; runners are not locked
 // (a heartbeat must not wait on the reaper), as they never were.
 const factsSql = (jobId: bigint) => sql`
@@ -57,7 +57,7 @@ async function viewOf(db: Sql, job: LockedJob): Promise<ReapView> {
 
 /**
  * One reaper pass. Candidates come from the pre-filter; then, in one transaction, each
- * candidate's run is locked once (lockRunOfJob), decided on the jobs read under that
+ * candidate's run is locked once (lockJobAround), decided on the jobs read under that
  * lock and written on the same lock, so a runner report that lands in between wins and
  * nothing is ended twice. Null when another pass holds the advisory lock.
  */
@@ -78,15 +78,15 @@ export async function reap(prisma: PrismaClient, policy: ReapPolicy, now = new D
 }
 
 async function reapOne(db: Sql, jobId: bigint, policy: ReapPolicy, now: Date): Promise<Reaped | null> {
-  const locked = await lockRunOfJob(db, jobId);
-  const job = locked?.jobs.find((j) => BigInt(j.id) === jobId);
-  if (!locked || !job) return null;
+  const around = await lockJobAround(db, jobId);
+  if (!around) return null;
+  const { job } = around;
   const d = decideReap(await viewOf(db, job), now, policy);
   if (d.outcome === "keep") return null;
-  const r = await reportLockedTx(db, locked, jobId, d.report, now);
+  const r = await reportAroundTx(db, around, d.report, now);
   if (r.kind !== "ok" || !r.changed) return null;
   return {
-    jobId, runId: BigInt(locked.run.id), runnerId: job.runner_id === null ? null : BigInt(job.runner_id), reason: d.reason, status: d.report.status,
+    jobId, runId: BigInt(around.run.id), runnerId: job.runner_id === null ? null : BigInt(job.runner_id), reason: d.reason, status: d.report.status,
     alsoSignal: r.failFast?.signals ?? [],
   };
 }

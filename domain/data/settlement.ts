@@ -1,4 +1,4 @@
-import { settle } from "../lifecycle/settle.ts";
+import { DECISIVE_CONCLUSIONS, settle, settleAround, type RestOfRun, type Settlement } from "../lifecycle/settle.ts";
 import type { Conclusion, JobStatus, RunStatus } from "../lifecycle/types.ts";
 import { id, ids, query, ts, type Sql } from "../../infra/sql.ts";
 import { sql, type Fragment } from "../../infra/sqlf.ts";
@@ -48,11 +48,14 @@ const lockStatement = (runOf: Fragment) => sql`
 export const lockRunOfJobSql = (jobId: bigint) => lockStatement(sql`(SELECT run_id FROM workflow_jobs WHERE id = ${id(jobId)}::bigint)`);
 export const lockRunSql = (runId: bigint) => lockStatement(sql`${id(runId)}::bigint`);
 
+/** A LockedJob's columns. */
+const JOB_COLUMNS = sql.raw(`id, job_index, job_key, needs, status::text AS status, conclusion::text AS conclusion, cancel_requested,
+      cancel_requested_at, force_cancelled, runner_id, matrix_key, fail_fast`);
+
 /** The run's jobs, unlocked: read after lockRunSql, in the same transaction. */
 export const jobsOfRunSql = (runId: bigint | number) => sql`
   SELECT COALESCE(json_agg(j ORDER BY j.id), '[]')::text AS jobs FROM (
-    SELECT id, job_index, job_key, needs, status::text AS status, conclusion::text AS conclusion, cancel_requested,
-      cancel_requested_at, force_cancelled, runner_id, matrix_key, fail_fast
+    SELECT ${JOB_COLUMNS}
     FROM workflow_jobs WHERE run_id = ${id(runId)}::bigint) j`;
 
 async function lock(db: Sql, statement: Fragment): Promise<Locked | null> {
@@ -65,6 +68,72 @@ async function lock(db: Sql, statement: Fragment): Promise<Locked | null> {
 
 export const lockRunOfJob = (db: Sql, jobId: bigint) => lock(db, lockRunOfJobSql(jobId));
 export const lockRun = (db: Sql, runId: bigint) => lock(db, lockRunSql(runId));
+
+/** One job and the rest of its run summarised: what a change of that job alone needs (settleAround). */
+export interface JobAround {
+  run: Locked["run"];
+  job: LockedJob;
+  rest: RestOfRun;
+}
+
+/**
+ * The job and the rest of its run, read after the run's lock like jobsOfRunSql, but as
+ * counts: a run's width costs an index scan in Postgres, not a row per job shipped and
+ * decided on. Open is queued or running (isOpen).
+ */
+export const jobAroundSql = (runId: bigint | number, jobId: bigint) => {
+  const [run, job] = [id(runId), id(jobId)];
+  return sql`
+  SELECT (SELECT row_to_json(j)::text FROM (SELECT ${JOB_COLUMNS} FROM workflow_jobs WHERE id = ${job}::bigint AND run_id = ${run}::bigint) j) AS job,
+    count(*) FILTER (WHERE status IN ('queued', 'running'))::int AS open,
+    count(*) FILTER (WHERE status = 'running')::int AS running,
+    COALESCE(bool_or(conclusion = 'cancelled'), false) AS cancelled,
+    (SELECT json_build_object('jobIndex', job_index, 'conclusion', conclusion::text)::text FROM workflow_jobs
+      WHERE run_id = ${run}::bigint AND id <> ${job}::bigint AND conclusion = ANY(${DECISIVE_CONCLUSIONS}::conclusion[])
+      ORDER BY job_index LIMIT 1) AS first_decisive
+  FROM workflow_jobs WHERE run_id = ${run}::bigint AND id <> ${job}::bigint`;
+};
+
+/** Locks the job's run and reads the job around it; null when there is no such job. */
+export async function lockJobAround(db: Sql, jobId: bigint): Promise<JobAround | null> {
+  const [row] = await query<{ run: string }>(db, lockRunOfJobSql(jobId));
+  if (!row) return null;
+  const run = JSON.parse(row.run) as Locked["run"];
+  const [a] = await query<{ job: string | null; open: number; running: number; cancelled: boolean; first_decisive: string | null }>(db, jobAroundSql(run.id, jobId));
+  if (!a?.job) return null;
+  const firstDecisive = a.first_decisive === null ? null : (JSON.parse(a.first_decisive) as RestOfRun["firstDecisive"]);
+  return { run, job: JSON.parse(a.job) as LockedJob, rest: { open: a.open, running: a.running, cancelled: a.cancelled, firstDecisive } };
+}
+
+/**
+ * The queued jobs that need `jobKey`, directly or through one another (settleAround's
+ * dependents), read under the run's lock. Work is bounded by the run's dependency depth
+ * below the job, not its width.
+ */
+export const dependentsSql = (runId: bigint | number, jobKey: string) => {
+  const run = id(runId);
+  return sql`
+  WITH RECURSIVE dep AS (
+    SELECT id, job_index, job_key, needs FROM workflow_jobs
+    WHERE run_id = ${run}::bigint AND status = 'queued' AND ${jobKey}::text = ANY(needs)
+    UNION
+    SELECT j.id, j.job_index, j.job_key, j.needs FROM workflow_jobs j JOIN dep d ON d.job_key = ANY(j.needs)
+    WHERE j.run_id = ${run}::bigint AND j.status = 'queued'
+  )
+  SELECT COALESCE(json_agg(json_build_object('id', id, 'jobIndex', job_index, 'jobKey', job_key, 'needs', needs) ORDER BY id), '[]')::text AS jobs FROM dep`;
+};
+
+export interface Dependent {
+  id: number;
+  jobIndex: number;
+  jobKey: string;
+  needs: string[];
+}
+
+export async function dependents(db: Sql, runId: bigint | number, jobKey: string): Promise<Dependent[]> {
+  const [row] = await query<{ jobs: string }>(db, dependentsSql(runId, jobKey));
+  return JSON.parse(row!.jobs) as Dependent[];
+}
 
 export interface SettlementPlan {
   /** Queued jobs that can no longer run. */
@@ -82,10 +151,26 @@ export function settlePlan(locked: Locked, changes: ReadonlyMap<number, { status
   const s = settle(locked.run.status, after);
   const skipKeys = new Set(s.skip);
   const skip = locked.jobs.filter((j) => skipKeys.has(j.job_key) && j.status === "queued" && !changes.has(j.id)).map((j) => j.id);
-  const r = s.run;
-  if (r === null || r.status === "queued") return { skip, run: null };
-  return { skip, run: r.status === "completed" ? { status: "completed", conclusion: r.conclusion } : { status: "running", conclusion: null } };
+  return { skip, run: runChange(s.run) };
 }
+
+/**
+ * The run's settlement once one job changes to `to`, from the job around it and, when the
+ * change ends the job without success, its queued dependents (read only then).
+ */
+export async function settleJobPlan(db: Sql, a: JobAround, to: { status: JobStatus; conclusion: Conclusion | null }): Promise<SettlementPlan> {
+  const ends = to.status !== "running" && to.status !== "queued" && to.conclusion !== "success";
+  const deps = ends ? await dependents(db, a.run.id, a.job.job_key) : [];
+  const queued = deps.map((d) => ({ ...d, status: "queued" as const, conclusion: null }));
+  const job = { jobIndex: a.job.job_index, jobKey: a.job.job_key, needs: a.job.needs, ...to };
+  const s = settleAround(a.run.status, { job, rest: a.rest, dependents: queued });
+  const skipKeys = new Set(s.skip);
+  const skip = deps.filter((d) => skipKeys.has(d.jobKey)).map((d) => d.id);
+  return { skip, run: runChange(s.run) };
+}
+
+const runChange = (r: Settlement["run"]): SettlementPlan["run"] =>
+  r === null || r.status === "queued" ? null : r.status === "completed" ? { status: "completed", conclusion: r.conclusion } : { status: "running", conclusion: null };
 
 /** What the settlement writes: the queued jobs to skip and the run's new state, at one time. */
 export interface RunWrite {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { failFast, jobsToSkip, rollUp, settle, type FailFast, type MatrixMember, type RollUp } from "./settle.ts";
-import { CONCLUSIONS, type Conclusion, type JobStatus, type JobView, type RunStatus } from "./types.ts";
+import { failFast, jobsToSkip, rollUp, settle, settleAround, type FailFast, type MatrixMember, type RollUp } from "./settle.ts";
+import { aroundOf } from "../../test/setup/around.ts";
+import { CONCLUSIONS, isOpen, type Conclusion, type JobStatus, type JobView, type RunStatus } from "./types.ts";
 
 function job(
   jobIndex: number,
@@ -259,5 +260,47 @@ describe("failFast", () => {
   ];
   it.each(rows)("%s", (_name, jobs, finished, want) => {
     expect(failFast(jobs, finished)).toEqual(want);
+  });
+});
+
+describe("settleAround: one job's change on bounded data settles as settle over the whole run", () => {
+  // A seeded generator, so a failure names a case that can be replayed.
+  function rng(seed: number) {
+    let s = seed >>> 0;
+    return (n: number) => {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      return s % n;
+    };
+  }
+  const ENDINGS: [JobStatus, Conclusion][] = [
+    ["completed", "success"], ["completed", "failure"], ["completed", "timed_out"], ["completed", "neutral"],
+    ["completed", "action_required"], ["cancelled", "cancelled"],
+  ];
+
+  it("for 2,000 random runs and every change a runner or a cancel makes to them", () => {
+    let compared = 0;
+    for (let seed = 1; seed <= 2000; seed++) {
+      const r = rng(seed);
+      const n = 1 + r(7);
+      // Job indexes shuffled against the order of the rows, so "first by index" is tested.
+      const order = Array.from({ length: n }, (_, k) => k).sort(() => r(3) - 1);
+      let jobs: JobView[] = order.map((idx, k) => job(idx, `j${k}`, "queued", null, Array.from({ length: k }, (_, m) => `j${m}`).filter(() => r(3) === 0)));
+      let run: RunStatus = "queued";
+      for (let step = 0; step < 3 * n && jobs.some((j) => isOpen(j.status)); step++) {
+        const open = jobs.map((j, k) => [j, k] as const).filter(([j]) => isOpen(j.status));
+        const [j, i] = open[r(open.length)]!;
+        const [status, conclusion] = j.status === "queued" && r(3) > 0 ? (["running", null] as const) : ENDINGS[r(ENDINGS.length)]!;
+        const to = { status, conclusion };
+        const after = jobs.map((x, k) => (k === i ? { ...x, ...to } : x));
+        const whole = settle(run, after);
+        const bounded = settleAround(run, aroundOf(jobs, i, to));
+        expect({ seed, step, skip: [...bounded.skip].sort(), run: bounded.run }).toEqual({ seed, step, skip: [...whole.skip].sort(), run: whole.run });
+        compared++;
+        const skipped = new Set(whole.skip);
+        jobs = after.map((x) => (skipped.has(x.jobKey) ? { ...x, status: "skipped", conclusion: "skipped" } : x));
+        if (whole.run) run = whole.run.status;
+      }
+    }
+    expect(compared).toBeGreaterThan(5000);
   });
 });
