@@ -4,7 +4,7 @@ import { readChain, readRepoCard, type Attempt, type RepoCard } from "../../doma
 import { parseId } from "../../domain/ids.ts";
 import { authOf } from "../auth.ts";
 import { notFound } from "../errors.ts";
-import { Links } from "./views.ts";
+import { Links } from "../../domain/github/views.ts";
 
 // What every /api/v3 route starts from: the repository the URL names, found and judged in
 // the token's statement (authenticate with repoParam), and the URLs its answers point at.

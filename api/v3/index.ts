@@ -13,7 +13,7 @@ import { jobsOfAttempts, jobViews } from "./jobs.ts";
 import { logRoutes } from "./logs.ts";
 import { ghRoutes } from "./gh.ts";
 import { pageNumberLinks, parseGitHubListQuery } from "./query.ts";
-import { runView, workflowView } from "./views.ts";
+import { runView, workflowView } from "../../domain/github/views.ts";
 import { GITHUB_OPERATIONS, route, type GitHubOperationName } from "./operations.ts";
 
 // GitHub's REST dialect of the same service (docs/github-api.md): GitHub's paths, status

@@ -1,7 +1,7 @@
 import type { Sql } from "../../infra/sql.ts";
 import { readJobsOfRuns, type JobRow } from "../../domain/data/reads.ts";
 import { readRunnerNames, readStepsOf, stepsByJob, type Attempt } from "../../domain/data/github.ts";
-import { jobView, type Links } from "./views.ts";
+import { jobView, type Links } from "../../domain/github/views.ts";
 
 /** GitHub's job objects of the given attempts of one chain, attempt by attempt, each in file order. */
 export async function jobsOfAttempts(sql: Sql, attempts: readonly Attempt[], originalId: bigint, links: Links) {

@@ -1,6 +1,6 @@
-import { num } from "../../domain/ids.ts";
-import type { JobRow } from "../../domain/data/reads.ts";
-import { workflowId, type Attempt, type RepoCard, type StepOf, type Workflow } from "../../domain/data/github.ts";
+import { num } from "../ids.ts";
+import type { JobRow } from "../data/reads.ts";
+import { workflowId, type Attempt, type RepoCard, type StepOf, type Workflow } from "../data/github.ts";
 
 // Our model in GitHub's shapes (REST API 2022-11-28), as docs/github-api.md maps it: each
 // field GitHub's schema requires, with our value or the stand-in that doc names.
