@@ -62,3 +62,59 @@ BEGIN
 END $fn$;
 CREATE TRIGGER "workflow_runs_count_chains_removed" AFTER DELETE ON "workflow_runs"
   REFERENCING OLD TABLE AS old_runs FOR EACH STATEMENT EXECUTE FUNCTION "workflow_runs_count_chains_removed"();
+
+-- The outbox (migration events_webhooks, docs/events.md): every job and run transition and
+-- every applied intent writes an event in its own transaction. A run's changes are written
+-- at commit (deferred), after its jobs' in that transaction, so a receiver hears a run
+-- complete after the job that completed it; a new run's `requested` comes at once, and its
+-- jobs' `queued` at commit, after it.
+CREATE SEQUENCE "events_dispatch_seq" AS BIGINT;
+CREATE INDEX "events_undispatched_idx" ON "events"("seq") WHERE "id" IS NULL;
+
+CREATE FUNCTION "workflow_runs_event_requested"() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  INSERT INTO "events" ("type", "action", "repo_id", "run_id", "snapshot")
+  SELECT 'workflow_run', 'requested', n."repo_id", n."id", to_jsonb(n) - 'event_payload' FROM new_runs n ORDER BY n."id";
+  RETURN NULL;
+END $fn$;
+CREATE TRIGGER "workflow_runs_event_requested" AFTER INSERT ON "workflow_runs"
+  REFERENCING NEW TABLE AS new_runs FOR EACH STATEMENT EXECUTE FUNCTION "workflow_runs_event_requested"();
+
+CREATE FUNCTION "workflow_runs_event_changed"() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  INSERT INTO "events" ("type", "action", "repo_id", "run_id", "snapshot")
+  VALUES ('workflow_run', CASE NEW."status" WHEN 'running' THEN 'in_progress' ELSE 'completed' END, NEW."repo_id", NEW."id", to_jsonb(NEW) - 'event_payload');
+  RETURN NULL;
+END $fn$;
+CREATE CONSTRAINT TRIGGER "workflow_runs_event_changed" AFTER UPDATE OF "status" ON "workflow_runs" DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW WHEN (OLD."status" IS DISTINCT FROM NEW."status" AND NEW."status" <> 'queued') EXECUTE FUNCTION "workflow_runs_event_changed"();
+
+CREATE FUNCTION "workflow_jobs_event"() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  INSERT INTO "events" ("type", "action", "repo_id", "run_id", "job_id", "snapshot")
+  SELECT 'workflow_job', CASE NEW."status" WHEN 'queued' THEN 'queued' WHEN 'running' THEN 'in_progress' ELSE 'completed' END,
+    r."repo_id", NEW."run_id", NEW."id", to_jsonb(NEW)
+  FROM "workflow_runs" r WHERE r."id" = NEW."run_id";
+  RETURN NULL;
+END $fn$;
+CREATE CONSTRAINT TRIGGER "workflow_jobs_event_created" AFTER INSERT ON "workflow_jobs" DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW EXECUTE FUNCTION "workflow_jobs_event"();
+CREATE TRIGGER "workflow_jobs_event_changed" AFTER UPDATE OF "status" ON "workflow_jobs"
+  FOR EACH ROW WHEN (OLD."status" IS DISTINCT FROM NEW."status" AND NEW."status" <> 'queued') EXECUTE FUNCTION "workflow_jobs_event"();
+
+CREATE FUNCTION "lifecycle_intents_event"() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  repo BIGINT;
+BEGIN
+  repo := CASE
+    WHEN NEW."kind" IN ('cancel_job', 'rerun_job') THEN
+      (SELECT r."repo_id" FROM "workflow_jobs" j JOIN "workflow_runs" r ON r."id" = j."run_id" WHERE j."id" = NEW."target_id")
+    WHEN NEW."kind" = 'bulk_cancel' THEN NEW."target_id"
+    ELSE (SELECT r."repo_id" FROM "workflow_runs" r WHERE r."id" = NEW."target_id") END;
+  IF repo IS NOT NULL THEN
+    INSERT INTO "events" ("type", "action", "repo_id", "snapshot") VALUES ('intent', NEW."kind"::text, repo, to_jsonb(NEW) - 'result');
+  END IF;
+  RETURN NULL;
+END $fn$;
+CREATE TRIGGER "lifecycle_intents_event" AFTER INSERT ON "lifecycle_intents"
+  FOR EACH ROW WHEN (NEW."state" = 'applied') EXECUTE FUNCTION "lifecycle_intents_event"();
