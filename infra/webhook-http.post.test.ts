@@ -193,6 +193,12 @@ describe("postWebhook against local receivers", () => {
     expect(out.durationMs).toBeLessThan(timeoutMs / 2);
   });
 
+  it("hands a body with NUL bytes back as storable text", async () => {
+    const r = await receiver(reply(200, "a\u0000b"));
+    const out = await postWebhook(new URL(r.url), base);
+    expect(out.body).toBe("a\uFFFDb");
+  });
+
   it("reports a refused connection as retryable", async () => {
     const r = await receiver(reply(200));
     const url = new URL(r.url);

@@ -3,6 +3,7 @@ import https from "node:https";
 import { isIP } from "node:net";
 import { performance } from "node:perf_hooks";
 import { ALLOW_PRIVATE_HINT, firstRefused, guardedLookup, RefusedAddressError, systemResolve, type Resolve } from "./addresses.ts";
+import { logText } from "./text.ts";
 import { withTimeout } from "./timeout.ts";
 
 // The network side of a webhook delivery: is a hook URL acceptable (checkHookUrl, at
@@ -21,7 +22,7 @@ export type DeliveryOutcome = {
   kind: DeliveryKind;
   status: number | null;
   headers: Record<string, string>;
-  /** The first MAX_RESPONSE_BYTES of the response body, decoded as UTF-8. */
+  /** The first MAX_RESPONSE_BYTES of the response body, decoded as UTF-8, NULs as U+FFFD (it is stored as Postgres text). */
   body: string;
   durationMs: number;
   error: string | null;
@@ -183,7 +184,7 @@ class BodyBuffer {
     return this.size < this.cap;
   }
   text(): string {
-    return Buffer.concat(this.chunks).toString("utf8");
+    return logText(Buffer.concat(this.chunks).toString("utf8"));
   }
 }
 
