@@ -18,6 +18,7 @@ import { runnerRoutes, type RunnerDeps } from "./routes/runner.ts";
 import { JSON_TYPES, jsonBodiesOnly } from "./body.ts";
 import { apiEnv } from "../infra/config.ts";
 import { requestLevel } from "./request-log.ts";
+import { hookRoutes, type HookRouteDeps } from "./routes/hooks.ts";
 
 export interface AppDeps {
   prisma: PrismaClient;
@@ -42,6 +43,8 @@ export interface AppDeps {
   publicUrl?: string | null;
   /** Signs /api/v3 log download links (api/v3/log-links.ts); a random key per process when unset. */
   logLinkKey?: Buffer;
+  /** Webhooks (api/routes/hooks.ts): served when given. */
+  hooks?: Pick<HookRouteDeps, "secrets" | "enqueueDeliveries" | "allowPrivate">;
   /** Middleware that sees every request first (metrics, for instance). */
   before?: RequestHandler[];
   /** Further routers (docs, dashboards, metrics), mounted before the 404. */
@@ -86,6 +89,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(rerunRoutes(deps));
   app.use(runRoutes(deps));
   app.use(bulkRoutes(deps));
+  if (deps.hooks) app.use(hookRoutes({ ...deps, ...deps.hooks }));
   app.use(readRoutes(deps));
   app.use(listRoutes(deps));
   app.use(githubRoutes({ ...deps, logLinkKey: deps.logLinkKey ?? randomBytes(32) }));

@@ -8,6 +8,8 @@ import { sha256 } from "../domain/tokens.ts";
 import { Queue } from "bullmq";
 import { MAINTENANCE_QUEUE, SIGNALS_JOB } from "../domain/contracts.ts";
 import { createApp } from "./app.ts";
+import { SecretBox } from "../infra/secretbox.ts";
+import { deliveryQueue } from "../infra/delivery-queue.ts";
 import { logLinkKey } from "./v3/log-links.ts";
 import { serve } from "./listen.ts";
 import { dashboardRouter } from "./dashboard.ts";
@@ -45,7 +47,10 @@ const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: producer, pr
 // Without a listener BullMQ prints each error with console.error; the watch reports them once.
 maintenanceQueue.on("error", () => {});
 
+// Redeliveries a hook admin asks for (api/routes/hooks.ts); the workers send them.
+const deliveries = deliveryQueue(producer, cfg.QUEUE_PREFIX, { attempts: cfg.WEBHOOK_MAX_ATTEMPTS, backoffMs: cfg.WEBHOOK_BACKOFF_MS });
 const app = createApp({
+  hooks: { secrets: new SecretBox(cfg.INTENT_SIGNING_KEY, cfg.INTENT_SIGNING_KEY_PREVIOUS), enqueueDeliveries: deliveries.enqueue, allowPrivate: cfg.WEBHOOK_ALLOW_PRIVATE },
   prisma,
   sql,
   intents,
@@ -70,7 +75,7 @@ const { stopAccepting } = serve(app, { port: cfg.PORT, host: cfg.HOST, tls }, lo
 // Each phase is bounded (infra/shutdown.ts): a dead Redis or database must not hold the stop.
 onShutdown(log, [
   [stopAccepting[0], stopAccepting[1], 10_000],
-  ["close queue", async () => { await intents.close(); await maintenanceQueue.close(); }, 3_000],
+  ["close queue", async () => { await intents.close(); await maintenanceQueue.close(); await deliveries.close(); }, 3_000],
   ["close redis", async () => { producer.disconnect(); eventsConn.disconnect(); }, 2_000],
   ["disconnect database", async () => { await prisma.$disconnect(); await pool.end(); }, 5_000],
 ]);

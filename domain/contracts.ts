@@ -6,6 +6,10 @@ import { z } from "zod";
 export const QUEUE_NAME = "lifecycle-intents";
 /** Housekeeping (the reaper's schedule), apart from the intents clients wait on. */
 export const MAINTENANCE_QUEUE = "maintenance";
+/** Webhook deliveries (docs/events.md): one job per delivery, its id `delivery-<id>`. */
+export const DELIVERY_QUEUE = "webhook-deliveries";
+/** The channel the dispatcher announces newly dispatched events on (a hint: streams read Postgres). */
+export const eventsChannel = (prefix: string) => `${prefix}:events`;
 // The intents, their record kinds and routes: one table, domain/intents.ts.
 export { INTENT_NAMES, type IntentName } from "./intents.ts";
 

@@ -1,4 +1,4 @@
-export const SCOPES = ["repo:read", "repo:write", "user:read", "user:write", "admin:read", "admin:write"] as const;
+export const SCOPES = ["repo:read", "repo:write", "user:read", "user:write", "admin:read", "admin:write", "admin:repo_hook"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 // A write scope carries its read scope, as GitHub's `repo` carries `repo:status`.

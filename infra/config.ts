@@ -22,11 +22,17 @@ export const commonEnv = z.object({
 // The HMAC key the API signs intents with and workers verify them with (docs/security.md).
 const signingKey = z.string().min(32, "must be at least 32 characters (openssl rand -hex 32)");
 
-// Hook URLs on loopback, private or link-local addresses (docs/events.md, "Webhooks").
-const allowPrivateHooks = { WEBHOOK_ALLOW_PRIVATE: bool.default(false) };
+// Webhooks (docs/events.md): hook URLs on loopback, private or link-local addresses, and
+// a delivery's attempts before it fails for good and its first retry's delay (doubling,
+// with jitter). The API needs them for redeliveries, the workers for every delivery.
+const webhookShared = {
+  WEBHOOK_ALLOW_PRIVATE: bool.default(false),
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+  WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(10).default(1_000),
+};
 
 export const apiEnv = commonEnv.extend({
-  ...allowPrivateHooks,
+  ...webhookShared,
   INTENT_SIGNING_KEY: signingKey,
   // During a key rotation: results a worker signed with the old key are still believed.
   INTENT_SIGNING_KEY_PREVIOUS: signingKey.optional(),
@@ -89,13 +95,10 @@ export const workerEnv = commonEnv.extend({
   // dispatched events (and their deliveries' log) are kept.
   EVENTS_POLL_MS: z.coerce.number().int().min(5).max(10_000).default(50),
   EVENTS_RETENTION_HOURS: z.coerce.number().int().min(1).default(7 * 24),
-  // Webhook deliveries: attempts before a delivery fails for good, the first retry's delay
-  // (doubling, with jitter), a request's deadline, and deliveries in flight per worker.
-  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
-  WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(10).default(1_000),
+  // Webhook deliveries: a request's deadline, and deliveries in flight per worker.
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(32),
-  ...allowPrivateHooks,
+  ...webhookShared,
 });
 
 export class ConfigError extends Error {

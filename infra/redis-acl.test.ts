@@ -31,13 +31,14 @@ describe("aclUsers", () => {
     expect(users()[ACL_USER.runner]!.slice(4)).toEqual(["&actions:signals:*", "+subscribe", "+unsubscribe", "+ssubscribe", "+sunsubscribe", "+ping"]);
   });
 
-  it("gives api and worker their key families; only the worker publishes and blocks", () => {
+  it("gives api and worker their key families; only the worker publishes and blocks; only the api subscribes to the events hint", () => {
     const { [ACL_USER.api]: api, [ACL_USER.worker]: worker } = users();
     const families = (rules: string[]) => rules.filter((r) => r.startsWith("~") || r.startsWith("&"));
-    expect(families(api!)).toEqual(["~actions:lifecycle-intents:*", "~actions:maintenance:*", "~actions:rl:*"]);
-    expect(families(worker!)).toEqual(["~actions:lifecycle-intents:*", "~actions:maintenance:*", "&actions:signals:*"]);
+    expect(families(api!)).toEqual(["~actions:lifecycle-intents:*", "~actions:maintenance:*", "~actions:webhook-deliveries:*", "~actions:rl:*", "&actions:events"]);
+    expect(families(worker!)).toEqual(["~actions:lifecycle-intents:*", "~actions:maintenance:*", "~actions:webhook-deliveries:*", "&actions:signals:*", "&actions:events"]);
     expect(api).not.toContain("+publish");
     expect(worker!.filter((r) => !api!.includes(r) && r.startsWith("+"))).toEqual(["+bzpopmin", "+publish"]);
+    expect(api!.filter((r) => !worker!.includes(r) && r.startsWith("+"))).toEqual(["+subscribe", "+unsubscribe"]);
     for (const rules of [api!, worker!]) expect(rules).not.toEqual(expect.arrayContaining(["+client|list"]));
   });
 

@@ -1,4 +1,4 @@
-import { MAINTENANCE_QUEUE, QUEUE_NAME } from "../domain/contracts.ts";
+import { DELIVERY_QUEUE, MAINTENANCE_QUEUE, QUEUE_NAME } from "../domain/contracts.ts";
 import { sha256 } from "../domain/tokens.ts";
 
 // The three Redis users of docs/security.md ("Redis roles"), as ACL SETUSER arguments. Everything a user may
@@ -93,17 +93,19 @@ export function aclUsers(input: { prefix: string; passwords: Partial<Record<AclR
   const problem = checkPasswords(input.passwords);
   if (problem) return { ok: false, problem };
   const p = globEscape(input.prefix);
-  const queues = [QUEUE_NAME, MAINTENANCE_QUEUE].map((q) => `~${p}:${globEscape(q)}:*`);
+  const queues = [QUEUE_NAME, MAINTENANCE_QUEUE, DELIVERY_QUEUE].map((q) => `~${p}:${globEscape(q)}:*`);
   // `reset` leaves every channel open when acl-pubsub-default is allchannels: close them again.
   const start = (role: AclRole) => ["reset", "resetchannels", "on", passwordRule(input.passwords[role]!)];
   const grant = (cmds: readonly string[]) => cmds.map((c) => `+${c}`);
   const signals = `&${p}:signals:*`;
+  // The dispatcher's hint that events were dispatched: workers publish it, the API's stream hub listens.
+  const events = `&${p}:events`;
   return {
     ok: true,
     users: [
-      { name: ACL_USER.api, rules: [...start("api"), ...queues, `~${p}:${RATE_LIMIT_FAMILY}:*`, ...grant(SCRIPT_COMMANDS), ...grant(QUEUE_CLIENT)] },
+      { name: ACL_USER.api, rules: [...start("api"), ...queues, `~${p}:${RATE_LIMIT_FAMILY}:*`, events, ...grant(SCRIPT_COMMANDS), ...grant(QUEUE_CLIENT), "+subscribe", "+unsubscribe"] },
       // bzpopmin: a Worker waits for jobs on the queue's marker key; publish: cancel signals.
-      { name: ACL_USER.worker, rules: [...start("worker"), ...queues, signals, ...grant(SCRIPT_COMMANDS), ...grant(QUEUE_CLIENT), "+bzpopmin", "+publish"] },
+      { name: ACL_USER.worker, rules: [...start("worker"), ...queues, signals, events, ...grant(SCRIPT_COMMANDS), ...grant(QUEUE_CLIENT), "+bzpopmin", "+publish"] },
       { name: ACL_USER.runner, rules: [...start("runner"), signals, ...grant(RUNNER)] },
     ],
   };

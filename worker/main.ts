@@ -1,7 +1,7 @@
 import { parseConfig, workerEnv } from "../infra/config.ts";
 import { createLogger } from "../infra/logger.ts";
 import { createPrisma } from "../infra/db.ts";
-import { createPool, poolShares } from "../infra/sql.ts";
+import { createPool, poolShares, poolSql } from "../infra/sql.ts";
 import { connectRedis } from "../infra/redis.ts";
 import { onShutdown } from "../infra/shutdown.ts";
 import { Queue } from "bullmq";
@@ -13,6 +13,13 @@ import { startMaintenance } from "./maintenance.ts";
 import { startWorkerHttp } from "./http.ts";
 import { failClearly, isConnectionError, requireDeps } from "../infra/deps.ts";
 import { dependencyWatch, watchPostgres, watchRedis } from "../infra/dep-watch.ts";
+import { eventsChannel } from "../domain/contracts.ts";
+import { dispatchLagSeconds } from "../domain/data/outbox.ts";
+import { SecretBox } from "../infra/secretbox.ts";
+import { deliveryQueue } from "../infra/delivery-queue.ts";
+import { registerEventMetrics } from "../infra/event-metrics.ts";
+import { startDispatcher } from "./events/dispatcher.ts";
+import { createDeliveryWorker } from "./events/deliver.ts";
 
 failClearly("worker");
 
@@ -76,6 +83,21 @@ const maintenance = await startMaintenance(
     policy: { heartbeatWindowMs: cfg.RUNNER_HEARTBEAT_WINDOW_MS, timeoutSlackMs: cfg.JOB_TIMEOUT_SLACK_MS, cancelDeadlineMs: cfg.CANCEL_DEADLINE_MS },
   },
 );
+// Events out (docs/events.md): the outbox's dispatcher and the webhook deliveries.
+const deliveries = deliveryQueue(watched("delivery-queue"), cfg.QUEUE_PREFIX, { attempts: cfg.WEBHOOK_MAX_ATTEMPTS, backoffMs: cfg.WEBHOOK_BACKOFF_MS });
+const eventMetrics = registerEventMetrics(metrics.registry, { lagSeconds: () => dispatchLagSeconds(poolSql(pool)), deliveryQueue: deliveries.queue });
+const dispatcher = startDispatcher({
+  pool, log, origin: cfg.PUBLIC_URL, pollMs: cfg.EVENTS_POLL_MS, retentionMs: cfg.EVENTS_RETENTION_HOURS * 3600_000,
+  enqueue: deliveries.enqueue, announce: (lastId) => publisher.publish(eventsChannel(cfg.QUEUE_PREFIX), lastId.toString()), onPass: eventMetrics.onPass,
+});
+const deliveryBlocking = watched("delivery-worker");
+const deliveryWorker = createDeliveryWorker(
+  {
+    pool, log, secrets: new SecretBox(cfg.INTENT_SIGNING_KEY, cfg.INTENT_SIGNING_KEY_PREVIOUS), enqueue: deliveries.enqueue,
+    maxAttempts: cfg.WEBHOOK_MAX_ATTEMPTS, timeoutMs: cfg.WEBHOOK_TIMEOUT_MS, allowPrivate: cfg.WEBHOOK_ALLOW_PRIVATE, onAttempt: eventMetrics.onAttempt,
+  },
+  { connection: deliveryBlocking, prefix: cfg.QUEUE_PREFIX, concurrency: cfg.WEBHOOK_CONCURRENCY },
+);
 started = true;
 log.info({ concurrency: cfg.WORKER_CONCURRENCY, prefix: cfg.QUEUE_PREFIX, http_port: http.port }, "worker ready");
 
@@ -87,7 +109,11 @@ onShutdown(log, [
   // With Redis gone nothing in hand can be acknowledged: do not wait for it (BullMQ's force close).
   ["drain in-flight intents", () => worker.close(blocking.status !== "ready"), 10_000],
   ["stop the reaper", () => maintenance.close(), 3_000],
+  // A pass in hand commits or rolls back; its events are dispatched by the next worker otherwise.
+  ["stop the event dispatcher", () => dispatcher.close(), 3_000],
+  // A delivery in flight past this is cut; it stays queued or retrying and is sent again.
+  ["finish webhook deliveries in flight", () => deliveryWorker.close(deliveryBlocking.status !== "ready"), cfg.WEBHOOK_TIMEOUT_MS + 1_000],
   ["close http server", () => http.close(), 2_000],
-  ["close redis", async () => { await intentQueue.close(); publisher.disconnect(); blocking.disconnect(); probe.disconnect(); }, 2_000],
+  ["close redis", async () => { await intentQueue.close(); await deliveries.close(); publisher.disconnect(); blocking.disconnect(); probe.disconnect(); }, 2_000],
   ["disconnect database", async () => { await prisma.$disconnect(); await pool.end(); }, 5_000],
 ]);

@@ -64,6 +64,7 @@ export async function createDeliveries(db: Sql, events: readonly DeliverableEven
 export interface ToSend {
   id: bigint;
   hookId: bigint;
+  repoId: bigint;
   guid: string;
   runId: bigint | null;
   event: string;
@@ -78,14 +79,14 @@ export interface ToSend {
 }
 
 export async function deliveryToSend(db: Sql, deliveryId: bigint): Promise<ToSend | null> {
-  const [r] = await query<{ id: string; hook_id: string; guid: string; run_id: string | null; event: string; action: string; state: DeliveryState; attempts: number; url: string; secret_encrypted: string | null; active: boolean; payload: string | null }>(db, sql`
-    SELECT d.id::text, d.hook_id::text, d.guid::text, d.run_id::text, d.event, d.action, d.state::text AS state, d.attempts,
+  const [r] = await query<{ id: string; hook_id: string; repo_id: string; guid: string; run_id: string | null; event: string; action: string; state: DeliveryState; attempts: number; url: string; secret_encrypted: string | null; active: boolean; payload: string | null }>(db, sql`
+    SELECT d.id::text, d.hook_id::text, h.repo_id::text, d.guid::text, d.run_id::text, d.event, d.action, d.state::text AS state, d.attempts,
       h.url, h.secret_encrypted, h.active, e.payload::text AS payload
     FROM hook_deliveries d JOIN repo_hooks h ON h.id = d.hook_id LEFT JOIN events e ON e.id = d.event_id
     WHERE d.id = ${id(deliveryId)}::bigint`);
   if (!r) return null;
   return {
-    id: BigInt(r.id), hookId: BigInt(r.hook_id), guid: r.guid, runId: r.run_id === null ? null : BigInt(r.run_id), event: r.event, action: r.action,
+    id: BigInt(r.id), hookId: BigInt(r.hook_id), repoId: BigInt(r.repo_id), guid: r.guid, runId: r.run_id === null ? null : BigInt(r.run_id), event: r.event, action: r.action,
     state: r.state, attempts: r.attempts, url: r.url, secretEncrypted: r.secret_encrypted, hookActive: r.active, payload: r.payload,
   };
 }
@@ -161,4 +162,13 @@ export async function redeliver(db: Sql, hookId: bigint, deliveryId: bigint): Pr
     WHERE id = ${id(deliveryId)}::bigint AND hook_id = ${id(hookId)}::bigint
     RETURNING id::text`);
   return r ? BigInt(r.id) : null;
+}
+
+/** Finished deliveries older than `before`, a batch at a time. */
+export async function pruneDeliveries(db: Sql, before: Date, limit: number): Promise<number> {
+  const rows = await query(db, sql`
+    DELETE FROM hook_deliveries WHERE id IN (
+      SELECT id FROM hook_deliveries WHERE state IN ('delivered', 'failed') AND updated_at < ${before.toISOString()}::timestamptz ORDER BY id LIMIT ${limit}::int)
+    RETURNING 1`);
+  return rows.length;
 }

@@ -28,14 +28,14 @@ export function decideAttempt(outcome: AttemptOutcome, attemptsMade: number, max
 export const USER_AGENT = "GitHub-Hookshot/actions-lifecycle";
 
 /** GitHub's delivery headers; the signature only when the hook has a secret. */
-export function deliveryHeaders(d: { event: string; guid: string; hookId: bigint; repoId: bigint | null; signature: string | null }): Record<string, string> {
+export function deliveryHeaders(d: { event: string; guid: string; hookId: bigint; repoId: bigint; signature: string | null }): Record<string, string> {
   return {
     "User-Agent": USER_AGENT,
     "X-GitHub-Event": d.event,
     "X-GitHub-Delivery": d.guid,
     "X-GitHub-Hook-ID": d.hookId.toString(),
     "X-GitHub-Hook-Installation-Target-Type": "repository",
-    ...(d.repoId === null ? {} : { "X-GitHub-Hook-Installation-Target-ID": d.repoId.toString() }),
+    "X-GitHub-Hook-Installation-Target-ID": d.repoId.toString(),
     ...(d.signature === null ? {} : { "X-Hub-Signature-256": d.signature }),
   };
 }

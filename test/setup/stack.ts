@@ -14,6 +14,9 @@ import { readinessCheck } from "../../infra/readiness.ts";
 import { sha256 } from "../../domain/tokens.ts";
 import type { TestDb } from "./db.ts";
 import { poolSql, type PoolSql } from "../../infra/sql.ts";
+import { EventHub } from "../../api/events/hub.ts";
+import { SecretBox } from "../../infra/secretbox.ts";
+import { deliveryQueue } from "../../infra/delivery-queue.ts";
 
 export { spawnService, type Service } from "../../scripts/service.ts";
 
@@ -55,6 +58,10 @@ export interface StackOptions {
   announceCancels?: AppDeps["announceCancels"];
   /** Wraps the API's plain SQL (counting the statements a request runs, for instance). */
   wrapSql?: (sql: PoolSql) => PoolSql;
+  /** The webhook routes' WEBHOOK_ALLOW_PRIVATE (default false); redeliveries are queued on the stack's prefix. */
+  allowPrivateHooks?: boolean;
+  /** Serve the live event streams (AppDeps.events), with a hub of the stack's own that reads on its timer only (every 100 ms unless given). */
+  events?: { pollMs?: number };
   /** Also serve the app over HTTPS with this certificate and key (PEM), beside plain HTTP. */
   tls?: { cert: string | Buffer; key: string | Buffer };
 }
@@ -73,7 +80,10 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
   const created = IntentClient.create(producer, eventsConn, prefix, opts.resultTimeoutMs ?? 10_000, SIGNING_KEY);
   const intents = opts.wrapIntents ? opts.wrapIntents(created) : created;
   await intents.ready();
+  const deliveries = deliveryQueue(producer, prefix, { attempts: 3, backoffMs: 50 });
+  const hub = opts.events ? await EventHub.start({ sql: poolSql(db.pool), log, channel: `${prefix}:events`, pollMs: opts.events.pollMs ?? 100 }) : undefined;
   const app = createApp({
+    ...(hub ? { events: hub } : {}),
     prisma: db.prisma,
     sql: opts.wrapSql ? opts.wrapSql(poolSql(db.pool)) : poolSql(db.pool),
     intents,
@@ -87,6 +97,7 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
     ...(opts.announceCancels ? { announceCancels: opts.announceCancels } : {}),
     before: opts.before,
     routers: opts.routers,
+    hooks: { secrets: new SecretBox(SIGNING_KEY), enqueueDeliveries: (ids) => deliveries.enqueue(ids), allowPrivate: opts.allowPrivateHooks ?? false },
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, "127.0.0.1", () => resolve(s));
@@ -115,6 +126,7 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
     redis,
     startWorker,
     async stop() {
+      await hub?.stop();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       if (tlsServer) {
@@ -126,6 +138,7 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
         for (const c of w.conns) c.disconnect();
       }
       await intents.close();
+      await deliveries.close();
       // Each file's queue keys go with it.
       const keys = await redis.keys(`${prefix}:*`);
       if (keys.length > 0) await redis.del(...keys);

@@ -35,7 +35,7 @@ const ROLE_OF: Record<string, AclRole> = { "api/server.ts": "api", "worker/main.
  * file's own database, queue prefix and Redis with ACLs on; at the end, the invariants
  * must hold and Redis must have refused no command.
  */
-export function systemSuite(label: string, fleetEnv: Record<string, string>): SystemSuite {
+export function systemSuite(label: string, fleetEnv: Record<string, string>, serviceEnv: Record<string, string> = {}): SystemSuite {
   const s = {} as SystemSuite;
   const services: Service[] = [];
   const prefix = `${label.replace(/[^a-z0-9]/gi, "").slice(0, 6)}${process.pid}${Math.random().toString(36).slice(2, 7)}`;
@@ -52,8 +52,8 @@ export function systemSuite(label: string, fleetEnv: Record<string, string>): Sy
     s.redisUrl = s.redis.adminUrl;
     s.db = await createTestDb(label);
     s.world = await buildWorld(s.db.prisma);
-    s.apiProc = s.start("api/server.ts", { PORT: "0", HOST: "127.0.0.1" });
-    s.workerProc = s.start("worker/main.ts", { WORKER_PORT: "0" });
+    s.apiProc = s.start("api/server.ts", { PORT: "0", HOST: "127.0.0.1", ...serviceEnv });
+    s.workerProc = s.start("worker/main.ts", { WORKER_PORT: "0", ...serviceEnv });
     await s.apiProc.waitForLine(/api listening/);
     s.api = `http://127.0.0.1:${/"port":(\d+)/.exec(s.apiProc.output())![1]}`;
     await s.workerProc.waitForLine(/worker ready/);
