@@ -19,6 +19,8 @@ import { JSON_TYPES, jsonBodiesOnly } from "./body.ts";
 import { apiEnv } from "../infra/config.ts";
 import { requestLevel } from "./request-log.ts";
 import { hookRoutes, type HookRouteDeps } from "./routes/hooks.ts";
+import type { EventHub } from "./events/hub.ts";
+import { eventRoutes, type EventStreamOptions } from "./events/routes.ts";
 
 export interface AppDeps {
   prisma: PrismaClient;
@@ -43,6 +45,10 @@ export interface AppDeps {
   publicUrl?: string | null;
   /** Signs /api/v3 log download links (api/v3/log-links.ts); a random key per process when unset. */
   logLinkKey?: Buffer;
+  /** The process's event hub: the live event streams (api/events) are served when it is given. */
+  events?: EventHub;
+  /** Their keep-alive, back-pressure and per-user limits (api/events/routes.ts; defaults when unset). */
+  eventStreams?: EventStreamOptions;
   /** Webhooks (api/routes/hooks.ts): served when given. */
   hooks?: Pick<HookRouteDeps, "secrets" | "enqueueDeliveries" | "allowPrivate">;
   /** Middleware that sees every request first (metrics, for instance). */
@@ -92,6 +98,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.hooks) app.use(hookRoutes({ ...deps, ...deps.hooks }));
   app.use(readRoutes(deps));
   app.use(listRoutes(deps));
+  if (deps.events) app.use(eventRoutes({ ...deps, hub: deps.events, options: deps.eventStreams }));
   app.use(githubRoutes({ ...deps, logLinkKey: deps.logLinkKey ?? randomBytes(32) }));
   for (const r of deps.routers ?? []) app.use(r);
   app.use(() => {

@@ -10,6 +10,7 @@ import { MAINTENANCE_QUEUE, SIGNALS_JOB } from "../domain/contracts.ts";
 import { createApp } from "./app.ts";
 import { SecretBox } from "../infra/secretbox.ts";
 import { deliveryQueue } from "../infra/delivery-queue.ts";
+import { EventHub } from "./events/hub.ts";
 import { logLinkKey } from "./v3/log-links.ts";
 import { serve } from "./listen.ts";
 import { dashboardRouter } from "./dashboard.ts";
@@ -47,6 +48,11 @@ const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: producer, pr
 // Without a listener BullMQ prints each error with console.error; the watch reports them once.
 maintenanceQueue.on("error", () => {});
 
+// The dispatcher's hints (api/events/hub.ts); a connection of its own, as it stays in subscribe mode.
+const hintsConn = connectRedis(cfg.REDIS_URL, "subscriber", "api-event-hints");
+watchRedis(hintsConn, redisWatch, "api-event-hints");
+const events = await EventHub.start({ sql, log, redis: hintsConn, channel: `${cfg.QUEUE_PREFIX}:events` });
+
 // Redeliveries a hook admin asks for (api/routes/hooks.ts); the workers send them.
 const deliveries = deliveryQueue(producer, cfg.QUEUE_PREFIX, { attempts: cfg.WEBHOOK_MAX_ATTEMPTS, backoffMs: cfg.WEBHOOK_BACKOFF_MS });
 const app = createApp({
@@ -64,6 +70,7 @@ const app = createApp({
   logStallMs: cfg.LOG_STREAM_STALL_MS,
   runnerHeartbeatWindowMs: cfg.RUNNER_HEARTBEAT_WINDOW_MS,
   publicUrl: cfg.PUBLIC_URL ?? null,
+  events,
   logLinkKey: logLinkKey(cfg.INTENT_SIGNING_KEY),
   // fail-fast's cancel signals: a worker publishes them (the API's Redis user cannot).
   announceCancels: (signals) => maintenanceQueue.add(SIGNALS_JOB, { signals }, { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } }),
@@ -74,8 +81,9 @@ const { stopAccepting } = serve(app, { port: cfg.PORT, host: cfg.HOST, tls }, lo
 
 // Each phase is bounded (infra/shutdown.ts): a dead Redis or database must not hold the stop.
 onShutdown(log, [
-  [stopAccepting[0], stopAccepting[1], 10_000],
+  // Open event streams end (clients resume elsewhere with Last-Event-ID) once nothing new can connect, or the close would wait on them.
+  [stopAccepting[0], async () => { const closed = stopAccepting[1](); await events.stop(); await closed; }, 10_000],
   ["close queue", async () => { await intents.close(); await maintenanceQueue.close(); await deliveries.close(); }, 3_000],
-  ["close redis", async () => { producer.disconnect(); eventsConn.disconnect(); }, 2_000],
+  ["close redis", async () => { producer.disconnect(); eventsConn.disconnect(); hintsConn.disconnect(); }, 2_000],
   ["disconnect database", async () => { await prisma.$disconnect(); await pool.end(); }, 5_000],
 ]);

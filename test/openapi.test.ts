@@ -158,6 +158,8 @@ function appForIntrospection(readiness: AppDeps["readiness"] = async () => null)
     ipLimiter: never,
     log: silentLog,
     readiness,
+    // The event streams are served when api/server.ts hands the app its hub.
+    events: never,
     routers: [dashboardRouter({ sql: never }, []), openapiRouter()],
   });
 }
@@ -187,7 +189,7 @@ const tok: Record<string, string> = {};
 
 beforeAll(async () => {
   db = await createTestDb("openapi");
-  stack = await startStack(db, { registrationToken: REGISTRATION, routers: [openapiRouter()] });
+  stack = await startStack(db, { registrationToken: REGISTRATION, routers: [openapiRouter()], events: {} });
   slow = await startStack(db, { withWorker: false, resultTimeoutMs: 300, ratePerHour: 3, routers: [openapiRouter()] });
   world = await buildWorld(db.prisma);
   await ops.createUser(db.prisma, { login: "suspended-sam" });
@@ -529,6 +531,35 @@ describe("user API answers match the document", () => {
     expect((await api("GET", JOBS, { params: { id: 987654321 }, token: tok.aliceRead })).status).toBe(404);
     expect((await api("GET", JOBS, { params: { id: a.run_id }, token: tok.userOnly })).status).toBe(403);
     expect((await api("GET", JOBS, { params: { id: a.run_id } })).status).toBe(401);
+  });
+
+  it("event streams: a run's stream to its end, 204 past it, a repository's stream opening, and their errors", async () => {
+    const RUN_EVENTS = "/api/v1/runs/{id}/events";
+    const REPO_EVENTS = "/api/v1/repos/{owner}/{repo}/actions/events";
+    const a = await pushAndRun(db.prisma, "alice/demo", ONE_JOB, "0a0a0601");
+    const priv = await pushAndRun(db.prisma, "alice/secret", ONE_JOB, "0a0a0602");
+    // As the dispatcher writes them (api/events reads dispatched rows only).
+    const { rows } = await db.pool.query<{ id: string }>(
+      `INSERT INTO events (id, type, action, repo_id, run_id, snapshot, payload, dispatched_at)
+       SELECT nextval('events_dispatch_seq'), 'workflow_run', 'completed', repo_id, id, '{}', '{"action":"completed"}', now() FROM workflow_runs WHERE id = $1::bigint RETURNING id::text`,
+      [String(a.run_id)],
+    );
+    const done = await api("GET", RUN_EVENTS, { params: { id: a.run_id }, token: tok.aliceRead });
+    expect(done.status).toBe(200);
+    expect(done.body).toBe(`id: ${rows[0]!.id}\nevent: workflow_run\ndata: {"action": "completed"}\n\n`);
+    expect((await api("GET", RUN_EVENTS, { params: { id: a.run_id }, token: tok.aliceRead, headers: { "Last-Event-ID": rows[0]!.id } })).status).toBe(204);
+    expect((await api("GET", RUN_EVENTS, { params: { id: a.run_id }, token: tok.aliceRead, query: { last_event_id: "x" } })).status).toBe(400);
+    expect((await api("GET", RUN_EVENTS, { params: { id: priv.run_id }, token: world.tokens.dave })).body).toEqual({ error: "run not found" });
+    expect((await api("GET", RUN_EVENTS, { params: { id: a.run_id }, token: tok.userOnly })).status).toBe(403);
+    expect((await api("GET", RUN_EVENTS, { params: { id: a.run_id } })).status).toBe(401);
+    // A repository's stream does not end: its answer is checked on its headers, then dropped.
+    const ac = new AbortController();
+    const open = await fetch(`${stack.url}/api/v1/repos/alice/demo/actions/events`, { headers: { authorization: `Bearer ${tok.aliceRead}` }, signal: ac.signal });
+    conforms("GET", REPO_EVENTS, { status: open.status, headers: open.headers, body: "" });
+    expect(open.status).toBe(200);
+    ac.abort();
+    expect((await api("GET", REPO_EVENTS, { params: { owner: "alice", repo: "secret" }, token: world.tokens.dave })).status).toBe(404);
+    expect((await api("GET", REPO_EVENTS, { params: { owner: "alice", repo: "demo" }, token: tok.aliceRead, headers: { "Last-Event-ID": "-1" } })).status).toBe(400);
   });
 
   it("run cancel, force-cancel and timeline: success and errors", async () => {

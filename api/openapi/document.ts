@@ -354,6 +354,56 @@ export function buildRegistry(): OpenAPIRegistry {
     responses: { 200: json("The run's jobs.", S.JobsOfRun, { ...RATE, ...SCOPES }), ...userErrors("repo:read", "run", false), ...INTERNAL },
   });
 
+  // ---- Live event streams (api/events, docs/event-streams.md) ----
+  const lastEventId = {
+    query: z.object({
+      last_event_id: z.string().regex(/^\d+$/).optional().openapi({ param: { name: "last_event_id", in: "query", description: "As the `Last-Event-ID` header, for clients that cannot send headers; the header wins when both are given (an EventSource reconnecting sends the header and keeps its URL).", example: "1042" } }),
+    }),
+    headers: [registry.registerParameter("LastEventId", z.string().regex(/^\d+$/).optional().openapi({
+      param: { name: "Last-Event-ID", in: "header", description: "The `id` of the last event the client received: the stream resumes with every later event of this stream, none missed and none repeated. A non-negative decimal integer." },
+    }))],
+  };
+  const sse = (what: string): ResponseConfig => ({
+    description: `\`text/event-stream\` (with \`Cache-Control: no-store\`, \`X-Accel-Buffering: no\`), each message written as it happens: \`id: <event id>\`, \`event: workflow_job\` or \`workflow_run\`, \`data: <the webhook payload, JSON on one line>\`, a blank line. A \`: keep-alive\` comment every 15 s. ${what} A client that does not read is cut (more than 1 MiB queued for it, or its connection unwritable for 30 s), as are open streams when the API stops: reconnect with \`Last-Event-ID\`.`,
+    headers: { ...ALWAYS, ...RATE, ...SCOPES },
+    content: { "text/event-stream": { schema: z.string() } },
+  });
+  const streamErrors = (what: "run" | "repository") => ({
+    ...userErrors("repo:read", what, false),
+    400: error("`Last-Event-ID must be a non-negative integer (the id of the last event received)` (or `last_event_id …` for the query parameter). Nothing is read.", { ...RATE, ...SCOPES }),
+    429: error("`rate limit exceeded` (as for every request), or `too many open event streams: at most 20 per user; close one first` (`Retry-After: 10`): a user's streams over all its tokens are capped per API process.", { ...RETRY, ...RATE, ...SCOPES }),
+    503: error("`the API is stopping: reconnect with Last-Event-ID` (`Retry-After: 1`).", { ...RETRY, ...RATE, ...SCOPES }),
+    ...INTERNAL,
+  });
+  path({
+    method: "get",
+    path: "/api/v1/runs/{id}/events",
+    operationId: "streamRunEvents",
+    tags: ["Read"],
+    summary: "A run's events, live (Server-Sent Events)",
+    description:
+      "The run's `workflow_job` and `workflow_run` events in the order they were dispatched, as the repository's webhooks get them. Without `Last-Event-ID` the stream starts with the run's first event, so a client that opens it late still sees the whole run. It ends after the run's `workflow_run` `completed` event (a rerun is another run, with a stream of its own). Authorized as `GET /runs/{id}`: a run the caller may not see is a 404.",
+    security: pat("repo:read"),
+    request: { params: z.object({ id: RunId }), ...lastEventId },
+    responses: {
+      200: sse("Ends after the run's `workflow_run` `completed` event."),
+      204: empty("The client already has the run's `completed` event: nothing more will come (an EventSource does not reconnect after a 204).", { ...RATE, ...SCOPES }),
+      ...streamErrors("run"),
+    },
+  });
+  path({
+    method: "get",
+    path: "/api/v1/repos/{owner}/{repo}/actions/events",
+    operationId: "streamRepoEvents",
+    tags: ["Read"],
+    summary: "A repository's events, live (Server-Sent Events)",
+    description:
+      "Every `workflow_job` and `workflow_run` event of the repository's runs, in the order they were dispatched. Without `Last-Event-ID` the stream starts now: only events dispatched after it opened. It does not end on its own. A repository that does not exist and one the caller may not see get the same 404.",
+    security: pat("repo:read"),
+    request: { params: repoParams, ...lastEventId },
+    responses: { 200: sse("Does not end on its own."), ...streamErrors("repository") },
+  });
+
   // ---- Runner protocol ----
   const jsonBody = (schema: z.ZodType, required: boolean, example: object) => ({ required, content: { "application/json": { schema, example } } });
   const invalidBody = (more = "") => error(`\`malformed JSON body\`, or \`invalid body: <field>: <problem>; …\`${more}.`);
