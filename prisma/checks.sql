@@ -64,12 +64,13 @@ CREATE TRIGGER "workflow_runs_count_chains_removed" AFTER DELETE ON "workflow_ru
   REFERENCING OLD TABLE AS old_runs FOR EACH STATEMENT EXECUTE FUNCTION "workflow_runs_count_chains_removed"();
 
 -- The outbox (migration events_webhooks, docs/events.md): every job and run transition and
--- every applied intent writes an event in its own transaction. A run's changes are written
--- at commit (deferred), after its jobs' in that transaction, so a receiver hears a run
--- complete after the job that completed it; a new run's `requested` comes at once, and its
--- jobs' `queued` at commit, after it.
+-- every applied intent writes an event in its own transaction. One statement may change a
+-- run and several of its jobs in any order, so `tx` names the writing transaction and the
+-- dispatcher orders one transaction's events by what they say (a run is requested before
+-- its jobs queue, a job fails before the jobs it skips, a run completes last).
 CREATE SEQUENCE "events_dispatch_seq" AS BIGINT;
 CREATE INDEX "events_undispatched_idx" ON "events"("seq") WHERE "id" IS NULL;
+CREATE INDEX "events_undispatched_tx_idx" ON "events"("tx") WHERE "id" IS NULL;
 
 CREATE FUNCTION "workflow_runs_event_requested"() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
@@ -86,21 +87,30 @@ BEGIN
   VALUES ('workflow_run', CASE NEW."status" WHEN 'running' THEN 'in_progress' ELSE 'completed' END, NEW."repo_id", NEW."id", to_jsonb(NEW) - 'event_payload');
   RETURN NULL;
 END $fn$;
-CREATE CONSTRAINT TRIGGER "workflow_runs_event_changed" AFTER UPDATE OF "status" ON "workflow_runs" DEFERRABLE INITIALLY DEFERRED
+CREATE TRIGGER "workflow_runs_event_changed" AFTER UPDATE OF "status" ON "workflow_runs"
   FOR EACH ROW WHEN (OLD."status" IS DISTINCT FROM NEW."status" AND NEW."status" <> 'queued') EXECUTE FUNCTION "workflow_runs_event_changed"();
 
-CREATE FUNCTION "workflow_jobs_event"() RETURNS trigger LANGUAGE plpgsql AS $fn$
+CREATE FUNCTION "workflow_jobs_event_created"() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
   INSERT INTO "events" ("type", "action", "repo_id", "run_id", "job_id", "snapshot")
-  SELECT 'workflow_job', CASE NEW."status" WHEN 'queued' THEN 'queued' WHEN 'running' THEN 'in_progress' ELSE 'completed' END,
+  SELECT 'workflow_job', CASE n."status" WHEN 'queued' THEN 'queued' WHEN 'running' THEN 'in_progress' ELSE 'completed' END,
+    r."repo_id", n."run_id", n."id", to_jsonb(n)
+  FROM new_jobs n JOIN "workflow_runs" r ON r."id" = n."run_id" ORDER BY n."id";
+  RETURN NULL;
+END $fn$;
+CREATE TRIGGER "workflow_jobs_event_created" AFTER INSERT ON "workflow_jobs"
+  REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION "workflow_jobs_event_created"();
+
+CREATE FUNCTION "workflow_jobs_event_changed"() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  INSERT INTO "events" ("type", "action", "repo_id", "run_id", "job_id", "snapshot")
+  SELECT 'workflow_job', CASE NEW."status" WHEN 'running' THEN 'in_progress' ELSE 'completed' END,
     r."repo_id", NEW."run_id", NEW."id", to_jsonb(NEW)
   FROM "workflow_runs" r WHERE r."id" = NEW."run_id";
   RETURN NULL;
 END $fn$;
-CREATE CONSTRAINT TRIGGER "workflow_jobs_event_created" AFTER INSERT ON "workflow_jobs" DEFERRABLE INITIALLY DEFERRED
-  FOR EACH ROW EXECUTE FUNCTION "workflow_jobs_event"();
 CREATE TRIGGER "workflow_jobs_event_changed" AFTER UPDATE OF "status" ON "workflow_jobs"
-  FOR EACH ROW WHEN (OLD."status" IS DISTINCT FROM NEW."status" AND NEW."status" <> 'queued') EXECUTE FUNCTION "workflow_jobs_event"();
+  FOR EACH ROW WHEN (OLD."status" IS DISTINCT FROM NEW."status" AND NEW."status" <> 'queued') EXECUTE FUNCTION "workflow_jobs_event_changed"();
 
 CREATE FUNCTION "lifecycle_intents_event"() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE

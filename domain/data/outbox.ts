@@ -14,6 +14,8 @@ export type EventType = "workflow_job" | "workflow_run" | "intent";
 
 export interface PendingEvent {
   seq: bigint;
+  /** The writing transaction. */
+  tx: bigint;
   type: EventType;
   action: string;
   repoId: bigint;
@@ -21,6 +23,8 @@ export interface PendingEvent {
   jobId: bigint | null;
   /** The changed row as it was after the change (to_jsonb of it). */
   snapshot: Record<string, unknown>;
+  /** The row's status after the change, from the snapshot. */
+  status: string | null;
   createdAt: Date;
 }
 
@@ -29,15 +33,22 @@ export async function tryDispatchLock(db: Sql): Promise<boolean> {
   return r?.ok === true;
 }
 
-/** The oldest undispatched events, in the order they were written. */
+/**
+ * The undispatched events of the oldest transactions (those of the first `limit` events,
+ * each transaction whole, so one can be put in order), in the order they were written.
+ */
 export async function pendingEvents(db: Sql, limit: number): Promise<PendingEvent[]> {
-  const rows = await query<{ seq: string; type: EventType; action: string; repo_id: string; run_id: string | null; job_id: string | null; snapshot: Record<string, unknown>; created_at: Date }>(db, sql`
-    SELECT seq::text, type::text AS type, action, repo_id::text, run_id::text, job_id::text, snapshot, created_at
-    FROM events WHERE id IS NULL ORDER BY seq LIMIT ${limit}::int`);
+  const txs = await query<{ tx: string }>(db, sql`
+    SELECT DISTINCT t.tx::text AS tx FROM (SELECT e.tx FROM events e WHERE e.id IS NULL ORDER BY e.seq LIMIT ${limit}::int) t`);
+  if (txs.length === 0) return [];
+  const rows = await query<{ seq: string; tx: string; type: EventType; action: string; repo_id: string; run_id: string | null; job_id: string | null; snapshot: Record<string, unknown>; created_at: Date }>(db, sql`
+    SELECT e.seq::text AS seq, e.tx::text AS tx, e.type::text AS type, e.action, e.repo_id::text AS repo_id, e.run_id::text AS run_id,
+      e.job_id::text AS job_id, e.snapshot, e.created_at
+    FROM events e WHERE e.id IS NULL AND e.tx = ANY(${txs.map((t) => t.tx)}::bigint[]) ORDER BY e.seq`);
   const big = (v: string | null) => (v === null ? null : BigInt(v));
   return rows.map((r) => ({
-    seq: BigInt(r.seq), type: r.type, action: r.action, repoId: BigInt(r.repo_id), runId: big(r.run_id), jobId: big(r.job_id),
-    snapshot: r.snapshot, createdAt: r.created_at,
+    seq: BigInt(r.seq), tx: BigInt(r.tx), type: r.type, action: r.action, repoId: BigInt(r.repo_id), runId: big(r.run_id), jobId: big(r.job_id),
+    snapshot: r.snapshot, createdAt: r.created_at, status: typeof r.snapshot["status"] === "string" ? (r.snapshot["status"] as string) : null,
   }));
 }
 

@@ -4,6 +4,7 @@ import { poolSql, sqlTx } from "../../infra/sql.ts";
 import { PayloadReader } from "../../domain/data/event-payloads.ts";
 import { markDispatched, nextEventIds, pendingEvents, pruneEvents, tryDispatchLock, type Dispatched, type PendingEvent } from "../../domain/data/outbox.ts";
 import { createDeliveries, idleDeliveries, pruneDeliveries } from "../../domain/data/deliveries.ts";
+import { orderBatch } from "../../domain/events/order.ts";
 
 // The outbox's dispatcher (docs/events.md, "Outbox"): every worker runs one; one at a time
 // dispatches (an advisory lock). A pass takes the oldest undispatched events, gives each
@@ -79,7 +80,7 @@ export async function dispatchPass(deps: Pick<DispatcherDeps, "pool" | "log" | "
   const started = performance.now();
   const out = await sqlTx(deps.pool, async (db) => {
     if (!(await tryDispatchLock(db))) return null;
-    const pending = await pendingEvents(db, deps.batch ?? 200);
+    const pending = orderBatch(await pendingEvents(db, deps.batch ?? 200));
     if (pending.length === 0) return null;
     const ids = await nextEventIds(db, pending.length);
     const reader = new PayloadReader(db, deps.origin);
