@@ -252,7 +252,7 @@ describe("without hints, limits, and shutdown", () => {
     const gone = connectRedis(inject("redisUrl"), "subscriber");
     gone.disconnect();
     // A Redis connection that is gone: the subscription fails, the timer still reads.
-    quiet = await startApi({ redis: gone, pollMs: 100, log: pino({ level: "info" }, sink) }, { keepAliveMs: 50, maxQueuedBytes: 64 * 1024, stallMs: 2_000, maxStreamsPerUser: 2 });
+    quiet = await startApi({ redis: gone, pollMs: 100, log: pino({ level: "info" }, sink) }, { keepAliveMs: 50, maxQueuedBytes: 256 * 1024, stallMs: 2_000, maxStreamsPerUser: 2 });
   });
 
   it("reads events on its timer when no hint comes, and says once that Redis is not there", async () => {
