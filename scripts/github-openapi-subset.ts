@@ -16,6 +16,8 @@ import { fileURLToPath } from "node:url";
 //   nullable-composite  `nullable: true` without `type` (allOf/anyOf/oneOf) -> anyOf [it, null]
 //   ref-siblings        keywords beside a `$ref` dropped (OpenAPI 3.0 ignores them; ajv would not)
 //   openapi-keyword     OpenAPI-only keywords dropped: example, discriminator, xml, externalDocs, x-*
+//   stray-object-keyword `additionalProperties` beside a non-object `type` dropped (it means
+//                       nothing there; strict ajv refuses it, e.g. hook-delivery's response.payload)
 // The file lists each kind with how many times it applied.
 
 export const OPERATIONS = [
@@ -37,6 +39,14 @@ export const OPERATIONS = [
   "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
   "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts",
   "GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations",
+  "GET /repos/{owner}/{repo}/hooks",
+  "POST /repos/{owner}/{repo}/hooks",
+  "GET /repos/{owner}/{repo}/hooks/{hook_id}",
+  "PATCH /repos/{owner}/{repo}/hooks/{hook_id}",
+  "DELETE /repos/{owner}/{repo}/hooks/{hook_id}",
+  "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries",
+  "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}",
+  "POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts",
 ] as const;
 
 // Kept even when no kept operation names it: the body of GitHub's error responses.
@@ -48,6 +58,7 @@ const PATCH_KINDS = {
   "nullable-composite": "nullable schema without `type` (allOf/anyOf/oneOf) became `anyOf: [schema, {type: null}]`",
   "ref-siblings": "keywords beside `$ref` dropped (OpenAPI 3.0 ignores them, JSON Schema would apply them)",
   "openapi-keyword": "OpenAPI-only keywords dropped (example, discriminator, xml, externalDocs, x-*)",
+  "stray-object-keyword": "`additionalProperties` beside a non-object `type` dropped (meaningless there; strict ajv refuses it)",
 } as const;
 type PatchKind = keyof typeof PATCH_KINDS;
 
@@ -130,7 +141,7 @@ function sortKeys(v: Json): Json {
 }
 
 class Patcher {
-  counts: Record<PatchKind, number> = { "nullable-type": 0, "nullable-enum": 0, "nullable-composite": 0, "ref-siblings": 0, "openapi-keyword": 0 };
+  counts: Record<PatchKind, number> = { "nullable-type": 0, "nullable-enum": 0, "nullable-composite": 0, "ref-siblings": 0, "openapi-keyword": 0, "stray-object-keyword": 0 };
 
   /** A schema object converted to draft-07 JSON Schema (recursing into subschemas). */
   schema(s: Json): Json {
@@ -146,6 +157,10 @@ class Patcher {
       else if (["items", "additionalProperties", "not"].includes(k)) out[k] = this.schema(v);
       else if (["allOf", "anyOf", "oneOf"].includes(k) && Array.isArray(v)) out[k] = v.map((x) => this.schema(x));
       else out[k] = v;
+    }
+    if (typeof out.type === "string" && out.type !== "object" && "additionalProperties" in out) {
+      delete out.additionalProperties;
+      this.counts["stray-object-keyword"]++;
     }
     return this.nullable(out);
   }

@@ -1,13 +1,13 @@
 import { Router, type Request, type Response } from "express";
 import { z } from "zod";
-import type { PoolSql } from "../../infra/sql.ts";
+import type { PoolSql, Sql } from "../../infra/sql.ts";
 import type { SecretBox } from "../../infra/secretbox.ts";
 import { sqlText } from "../../infra/text.ts";
 import { checkHookUrl } from "../../infra/webhook-http.ts";
 import type { Access } from "../../domain/data/access.ts";
 import { parseId } from "../../domain/ids.ts";
 import {
-  createHook, deleteHook, getDelivery, getHook, HOOK_EVENTS, listDeliveries, listHooks, MAX_HOOKS_PER_REPO, repoRole, updateHook, type HookChanges,
+  createHook, deleteHook, getDelivery, getHook, HOOK_EVENTS, listDeliveries, listHooks, MAX_HOOKS_PER_REPO, repoRole, updateHook, type DeliverySummary, type HookChanges,
 } from "../../domain/data/hooks.ts";
 import { redeliver } from "../../domain/data/deliveries.ts";
 import { authenticate, authOf, repoParam, requireScope, type AuthDeps } from "../auth.ts";
@@ -38,8 +38,8 @@ export function hookAccess(access: Access, userId: bigint, facts: { ownerId: big
   return facts.ownerId === userId || facts.role === "admin" ? { kind: "ok" } : { kind: "forbidden" };
 }
 
-const events = z.array(z.enum(HOOK_EVENTS)).min(1).max(HOOK_EVENTS.length).refine((e) => new Set(e).size === e.length, "must not repeat an event");
-const secret = sqlText(z.string().min(1).max(256));
+export const events = z.array(z.enum(HOOK_EVENTS)).min(1).max(HOOK_EVENTS.length).refine((e) => new Set(e).size === e.length, "must not repeat an event");
+export const secret = sqlText(z.string().min(1).max(256));
 const createBody = z.strictObject({
   url: sqlText(z.string().min(1).max(2000)),
   secret: secret.optional(),
@@ -55,7 +55,8 @@ const updateBody = z.strictObject({
   content_type: z.literal("json").optional(),
 });
 
-async function repoOfAdmin(deps: HookRouteDeps, res: Response): Promise<bigint> {
+/** The repository the route names, when the caller administers it; else the 404 or 403 (shared with /api/v3). */
+export async function repoOfAdmin(deps: { sql: Sql }, res: Response): Promise<bigint> {
   const { token, target } = authOf(res);
   const repoId = target?.repoId;
   const facts = repoId === undefined ? null : await repoRole(deps.sql, repoId, token.userId);
@@ -65,7 +66,8 @@ async function repoOfAdmin(deps: HookRouteDeps, res: Response): Promise<bigint> 
   return repoId!;
 }
 
-async function checkedUrl(deps: HookRouteDeps, raw: string): Promise<string> {
+/** The URL as it will be stored, or the 422 naming why it may not be a hook's (shared with /api/v3). */
+export async function checkedUrl(deps: Pick<HookRouteDeps, "allowPrivate">, raw: string): Promise<string> {
   const c = await checkHookUrl(raw, { allowPrivate: deps.allowPrivate });
   if (!c.ok) throw unprocessable(c.message);
   return c.url.toString();
@@ -83,6 +85,19 @@ function perPageOf(req: Request): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > 100) throw badRequest("per_page must be an integer from 1 to 100");
   return n;
+}
+
+/** A page of a hook's deliveries (`per_page`, `cursor`), with the Link to the next one while one may follow (shared with /api/v3). */
+export async function deliveryPage(deps: { sql: Sql }, req: Request, hookId: bigint, origin: string): Promise<{ page: DeliverySummary[]; link: string | null }> {
+  const perPage = perPageOf(req);
+  const cursor = req.query.cursor === undefined ? null : parseId(req.query.cursor);
+  if (req.query.cursor !== undefined && cursor === null) throw badRequest("cursor must be a delivery id from a Link header");
+  const page = await listDeliveries(deps.sql, hookId, perPage, cursor);
+  if (page.length < perPage) return { page, link: null };
+  const next = new URL(req.originalUrl, origin);
+  next.searchParams.set("cursor", page[page.length - 1]!.id.toString());
+  next.searchParams.set("per_page", String(perPage));
+  return { page, link: `<${next.toString()}>; rel="next"` };
 }
 
 export function hookRoutes(deps: HookRouteDeps): Router {
@@ -139,16 +154,8 @@ export function hookRoutes(deps: HookRouteDeps): Router {
     const repoId = await repoOfAdmin(deps, res);
     const hook = await getHook(deps.sql, repoId, idOf(req, "hook_id", "hook"));
     if (!hook) throw notFound("hook");
-    const perPage = perPageOf(req);
-    const cursor = req.query.cursor === undefined ? null : parseId(req.query.cursor);
-    if (req.query.cursor !== undefined && cursor === null) throw badRequest("cursor must be a delivery id from a Link header");
-    const page = await listDeliveries(deps.sql, hook.id, perPage, cursor);
-    if (page.length === perPage) {
-      const next = new URL(req.originalUrl, origin(req));
-      next.searchParams.set("cursor", page[page.length - 1]!.id.toString());
-      next.searchParams.set("per_page", String(perPage));
-      res.set("Link", `<${next.toString()}>; rel="next"`);
-    }
+    const { page, link } = await deliveryPage(deps, req, hook.id, origin(req));
+    if (link !== null) res.set("Link", link);
     res.json(page.map(deliveryView));
   });
 

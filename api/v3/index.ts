@@ -12,6 +12,8 @@ import { attemptOf, chainOf, pathId, repoContext, type RepoContext } from "./con
 import { jobsOfAttempts, jobViews } from "./jobs.ts";
 import { logRoutes } from "./logs.ts";
 import { ghRoutes } from "./gh.ts";
+import { githubHookRoutes } from "./hooks.ts";
+import type { HookRouteDeps } from "../routes/hooks.ts";
 import { pageNumberLinks, parseGitHubListQuery } from "./query.ts";
 import { runView, workflowView } from "../../domain/github/views.ts";
 import { GITHUB_OPERATIONS, route, type GitHubOperationName } from "./operations.ts";
@@ -26,6 +28,8 @@ export interface GitHubDeps extends IntentRouteDeps, ReadDeps {
   publicUrl?: string | null;
   /** Signs log download links (api/v3/log-links.ts). */
   logLinkKey: Buffer;
+  /** Webhooks (api/v3/hooks.ts): served when given, as the native ones are. */
+  hooks?: Pick<HookRouteDeps, "secrets" | "enqueueDeliveries" | "allowPrivate">;
 }
 
 
@@ -56,6 +60,7 @@ export function githubRoutes(deps: GitHubDeps): Router {
   jobReads(at);
   workflowReads(at);
   writeRoutes(r, deps, [authenticate(deps, repoParam), requireScope("repo:write")], at.ctxOf);
+  if (deps.hooks) r.use(githubHookRoutes({ ...deps, ...deps.hooks }));
   r.use(logRoutes(deps, at.read, at.ctxOf));
   r.use(ghRoutes(deps));
   return r;

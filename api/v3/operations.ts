@@ -6,7 +6,7 @@ import type { Scope } from "../../domain/scopes.ts";
 // operation ids are GitHub's (REST API 2022-11-28), below /api/v3.
 
 export interface GitHubOperation {
-  method: "get" | "post";
+  method: "get" | "post" | "patch" | "delete";
   /** GitHub's path template, without the /api/v3 prefix. */
   path: string;
   /** GitHub's operation id, as its OpenAPI description and Octokit name it. */
@@ -14,7 +14,7 @@ export interface GitHubOperation {
   summary: string;
   scope: Scope;
   /** The success status and GitHub's schema component of its body: `x list` a page of them, `x[]` an array. */
-  ok: { status: 200 | 201 | 202 | 302; schema: string };
+  ok: { status: 200 | 201 | 202 | 204 | 302; schema: string };
 }
 
 const get = (path: string, operationId: string, summary: string, schema: string): GitHubOperation =>
@@ -49,6 +49,32 @@ export const GITHUB_OPERATIONS = {
 } as const satisfies Record<string, GitHubOperation>;
 
 export type GitHubOperationName = keyof typeof GITHUB_OPERATIONS;
+
+const H = "/repos/{owner}/{repo}/hooks";
+const hook = (method: GitHubOperation["method"], path: string, operationId: string, summary: string, status: 200 | 201 | 202 | 204, schema: string): GitHubOperation =>
+  ({ method, path, operationId, summary, scope: "admin:repo_hook", ok: { status, schema } });
+
+/**
+ * GitHub's repository webhooks (api/v3/hooks.ts): the native hooks' data and checks, with
+ * admin:repo_hook and the repository's admin role. A table of their own because the
+ * Actions table's consumers assume repo:read/repo:write (the permission matrix of
+ * test/github-octokit.test.ts, the reference page's error texts); not on the reference
+ * page yet, as the native hook routes are not either.
+ */
+export const GITHUB_HOOK_OPERATIONS = {
+  listHooks: hook("get", H, "repos/list-webhooks", "List a repository's webhooks", 200, "hook[]"),
+  createHook: hook("post", H, "repos/create-webhook", "Create a repository webhook", 201, "hook"),
+  getHook: hook("get", `${H}/{hook_id}`, "repos/get-webhook", "Get a repository webhook", 200, "hook"),
+  updateHook: hook("patch", `${H}/{hook_id}`, "repos/update-webhook", "Update a repository webhook", 200, "hook"),
+  deleteHook: hook("delete", `${H}/{hook_id}`, "repos/delete-webhook", "Delete a repository webhook", 204, ""),
+  listDeliveries: hook("get", `${H}/{hook_id}/deliveries`, "repos/list-webhook-deliveries", "List a webhook's deliveries, newest first", 200, "hook-delivery-item[]"),
+  getDelivery: hook("get", `${H}/{hook_id}/deliveries/{delivery_id}`, "repos/get-webhook-delivery", "Get a delivery", 200, "hook-delivery"),
+  redeliver: hook("post", `${H}/{hook_id}/deliveries/{delivery_id}/attempts`, "repos/redeliver-webhook-delivery", "Redeliver a delivery", 202, "empty-object"),
+} as const satisfies Record<string, GitHubOperation>;
+
+export const hookRoute = Object.fromEntries(
+  Object.entries(GITHUB_HOOK_OPERATIONS).map(([k, op]) => [k, routeOf(op)]),
+) as Record<keyof typeof GITHUB_HOOK_OPERATIONS, string>;
 
 /** The router's form of an operation's path: `/api/v3` + GitHub's path with `{x}` as `:x`. */
 export function routeOf(op: GitHubOperation): string {
