@@ -9,6 +9,7 @@ import * as ops from "./ops.ts";
 import { redisAcl, sayRedisAcl } from "./redis-acl.ts";
 import { dashboardUrl } from "./dashboard.ts";
 import { demoToken } from "./demo-token.ts";
+import { listHookDeliveries, listRepoHooks, sayDeliveries, sayHooks } from "./hooks.ts";
 
 // The operator CLI: `npm run -s admin -- <noun> <verb> --flag value … [--json]`.
 // Scripts parse the one JSON object it prints with --json, so that output and the exit
@@ -129,6 +130,20 @@ const COMMANDS: Record<string, Command<unknown>> = {
   "runner drain": runnerState("drain"),
   "runner undrain": runnerState("undrain"),
   "runner revoke": runnerState("revoke"),
+  "hook list": command({
+    usage: "--repo OWNER/NAME",
+    run: (p, v) => listRepoHooks(p, str(v, "repo")),
+    say: sayHooks,
+  }),
+  "hook deliveries": command({
+    usage: "--repo OWNER/NAME --hook ID [--limit N] [--state delivered|failed|retrying|queued|waiting]",
+    run: (p, v) => {
+      const hook = parseId(str(v, "hook"));
+      if (hook === null) throw new UsageError(`--hook must be a positive whole number, got "${str(v, "hook")}"`);
+      return listHookDeliveries(p, { repo: str(v, "repo"), hook, limit: int(v, "limit"), state: opt(v, "state") });
+    },
+    say: sayDeliveries,
+  }),
   "redis-acl": command({
     usage: "[--apply] [--lock-default]",
     runWithoutDatabase: (v) => redisAcl({ apply: v.apply === true, lockDefault: v["lock-default"] === true }),

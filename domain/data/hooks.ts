@@ -113,11 +113,12 @@ const deliveryOf = (r: RawDelivery): DeliverySummary => ({
   runId: r.run_id === null ? null : BigInt(r.run_id),
 });
 
-/** Newest first; `before`: the page after the delivery with that id (cursor pagination). */
-export async function listDeliveries(db: Sql, hookId: bigint, perPage: number, before: bigint | null): Promise<DeliverySummary[]> {
+/** Newest first; `before`: the page after the delivery with that id (cursor pagination); `state`: only those in it (the admin CLI). */
+export async function listDeliveries(db: Sql, hookId: bigint, perPage: number, before: bigint | null, state?: DeliveryState): Promise<DeliverySummary[]> {
   const rows = await query<RawDelivery>(db, sql`
     SELECT ${DELIVERY_COLUMNS} FROM hook_deliveries d WHERE d.hook_id = ${id(hookId)}::bigint
       AND (${before === null ? null : id(before)}::bigint IS NULL OR d.id < ${before === null ? null : id(before)}::bigint)
+      AND (${state ?? null}::text IS NULL OR d.state::text = ${state ?? null}::text)
     ORDER BY d.id DESC LIMIT ${perPage}::int`);
   return rows.map(deliveryOf);
 }
