@@ -75,7 +75,7 @@ const app = createApp({
   // fail-fast's cancel signals: a worker publishes them (the API's Redis user cannot).
   announceCancels: (signals) => maintenanceQueue.add(SIGNALS_JOB, { signals }, { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } }),
   before: [httpMetrics(metrics)],
-  routers: [metricsRouter(metrics.registry), openapiRouter(), dashboardRouter({ sql, origin: { publicOrigin: cfg.PUBLIC_URL ?? null, trustProxy: cfg.TRUST_PROXY } }, [intents.queue, maintenanceQueue])],
+  routers: [metricsRouter(metrics.registry), openapiRouter(), dashboardRouter({ sql, origin: { publicOrigin: cfg.PUBLIC_URL ?? null, trustProxy: cfg.TRUST_PROXY } }, [intents.queue, maintenanceQueue, deliveries.queue])],
 });
 const { stopAccepting } = serve(app, { port: cfg.PORT, host: cfg.HOST, tls }, log, "api");
 

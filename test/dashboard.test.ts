@@ -5,7 +5,7 @@ import { Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import * as ops from "../admin/ops.ts";
 import { dashboardUrl } from "../admin/dashboard.ts";
-import { MAINTENANCE_QUEUE, QUEUE_NAME } from "../domain/contracts.ts";
+import { DELIVERY_QUEUE, MAINTENANCE_QUEUE, QUEUE_NAME } from "../domain/contracts.ts";
 import { connectRedis, type Redis } from "../infra/redis.ts";
 import { sha256 } from "../domain/tokens.ts";
 import { createTestDb, waitFor, type TestDb } from "./setup/db.ts";
@@ -102,7 +102,7 @@ describe("queue dashboard", () => {
     expect(page.headers.get("x-powered-by")).toBeNull();
     const queues = await call(url, "GET", "/admin/queues/api/queues", { token: tokens.admin });
     expect(queues.status).toBe(200);
-    expect(queues.body.queues.map((q: { name: string }) => q.name)).toEqual(expect.arrayContaining([QUEUE_NAME, MAINTENANCE_QUEUE]));
+    expect(queues.body.queues.map((q: { name: string }) => q.name)).toEqual(expect.arrayContaining([QUEUE_NAME, MAINTENANCE_QUEUE, DELIVERY_QUEUE]));
     // Bull Board's own read-only mode: its UI shows no action buttons.
     for (const q of queues.body.queues) expect(q).toMatchObject({ readOnlyMode: true, allowRetries: false });
     const writable = await call(url, "GET", "/admin/queues/api/queues", { token: tokens.writer });
