@@ -87,8 +87,8 @@ beforeAll(async () => {
   publisher = connectRedis(inject("redisUrl"), "worker", "test-hints");
   const hints = connectRedis(inject("redisUrl"), "subscriber");
   closers.push(async () => hints.disconnect());
-  // No timer to speak of: what this API streams, it heard of through the hint.
-  main = await startApi({ redis: hints, pollMs: 3_600_000 });
+  // Hints and a slow timer; "the hub" below reads on hints alone, the last describe on its timer alone.
+  main = await startApi({ redis: hints, pollMs: 2_000 });
   await waitFor("the hub's subscription", async () => (await publisher.pubsub("NUMSUB", channel))[1] === 1);
 });
 afterAll(async () => {
@@ -213,6 +213,22 @@ describe("a run's event stream", () => {
     const after = await SseClient.open(main.url, runPath(run.id), { token: world.tokens.bob, headers: { "Last-Event-ID": String(ids[1]) } });
     expect(after.status).toBe(204);
     await waitFor("every stream to leave the hub", async () => main.hub.size === 0);
+  });
+});
+
+describe("the hub", () => {
+  it("reads on a hint: with no timer to speak of, a hinted event arrives", async () => {
+    const hints = connectRedis(inject("redisUrl"), "subscriber");
+    closers.push(async () => hints.disconnect());
+    const hinted = await startApi({ redis: hints, pollMs: 3_600_000 });
+    await waitFor("the second hub's subscription", async () => (await publisher.pubsub("NUMSUB", channel))[1] === 2);
+    const run = await newRun("alice/demo");
+    const s = await SseClient.open(hinted.url, runPath(run.id), { token: world.tokens.bob });
+    const id = await emit(run, "workflow_job", "queued");
+    await s.waitFor(1);
+    expect(s.ids).toEqual([id]);
+    s.close();
+    await hinted.hub.stop();
   });
 });
 

@@ -25,6 +25,9 @@ export interface HubDeps {
 
 export type HubEnd = "shutdown";
 
+/** A subscription not made by then is reported (Redis away at start, or refusing it). */
+const SUBSCRIBE_WARN_MS = 5_000;
+
 /** What a stream gets from the hub: its events in id order, then perhaps an end. */
 export interface HubListener {
   filter: EventFilter;
@@ -77,6 +80,9 @@ export class EventHub {
   private again = false;
   private failing = false;
   private stopped = false;
+  private subscribed = false;
+  private warned = false;
+  private unheard: NodeJS.Timeout | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly onMessage = (channel: string, message: string) => {
     if (channel !== this.deps.channel) return;
@@ -102,10 +108,30 @@ export class EventHub {
     const redis = this.deps.redis;
     if (!redis) return;
     redis.on("message", this.onMessage);
-    // Not awaited: a Redis that is away must not hold the API; ioredis subscribes again on every reconnect.
-    redis.subscribe(this.deps.channel).catch((e: unknown) => {
-      this.deps.log.warn({ err: (e as Error).message, channel: this.deps.channel }, "event hub: the Redis subscription failed; events are read from Postgres every poll interval only");
-    });
+    // ioredis (5.11) can lose a SUBSCRIBE written during its handshake (status "connect"):
+    // the server never sees it and nothing fails. So it goes out once the connection is
+    // ready; ioredis subscribes again by itself on every reconnect. Not awaited: a Redis
+    // that is away must not hold the API.
+    if (redis.status === "ready" || redis.status === "end") this.subscribeHints();
+    else redis.once("ready", this.subscribeHints);
+    this.unheard = setTimeout(() => {
+      if (!this.subscribed) this.warnRedis(`not subscribed after ${SUBSCRIBE_WARN_MS} ms`);
+    }, SUBSCRIBE_WARN_MS);
+    this.unheard.unref();
+  }
+
+  private readonly subscribeHints = () => {
+    this.deps.redis!.subscribe(this.deps.channel).then(
+      () => (this.subscribed = true),
+      (e: unknown) => this.warnRedis((e as Error).message),
+    );
+  };
+
+  /** One line, however often it fails: the timer reads on regardless. */
+  private warnRedis(err: string): void {
+    if (this.warned) return;
+    this.warned = true;
+    this.deps.log.warn({ err, channel: this.deps.channel }, "event hub: the Redis subscription failed; events are read from Postgres every poll interval only");
   }
 
   /** The highest event id read and handed out. */
@@ -194,7 +220,9 @@ export class EventHub {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.unheard);
     this.deps.redis?.off("message", this.onMessage);
+    this.deps.redis?.off("ready", this.subscribeHints);
     const all = [...this.listeners.values()].flatMap((s) => [...s]);
     this.listeners.clear();
     for (const l of all) l.end("shutdown");

@@ -3,6 +3,7 @@ import { endsRun, readBacklog, readRunEnd, type EventFilter, type StreamEvent } 
 import { authenticate, authOf, idParam, repoParam, requireScope, type AuthDeps, type TargetAccess } from "../auth.ts";
 import { badRequest, HttpError, notFound, unavailable } from "../errors.ts";
 import { visibleTarget } from "../routes/read.ts";
+import type { Sql } from "../../infra/sql.ts";
 import type { EventHub } from "./hub.ts";
 import { DEFAULT_LIMITS, SSE_HEADERS, SseWriter, sseMessage, type Cut, type StreamLimits } from "./stream.ts";
 
@@ -94,8 +95,7 @@ async function open(ctx: Ctx, req: Request, res: Response, filter: EventFilter, 
   if (!last.ok) throw badRequest(last.message);
   if (ctx.deps.hub.isStopped) throw unavailable("the API is stopping: reconnect with Last-Event-ID", 1);
   if (req.method === "HEAD") {
-    res.status(200);
-    for (const [k, v] of Object.entries(SSE_HEADERS)) res.setHeader(k, v);
+    startEventStream(res);
     res.end();
     return;
   }
@@ -143,29 +143,22 @@ async function stream(ctx: Ctx, res: Response, filter: EventFilter, start: bigin
   const sub = hub.subscribe({ filter, deliver: (evs) => (live ? pass(evs) : void early.push(...evs)), end: () => finish(true) });
   res.on("close", cleanup);
   sent = start === "now" ? sub.from : start;
-  try {
-    if (filter.kind === "run") {
-      const end = await readRunEnd(sql, filter.runId);
-      // Past the run's last event there is nothing to wait for; 204 also tells an EventSource not to reconnect.
-      if (end !== null && end <= sent) {
-        cleanup();
-        res.status(204).end();
-        return;
-      }
-    }
-  } catch (e) {
+  const over = await pastRunEnd(sql, filter, sent).catch((e: unknown) => {
     cleanup();
     throw e;
+  });
+  if (over) {
+    // 204 also tells an EventSource not to reconnect.
+    cleanup();
+    res.status(204).end();
+    return;
   }
   if (stopping || cleaned) {
     cleanup();
     if (!res.headersSent && !res.destroyed) throw unavailable("the API is stopping: reconnect with Last-Event-ID", 1);
     return;
   }
-  res.status(200);
-  // setHeader, not set: Express would add a charset to the event-stream type.
-  for (const [k, v] of Object.entries(SSE_HEADERS)) res.setHeader(k, v);
-  res.flushHeaders();
+  startEventStream(res);
   const onCut = (why: Cut) => log.warn({ request_id: res.locals.requestId, why, stream: filter.kind, sent: sent.toString() }, "event stream cut: the client did not keep up");
   writer = new SseWriter(res, ctx.limits, onCut);
   try {
@@ -178,6 +171,20 @@ async function stream(ctx: Ctx, res: Response, filter: EventFilter, start: bigin
   }
   live = true;
   pass(early.splice(0));
+}
+
+/** A run's stream whose client has the run's completed event already: nothing will follow it. */
+async function pastRunEnd(sql: Sql, filter: EventFilter, after: bigint): Promise<boolean> {
+  if (filter.kind !== "run") return false;
+  const end = await readRunEnd(sql, filter.runId);
+  return end !== null && end <= after;
+}
+
+function startEventStream(res: Response): void {
+  res.status(200);
+  // setHeader, not set: Express would add a charset to the event-stream type.
+  for (const [k, v] of Object.entries(SSE_HEADERS)) res.setHeader(k, v);
+  res.flushHeaders();
 }
 
 /** The messages after `sent`, up to a run's completed event: nothing of a run follows it (pure). */
