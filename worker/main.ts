@@ -96,7 +96,10 @@ const deliveryWorker = createDeliveryWorker(
     pool, log, secrets: new SecretBox(cfg.INTENT_SIGNING_KEY, cfg.INTENT_SIGNING_KEY_PREVIOUS), enqueue: deliveries.enqueue,
     maxAttempts: cfg.WEBHOOK_MAX_ATTEMPTS, timeoutMs: cfg.WEBHOOK_TIMEOUT_MS, allowPrivate: cfg.WEBHOOK_ALLOW_PRIVATE, onAttempt: eventMetrics.onAttempt,
   },
-  { connection: deliveryBlocking, prefix: cfg.QUEUE_PREFIX, concurrency: cfg.WEBHOOK_CONCURRENCY },
+  {
+    connection: deliveryBlocking, prefix: cfg.QUEUE_PREFIX, concurrency: cfg.WEBHOOK_CONCURRENCY,
+    lockDurationMs: cfg.WORKER_LOCK_DURATION_MS, stalledIntervalMs: cfg.WORKER_STALLED_INTERVAL_MS,
+  },
 );
 started = true;
 log.info({ concurrency: cfg.WORKER_CONCURRENCY, prefix: cfg.QUEUE_PREFIX, http_port: http.port }, "worker ready");

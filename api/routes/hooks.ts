@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from "express";
 import { z } from "zod";
 import type { PoolSql, Sql } from "../../infra/sql.ts";
+import type { Logger } from "../../infra/logger.ts";
 import type { SecretBox } from "../../infra/secretbox.ts";
 import { sqlText } from "../../infra/text.ts";
 import { checkHookUrl } from "../../infra/webhook-http.ts";
@@ -11,7 +12,7 @@ import {
 } from "../../domain/data/hooks.ts";
 import { redeliver } from "../../domain/data/deliveries.ts";
 import { authenticate, authOf, repoParam, requireScope, type AuthDeps } from "../auth.ts";
-import { HttpError, badRequest, notFound, unprocessable } from "../errors.ts";
+import { HttpError, badRequest, conflict, notFound, unprocessable } from "../errors.ts";
 import { parseBody } from "../submit.ts";
 import { deliveryDetailView, deliveryView, hookView } from "./hooks-views.ts";
 
@@ -100,6 +101,20 @@ export async function deliveryPage(deps: { sql: Sql }, req: Request, hookId: big
   return { page, link: `<${next.toString()}>; rel="next"` };
 }
 
+/**
+ * A redelivery of a finished delivery (both dialects): 404 for none, 409 for one still
+ * being sent. Recorded as queued, so if the queue is away now the dispatcher's sweep sends it.
+ */
+export async function redeliverOnce(deps: { sql: Sql; log: Logger } & Pick<HookRouteDeps, "enqueueDeliveries">, hookId: bigint, deliveryId: bigint): Promise<bigint> {
+  const created = await redeliver(deps.sql, hookId, deliveryId);
+  if (created === null) {
+    if (await getDelivery(deps.sql, hookId, deliveryId)) throw conflict("the delivery is still being sent: redeliver it once it is delivered or failed");
+    throw notFound("delivery");
+  }
+  await deps.enqueueDeliveries([created]).catch((e: unknown) => deps.log.warn({ err: (e as Error).message }, "redelivery not queued yet; the sweep will"));
+  return created;
+}
+
 export function hookRoutes(deps: HookRouteDeps): Router {
   const r = Router();
   const base = "/api/v1/repos/:owner/:repo/hooks";
@@ -170,10 +185,8 @@ export function hookRoutes(deps: HookRouteDeps): Router {
   r.post(`${base}/:hook_id/deliveries/:delivery_id/attempts`, ...guard, async (req, res) => {
     const repoId = await repoOfAdmin(deps, res);
     const hook = await getHook(deps.sql, repoId, idOf(req, "hook_id", "hook"));
-    const created = hook ? await redeliver(deps.sql, hook.id, idOf(req, "delivery_id", "delivery")) : null;
-    if (created === null) throw notFound("delivery");
-    // Recorded as queued: if the queue is away now, the dispatcher's sweep sends it shortly.
-    await deps.enqueueDeliveries([created]).catch((e: unknown) => deps.log.warn({ err: (e as Error).message }, "redelivery not queued yet; the sweep will"));
+    if (!hook) throw notFound("delivery");
+    const created = await redeliverOnce(deps, hook.id, idOf(req, "delivery_id", "delivery"));
     res.status(202).json({ id: Number(created), redelivery: true });
   });
   return r;

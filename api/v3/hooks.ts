@@ -3,10 +3,9 @@ import { z } from "zod";
 import type { Sql } from "../../infra/sql.ts";
 import { sqlText } from "../../infra/text.ts";
 import { createHook, deleteHook, getDelivery, getHook, HOOK_EVENTS, listHooks, MAX_HOOKS_PER_REPO, updateHook, type Hook, type HookChanges, type HookEvent } from "../../domain/data/hooks.ts";
-import { redeliver } from "../../domain/data/deliveries.ts";
 import { authenticate, authOf, repoParam, requireScope } from "../auth.ts";
 import { notFound, unprocessable } from "../errors.ts";
-import { checkedUrl, deliveryPage, events as hookEvents, repoOfAdmin, SCOPE, secret as hookSecret, type HookRouteDeps } from "../routes/hooks.ts";
+import { checkedUrl, deliveryPage, events as hookEvents, redeliverOnce, repoOfAdmin, SCOPE, secret as hookSecret, type HookRouteDeps } from "../routes/hooks.ts";
 import { pathId, repoContext, type RepoContext } from "./context.ts";
 import { githubDeliveryItem, githubDeliveryView, githubHookView } from "./hook-views.ts";
 import { GITHUB_HOOK_OPERATIONS as OPS, hookRoute } from "./operations.ts";
@@ -155,10 +154,7 @@ function deliveryRoutes({ r, deps, guard, admin, hookOf }: At): void {
   r.post(hookRoute.redeliver, ...guard, async (req, res) => {
     const ctx = await admin(req, res);
     const hook = await hookOf(ctx, req);
-    const created = await redeliver(deps.sql, hook.id, pathId(req, "delivery_id", "delivery"));
-    if (created === null) throw notFound("delivery");
-    // As the native route: recorded as queued, so the dispatcher's sweep sends it if the queue is away now.
-    await deps.enqueueDeliveries([created]).catch((e: unknown) => deps.log.warn({ err: (e as Error).message }, "redelivery not queued yet; the sweep will"));
+    await redeliverOnce(deps, hook.id, pathId(req, "delivery_id", "delivery"));
     res.status(OPS.redeliver.ok.status).json({});
   });
 }

@@ -154,12 +154,16 @@ export async function idleDeliveries(db: Sql, idleMs: number, limit: number): Pr
   return rows.map((r) => BigInt(r.id));
 }
 
-/** A new delivery of a delivered or failed one's event, with the same guid (GitHub's redelivery), queued at once. */
+/**
+ * A new delivery of a delivered or failed one's event, with the same guid (GitHub's
+ * redelivery), queued at once. Null when there is no such finished delivery (one still
+ * being sent is not sent twice).
+ */
 export async function redeliver(db: Sql, hookId: bigint, deliveryId: bigint): Promise<bigint | null> {
   const [r] = await query<{ id: string }>(db, sql`
     INSERT INTO hook_deliveries (hook_id, guid, event_id, run_id, event, action, redelivery, state)
     SELECT hook_id, guid, event_id, run_id, event, action, true, 'queued' FROM hook_deliveries
-    WHERE id = ${id(deliveryId)}::bigint AND hook_id = ${id(hookId)}::bigint
+    WHERE id = ${id(deliveryId)}::bigint AND hook_id = ${id(hookId)}::bigint AND state IN ('delivered', 'failed')
     RETURNING id::text`);
   return r ? BigInt(r.id) : null;
 }

@@ -26,7 +26,7 @@ export interface Hook {
 
 const HOOK_COLUMNS = sql.raw(`h.id::text, h.repo_id::text, h.url, h.secret_encrypted IS NOT NULL AS has_secret, h.events, h.active, h.created_at, h.updated_at,
     (SELECT json_build_object('statusCode', d.status_code, 'state', d.state, 'error', d.error) FROM hook_deliveries d
-      WHERE d.hook_id = h.id AND d.state IN ('delivered', 'failed', 'retrying') ORDER BY d.updated_at DESC LIMIT 1) AS last`);
+      WHERE d.hook_id = h.id AND d.state IN ('delivered', 'failed', 'retrying') ORDER BY d.updated_at DESC, d.id DESC LIMIT 1) AS last`);
 type RawHook = { id: string; repo_id: string; url: string; has_secret: boolean; events: HookEvent[]; active: boolean; created_at: Date; updated_at: Date; last: Hook["last"] };
 const hookOf = (r: RawHook): Hook => ({
   id: BigInt(r.id), repoId: BigInt(r.repo_id), url: r.url, hasSecret: r.has_secret, events: r.events, active: r.active,

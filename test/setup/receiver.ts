@@ -18,8 +18,8 @@ export interface Received {
   at: number;
 }
 
-/** What to answer the n-th request (from 1): a status, or "hang" to never answer. */
-export type Respond = (n: number, r: Received) => number | "hang";
+/** What to answer the n-th request (from 1): a status, a status after a delay, or "hang" to never answer. */
+export type Respond = (n: number, r: Received) => number | "hang" | { status: number; delayMs: number };
 
 export interface Receiver {
   url: string;
@@ -51,10 +51,14 @@ export async function startReceiver(secret: string, respond: Respond = () => 200
       payload: JSON.parse(body), verified: signature !== "" && (await hooks.verify(body, signature)), at: Date.now(),
     };
     received.push(r);
+    const i = statuses.push(0) - 1;
     const answer = rec.respond(received.length, r);
-    statuses.push(answer === "hang" ? 0 : answer);
     if (answer === "hang") return;
-    res.writeHead(answer, { "content-type": "text/plain" }).end(answer < 300 ? "ok" : "no");
+    const { status, delayMs } = typeof answer === "number" ? { status: answer, delayMs: 0 } : answer;
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    res.writeHead(status, { "content-type": "text/plain" }).end(status < 300 ? "ok" : "no");
+    // Counted as accepted once the answer is on its way, as the sender sees it.
+    statuses[i] = status;
   };
   const listen = () => new Promise<void>((resolve) => {
     server = createServer((req, res) => void handle(req, res));

@@ -65,13 +65,25 @@ async function send(deps: DeliverDeps, d: ToSend, headers: Record<string, string
   return postWebhook(checked.url, { headers, body: d.payload!, timeoutMs: deps.timeoutMs, allowPrivate: deps.allowPrivate });
 }
 
-export function createDeliveryWorker(deps: DeliverDeps, opts: { connection: ConnectionOptions; prefix: string; concurrency: number }): Worker {
+export interface DeliveryWorkerOptions {
+  connection: ConnectionOptions;
+  prefix: string;
+  concurrency: number;
+  /** A worker that dies holding a delivery loses it after this long (then it is sent again, same guid). */
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+}
+
+export function createDeliveryWorker(deps: DeliverDeps, opts: DeliveryWorkerOptions): Worker {
   const worker = new Worker(DELIVERY_QUEUE, async (job: Job<{ deliveryId: string }>) => {
     const raw = job.data?.deliveryId;
     // A job is a claim from Redis: only a plain id is looked up, and Postgres decides the rest.
     if (typeof raw !== "string" || !/^\d{1,19}$/.test(raw)) return;
     await deliver(deps, BigInt(raw));
-  }, { connection: opts.connection, prefix: opts.prefix, concurrency: opts.concurrency, autorun: true });
+  }, {
+    connection: opts.connection, prefix: opts.prefix, concurrency: opts.concurrency, autorun: true,
+    lockDuration: opts.lockDurationMs, stalledInterval: opts.stalledIntervalMs,
+  });
   worker.on("error", () => {});
   return worker;
 }

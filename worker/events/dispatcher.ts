@@ -34,10 +34,10 @@ export interface Dispatcher {
   close(): Promise<void>;
 }
 
-const SWEEP_EVERY_MS = 5_000;
+const SWEEP_EVERY_MS = 2_500;
 const PRUNE_EVERY_MS = 60_000;
 /** A delivery that should be queued and has not moved for this long is queued again (a no-op if it is there). */
-const IDLE_DELIVERY_MS = 15_000;
+const IDLE_DELIVERY_MS = 5_000;
 
 export function startDispatcher(deps: DispatcherDeps): Dispatcher {
   let closed = false;
