@@ -8,6 +8,7 @@ import { emptyTally, reconcile, waitForQueued, waitNonTerminal, type Tally } fro
 import { isLiveContainer, logLines, System, type SystemConfig } from "./system.ts";
 import { seedWorld, type World, type WorldSpec } from "./world.ts";
 import { dropQueueKeys } from "../scripts/cleanup.ts";
+import type { DeliveryTally } from "./webhooks.ts";
 
 // The shape every scenario shares: seed, start the processes, fire the load, inject the
 // fault while it runs, let the system recover, then reconcile.
@@ -25,6 +26,8 @@ export interface Report {
   tally: Tally;
   problems: string[];
   notes: string[];
+  /** Scenarios with a webhook: what its receiver got, held against the events. */
+  deliveries?: DeliveryTally;
 }
 
 export interface Ctx {
@@ -37,6 +40,7 @@ export interface Ctx {
   /** Found by a scenario's own checks, added to the table's counts. */
   nonTerminal: number;
   orphans: number;
+  deliveries?: DeliveryTally;
 }
 
 export interface Plan {
@@ -49,8 +53,14 @@ export interface Plan {
   concurrency: number;
   /** Runs while the load runs. */
   fault(ctx: Ctx): Promise<void>;
+  /** Runs once the processes are up, before the load (a scenario's own setup through the API). */
+  prepare?(ctx: Ctx): Promise<void>;
   /** Runs after the load and its fault, before the end-state checks. */
   recover?(ctx: Ctx): Promise<void>;
+  /** Runs once every abandoned job has ended, before the processes stop: what must drain first. */
+  settle?(ctx: Ctx): Promise<void>;
+  /** Runs after the processes stopped: checks of what they left, nothing can change it any more. */
+  afterStop?(ctx: Ctx): Promise<void>;
 }
 
 const containersStarted = (sys: System, ids: number[]) => {
@@ -87,8 +97,10 @@ async function endState(ctx: Ctx, plan: Plan, results: OpResult[], boundMs: numb
   const finishedByRunner = () => new Set(sys.all.filter((p) => p.role === "runner-sim")
     .flatMap((p) => [...logLines(p.service, "job finished"), ...logLines(p.service, "job could not be reported")]).map((l) => Number(l.job_id)));
   const stuck = await waitNonTerminal(prisma, { timeoutMs: window, windowMs: plan.system.reaper.windowMs, finishedByRunner });
+  await plan.settle?.(ctx);
   const crashed = sys.crashed();
   await sys.stop();
+  await plan.afterStop?.(ctx);
   // Whatever the simulator's lives started must be gone once the last one stopped.
   const left = [...new Set(sys.containers().map((c) => c.pid))].filter(isLiveContainer);
   for (const pid of left) process.kill(-pid, "SIGKILL");
@@ -101,7 +113,7 @@ async function endState(ctx: Ctx, plan: Plan, results: OpResult[], boundMs: numb
   for (const c of crashed) problems.push(`a process nobody killed died: ${c}`);
   const errs = sys.all.flatMap((p) => logLines(p.service, "unhandled error").map((l) => `${p.role}: ${JSON.stringify(l.err).slice(0, 200)}`));
   if (errs.length) ctx.notes.push(`${errs.length} unhandled errors logged, first: ${errs[0]}`);
-  return { tally, problems: [...ctx.problems, ...problems], notes: ctx.notes };
+  return { tally, problems: [...ctx.problems, ...problems], notes: ctx.notes, ...(ctx.deliveries ? { deliveries: ctx.deliveries } : {}) };
 }
 
 function describe(results: OpResult[]): string {
@@ -144,6 +156,7 @@ async function drive(env: ScenarioEnv, plan: Plan, prisma: PrismaClient, stateDi
   clock.mark("start");
   const { load, opts } = loadFor(plan, world, sys);
   const ctx: Ctx = { sys, load, prisma, world, notes: [], problems: [], nonTerminal: 0, orphans: 0 };
+  await plan.prepare?.(ctx);
   const [results] = await Promise.all([load.run(), plan.fault(ctx)]);
   clock.mark("load+fault");
   ctx.notes.push(`load: ${results.length} intents; ${describe(results)}`);

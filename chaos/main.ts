@@ -9,6 +9,7 @@ import type { Report } from "./harness.ts";
 import { PrivateRedis } from "./infra.ts";
 import { addTally, emptyTally } from "./reconcile.ts";
 import { SCENARIOS } from "./scenarios.ts";
+import { addDeliveryTally, type DeliveryTally } from "./webhooks.ts";
 import { failures, table, type Row } from "./table.ts";
 
 // `npm run chaos [-- <scenario>…] [--reps N] [--short]`: every fault scenario under load,
@@ -65,6 +66,7 @@ try {
   for (const s of chosen) {
     let tally = emptyTally();
     let problems = 0;
+    let deliveries: DeliveryTally | undefined;
     const t0 = Date.now();
     for (let i = 1; i <= reps; i++) {
       log(`== ${s.name} ${i}/${reps}: ${s.summary}`);
@@ -75,19 +77,20 @@ try {
         .finally(() => redis?.dispose());
       for (const n of r.notes) log(`   ${n}`);
       for (const p of r.problems) log(`   PROBLEM: ${p}`);
-      log(`   ${failures(r.tally, r.problems.length).join(", ") || "all must-be-zero counts are zero"}`);
+      log(`   ${failures(r.tally, r.problems.length, r.deliveries).join(", ") || "all must-be-zero counts are zero"}`);
       tally = addTally(tally, r.tally);
+      if (r.deliveries) deliveries = deliveries ? addDeliveryTally(deliveries, r.deliveries) : r.deliveries;
       problems += r.problems.length;
     }
-    rows.push({ scenario: s.name, reps, tally, problems, seconds: (Date.now() - t0) / 1000 });
+    rows.push({ scenario: s.name, reps, tally, problems, seconds: (Date.now() - t0) / 1000, ...(deliveries ? { deliveries } : {}) });
   }
 } finally {
   await sql(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(template)} WITH (FORCE)`);
 }
 console.log(table(rows));
 console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s`);
-const failed = rows.filter((r) => failures(r.tally, r.problems).length > 0);
+const failed = rows.filter((r) => failures(r.tally, r.problems, r.deliveries).length > 0);
 if (failed.length) {
-  console.log(`FAILED: ${failed.map((r) => `${r.scenario} (${failures(r.tally, r.problems).join(", ")})`).join("; ")}`);
+  console.log(`FAILED: ${failed.map((r) => `${r.scenario} (${failures(r.tally, r.problems, r.deliveries).join(", ")})`).join("; ")}`);
   process.exitCode = 1;
 }

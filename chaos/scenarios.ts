@@ -5,8 +5,10 @@ import { runScenario, type Ctx, type Report, type ScenarioEnv } from "./harness.
 import { PrivatePostgres, PrivateRedis, sleep, until } from "./infra.ts";
 import type { Service } from "../scripts/service.ts";
 import { isLiveContainer, logLines, type LogLine } from "./system.ts";
+import { webhookReceiverDown } from "./webhook-scenario.ts";
 
-// The five faults of `npm run chaos` (README, "When things fail"). Each is a Plan for the shared harness: what to seed, which
+// The faults of `npm run chaos` (README, "When things fail"; webhook-receiver-down is in
+// chaos/webhook-scenario.ts). Each is a Plan for the shared harness: what to seed, which
 // processes to run, and the fault to inject while the load runs.
 
 export interface Scenario {
@@ -250,4 +252,4 @@ const postgresRestart: Scenario = {
   },
 };
 
-export const SCENARIOS: Scenario[] = [workerKill9, redisRestart, postgresRestart, runnerKill9, workerStall];
+export const SCENARIOS: Scenario[] = [workerKill9, redisRestart, postgresRestart, runnerKill9, workerStall, webhookReceiverDown];

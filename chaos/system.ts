@@ -17,6 +17,8 @@ export interface SystemConfig {
   resultTimeoutMs: number;
   reaper: { intervalMs: number; windowMs: number };
   lockMs: number;
+  /** Extra environment for the API. */
+  apiEnv?: Record<string, string>;
   /** Extra environment for worker i (fault-injection knobs). */
   workerEnv?: (i: number) => Record<string, string>;
   sim?: { runners: number; capacity: number; stateDir: string };
@@ -54,6 +56,7 @@ export class System {
     const api = this.spawn("api", "api/server.ts", {
       PORT: "0", HOST: "127.0.0.1", RESULT_TIMEOUT_MS: String(this.cfg.resultTimeoutMs),
       RATE_LIMIT_PER_HOUR: "100000000", UNAUTH_RATE_LIMIT_PER_HOUR: "100000000", RUNNER_REGISTRATION_TOKEN: REGISTRATION_TOKEN,
+      ...(this.cfg.apiEnv ?? {}),
     }, /"msg":"api listening"/);
     const workers = Array.from({ length: this.cfg.workers }, (_, i) => this.startWorker(i));
     this.api = await api;
