@@ -27,6 +27,9 @@ process.env.RUNNER_REGISTRATION_TOKEN ??= randomBytes(24).toString("hex");
 // API and workers sign and verify intents with a key of this command's own, unless given.
 ensureSigningKey();
 process.env.API_URL ??= `http://127.0.0.1:${cfg.PORT}`;
+// A try-out on one machine: hooks may point at receivers on it (npm run hook-receiver). A
+// deployment runs the processes itself and leaves this false (docs/events.md, "Hook URLs").
+process.env.WEBHOOK_ALLOW_PRIVATE ??= "true";
 /** `closed`: exited, and every line of its output relayed. */
 type Child = { name: string; proc: ChildProcess; stage: number; closed: Promise<void>; ready: boolean; termed: boolean };
 const children: Child[] = [];
