@@ -33,6 +33,9 @@ describe("parseConfig: defaults", () => {
       LOG_MAX_BYTES_PER_JOB: 16 * 1024 * 1024,
       LOG_STREAM_STALL_MS: 30_000,
       RUNNER_HEARTBEAT_WINDOW_MS: 60_000,
+      WEBHOOK_ALLOW_PRIVATE: false,
+      WEBHOOK_MAX_ATTEMPTS: 8,
+      WEBHOOK_BACKOFF_MS: 1_000,
     });
   });
 
@@ -43,6 +46,15 @@ describe("parseConfig: defaults", () => {
       WORKER_STALLED_INTERVAL_MS: 15_000,
       FAULT_HOLD_TX_MS: 0,
       QUEUE_PREFIX: "actions",
+      // Webhooks: private addresses refused unless asked for.
+      WEBHOOK_ALLOW_PRIVATE: false,
+      WEBHOOK_MAX_ATTEMPTS: 8,
+      WEBHOOK_BACKOFF_MS: 1_000,
+      WEBHOOK_TIMEOUT_MS: 10_000,
+      WEBHOOK_CONCURRENCY: 32,
+      EVENTS_POLL_MS: 50,
+      EVENTS_RETENTION_HOURS: 168,
+      PUBLIC_URL: "http://localhost:3000",
     });
   });
 
