@@ -52,6 +52,7 @@ describe("parseConfig: defaults", () => {
       WEBHOOK_BACKOFF_MS: 1_000,
       WEBHOOK_TIMEOUT_MS: 10_000,
       WEBHOOK_CONCURRENCY: 32,
+      WEBHOOK_HOOK_CONCURRENCY: 8,
       EVENTS_POLL_MS: 50,
       EVENTS_RETENTION_HOURS: 168,
       PUBLIC_URL: "http://localhost:3000",

@@ -98,6 +98,8 @@ export const workerEnv = commonEnv.extend({
   // Webhook deliveries: a request's deadline, and deliveries in flight per worker.
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(32),
+  // Of those, at most this many for one hook: a receiver that hangs cannot take them all.
+  WEBHOOK_HOOK_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(8),
   ...webhookShared,
 });
 

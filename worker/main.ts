@@ -97,7 +97,7 @@ const deliveryWorker = createDeliveryWorker(
     maxAttempts: cfg.WEBHOOK_MAX_ATTEMPTS, timeoutMs: cfg.WEBHOOK_TIMEOUT_MS, allowPrivate: cfg.WEBHOOK_ALLOW_PRIVATE, onAttempt: eventMetrics.onAttempt,
   },
   {
-    connection: deliveryBlocking, prefix: cfg.QUEUE_PREFIX, concurrency: cfg.WEBHOOK_CONCURRENCY,
+    connection: deliveryBlocking, prefix: cfg.QUEUE_PREFIX, concurrency: cfg.WEBHOOK_CONCURRENCY, perHook: cfg.WEBHOOK_HOOK_CONCURRENCY,
     lockDurationMs: cfg.WORKER_LOCK_DURATION_MS, stalledIntervalMs: cfg.WORKER_STALLED_INTERVAL_MS,
   },
 );

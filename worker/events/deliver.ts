@@ -1,4 +1,4 @@
-import { Worker, type ConnectionOptions, type Job } from "bullmq";
+import { DelayedError, Worker, type ConnectionOptions, type Job } from "bullmq";
 import type pg from "pg";
 import type { Logger } from "../../infra/logger.ts";
 import { poolSql, sqlTx } from "../../infra/sql.ts";
@@ -8,6 +8,7 @@ import { DELIVERY_QUEUE } from "../../domain/contracts.ts";
 import { abandon, deliveryToSend, recordAttempt, type ToSend } from "../../domain/data/deliveries.ts";
 import { decideAttempt, deliveryHeaders, type AttemptDecision } from "../../domain/events/delivery.ts";
 import { signature256 } from "../../domain/events/signature.ts";
+import { HookGate } from "./gate.ts";
 
 // Sends one webhook delivery (docs/events.md, "Webhooks"). The queue job names a delivery;
 // Postgres says whether it is still to be sent, to where, with which secret, and how many
@@ -31,10 +32,21 @@ export class RetryLater extends Error {
   override name = "RetryLater";
 }
 
-export async function deliver(deps: DeliverDeps, deliveryId: bigint): Promise<void> {
+/** "busy": the hook has its share of this process's deliveries in flight; try again shortly. */
+export async function deliver(deps: DeliverDeps, deliveryId: bigint, gate?: HookGate): Promise<"done" | "busy"> {
   const d = await deliveryToSend(poolSql(deps.pool), deliveryId);
   // Gone with its hook, already finished (a repeated job), or not its turn yet: nothing to send.
-  if (!d || d.state === "delivered" || d.state === "failed" || d.state === "waiting") return;
+  if (!d || d.state === "delivered" || d.state === "failed" || d.state === "waiting") return "done";
+  if (gate && !gate.tryEnter(d.hookId)) return "busy";
+  try {
+    await attempt(deps, d);
+  } finally {
+    gate?.leave(d.hookId);
+  }
+  return "done";
+}
+
+async function attempt(deps: DeliverDeps, d: ToSend): Promise<void> {
   if (!d.hookActive || d.payload === null) {
     const next = await sqlTx(deps.pool, (db) => abandon(db, d, d.hookActive ? "the event is past retention" : "the hook is inactive", new Date()));
     await deps.enqueue(next === null ? [] : [next]);
@@ -45,16 +57,19 @@ export async function deliver(deps: DeliverDeps, deliveryId: bigint): Promise<vo
     "Content-Type": "application/json",
     ...deliveryHeaders({ event: d.event, guid: d.guid, hookId: d.hookId, repoId: d.repoId, signature: secret === null ? null : signature256(secret, d.payload) }),
   };
-  const outcome = await send(deps, d, headers);
-  const attempt = d.attempts + 1;
-  const decision = decideAttempt(outcome.kind, attempt, deps.maxAttempts);
+  // A secret no key of ours opens (INTENT_SIGNING_KEY changed without _PREVIOUS) must not turn into an unsigned delivery.
+  const outcome = d.secretEncrypted !== null && secret === null
+    ? { kind: "final" as const, status: null, headers: {}, body: "", durationMs: 0, error: "the hook's secret cannot be opened with INTENT_SIGNING_KEY (or _PREVIOUS): set the secret again" }
+    : await send(deps, d, headers);
+  const n = d.attempts + 1;
+  const decision = decideAttempt(outcome.kind, n, deps.maxAttempts);
   const next = await sqlTx(deps.pool, (db) => recordAttempt(db, d, {
-    state: decision.state, attempts: attempt, requestHeaders: headers, statusCode: outcome.status, responseHeaders: outcome.headers,
+    state: decision.state, attempts: n, requestHeaders: headers, statusCode: outcome.status, responseHeaders: outcome.headers,
     responseBody: outcome.body, error: outcome.error, durationMs: outcome.durationMs, at: new Date(),
   }));
-  deps.onAttempt?.({ event: d.event, decision, durationMs: outcome.durationMs, attempt });
+  deps.onAttempt?.({ event: d.event, decision, durationMs: outcome.durationMs, attempt: n });
   await deps.enqueue(next === null ? [] : [next]);
-  if (decision.state === "retrying") throw new RetryLater(`delivery ${d.id} attempt ${attempt}: ${outcome.error ?? `HTTP ${outcome.status}`}`);
+  if (decision.state === "retrying") throw new RetryLater(`delivery ${d.id} attempt ${n}: ${outcome.error ?? `HTTP ${outcome.status}`}`);
 }
 
 // The URL is checked again at send time (a hook may have been stored under other rules,
@@ -69,17 +84,26 @@ export interface DeliveryWorkerOptions {
   connection: ConnectionOptions;
   prefix: string;
   concurrency: number;
+  /** WEBHOOK_HOOK_CONCURRENCY: deliveries of one hook in flight at once here. */
+  perHook: number;
   /** A worker that dies holding a delivery loses it after this long (then it is sent again, same guid). */
   lockDurationMs: number;
   stalledIntervalMs: number;
 }
 
+/** How long a delivery of a hook at its share waits before it asks again. */
+const BUSY_DELAY_MS = 200;
+
 export function createDeliveryWorker(deps: DeliverDeps, opts: DeliveryWorkerOptions): Worker {
-  const worker = new Worker(DELIVERY_QUEUE, async (job: Job<{ deliveryId: string }>) => {
+  const gate = new HookGate(opts.perHook);
+  const worker = new Worker(DELIVERY_QUEUE, async (job: Job<{ deliveryId: string }>, token?: string) => {
     const raw = job.data?.deliveryId;
     // A job is a claim from Redis: only a plain id is looked up, and Postgres decides the rest.
     if (typeof raw !== "string" || !/^\d{1,19}$/.test(raw)) return;
-    await deliver(deps, BigInt(raw));
+    if ((await deliver(deps, BigInt(raw), gate)) === "busy") {
+      await job.moveToDelayed(Date.now() + BUSY_DELAY_MS * (0.5 + Math.random()), token);
+      throw new DelayedError();
+    }
   }, {
     connection: opts.connection, prefix: opts.prefix, concurrency: opts.concurrency, autorun: true,
     lockDuration: opts.lockDurationMs, stalledInterval: opts.stalledIntervalMs,
