@@ -135,6 +135,17 @@ function propagation(results: Results): TargetRow {
   return { target, measured: `p99 ${p99} ms`, verdict: verdict(p99 < 50) };
 }
 
+function eventsFanout(results: Results): TargetRow {
+  const target = "Cancel at c=64 with 2 webhooks and 10 repository streams attached ≥ 80% of its throughput with none (events, back to back)";
+  const f = get(results.get("events")?.data, "fanout");
+  const r = num(get(f, "ratio"));
+  const fanned = num(get(f, "fanned", "rps"));
+  const bare = get(f, "bare");
+  const bares = (Array.isArray(bare) ? bare : []).map((b: unknown) => num(get(b, "rps"))).filter((v): v is number => v !== undefined);
+  if (r === undefined || fanned === undefined || bares.length === 0) return notMeasured(target, "no events run");
+  return { target, measured: `${fanned} cancels/s vs ${bares.join(" and ")} cancels/s without (before and after) = ${pct(r)}`, verdict: verdict(r >= 0.8) };
+}
+
 function rerun(results: Results): TargetRow {
   const target = "Rerun ≥ 300 reruns/s of the 5×3 workflow";
   const closed = get(results.get("rerun")?.data, "closed");
@@ -178,7 +189,7 @@ export function computeTargets(results: Results): Targets {
   return {
     rows: [
       cancelVsCeilings(lv), cancelLatency(results), cancelVsMachine(results), ...WRITERS.map((w) => width(results, w)),
-      propagation(results), rerun(results), growth(results), soak(results),
+      propagation(results), eventsFanout(results), rerun(results), growth(results), soak(results),
     ],
     ceilings: ceilingTable(lv),
     machine: machineTable(results),
