@@ -2,8 +2,8 @@ import type { Sql } from "../../infra/sql.ts";
 import { assertNever } from "../../infra/assert.ts";
 import { Links } from "../github/views.ts";
 import { workflowJobPayload, workflowRunPayload, type JobAction, type RunAction } from "../events/payloads.ts";
-import { readRepoCard, readRunnerNames, readStepsOf, type Attempt, type RepoCard } from "./github.ts";
-import { readJob, readRun, type JobRow, type RunRow } from "./reads.ts";
+import { readRepoCard, readRunnerNames, readStepsOf, stepsByJob, type Attempt, type RepoCard, type StepOf } from "./github.ts";
+import { readJobsByIds, readRunsByIds, type JobRow, type RunRow } from "./reads.ts";
 import type { PendingEvent } from "./outbox.ts";
 
 // An event's payload, built once by the dispatcher and then sent as it is to every hook
@@ -18,25 +18,40 @@ const date = (s: Snapshot, k: string) => {
   return v === null ? null : new Date(v);
 };
 
-/** Reads shared by the events of one batch (several events of one run read it once). */
+/**
+ * The rows a batch of events needs, read in a handful of statements for the whole batch
+ * (runs, their originals, repositories, jobs, steps, runner names), not per event: the
+ * dispatcher runs beside the lifecycle path on the same machine.
+ */
 export class PayloadReader {
-  private readonly runs = new Map<bigint, Promise<RunRow | null>>();
-  private readonly repos = new Map<bigint, Promise<RepoCard | null>>();
-  constructor(private readonly db: Sql, private readonly origin: string) {}
+  private constructor(
+    private readonly origin: string,
+    private readonly runs: Map<bigint, RunRow>,
+    private readonly repos: Map<bigint, RepoCard>,
+    private readonly jobs: Map<bigint, JobRow>,
+    private readonly steps: Map<bigint, StepOf[]>,
+    private readonly runners: Map<string, string>,
+  ) {}
 
-  private run(id: bigint) {
-    let r = this.runs.get(id);
-    if (!r) this.runs.set(id, (r = readRun(this.db, id)));
-    return r;
+  static async forBatch(db: Sql, origin: string, events: readonly PendingEvent[]): Promise<PayloadReader> {
+    const runIds = distinct(events.flatMap((e) => (e.type === "intent" || e.runId === null ? [] : [e.runId])));
+    const runs = new Map((await readRunsByIds(db, runIds)).map((r) => [r.id, r]));
+    const originals = distinct([...runs.values()].flatMap((r) => (r.originalRunId !== null && !runs.has(r.originalRunId) ? [r.originalRunId] : [])));
+    for (const r of await readRunsByIds(db, originals)) runs.set(r.id, r);
+    const repos = new Map<bigint, RepoCard>();
+    for (const id of distinct([...runs.values()].map((r) => r.repoId))) {
+      const card = await readRepoCard(db, id);
+      if (card) repos.set(id, card);
+    }
+    const jobIds = distinct(events.flatMap((e) => (e.type === "workflow_job" && e.jobId !== null ? [e.jobId] : [])));
+    const jobs = new Map((await readJobsByIds(db, jobIds)).map((j) => [j.id, j]));
+    const steps = stepsByJob(await readStepsOf(db, jobIds));
+    const runnerIds = distinct(events.flatMap((e) => { const r = runnerOf(e.snapshot); return r === null ? [] : [r]; }));
+    const runners = await readRunnerNames(db, runnerIds);
+    return new PayloadReader(origin, runs, repos, jobs, steps, runners);
   }
 
-  private repo(id: bigint) {
-    let r = this.repos.get(id);
-    if (!r) this.repos.set(id, (r = readRepoCard(this.db, id)));
-    return r;
-  }
-
-  async payload(e: PendingEvent): Promise<string | null> {
+  payload(e: PendingEvent): string | null {
     switch (e.type) {
       case "intent":
         return null;
@@ -49,16 +64,16 @@ export class PayloadReader {
     }
   }
 
-  private async context(runId: bigint) {
-    const run = await this.run(runId);
-    if (!run) return null;
-    const [original, repo] = await Promise.all([run.originalRunId === null ? run : this.run(run.originalRunId), this.repo(run.repoId)]);
-    if (!original || !repo) return null;
+  private context(runId: bigint) {
+    const run = this.runs.get(runId);
+    const original = run && (run.originalRunId === null ? run : this.runs.get(run.originalRunId));
+    const repo = run && this.repos.get(run.repoId);
+    if (!run || !original || !repo) return null;
     return { run, original, repo, links: new Links(this.origin, { owner: repo.owner.login, name: repo.name }) };
   }
 
-  private async runPayload(e: PendingEvent): Promise<string | null> {
-    const c = e.runId === null ? null : await this.context(e.runId);
+  private runPayload(e: PendingEvent): string | null {
+    const c = e.runId === null ? null : this.context(e.runId);
     if (!c) return null;
     const s = e.snapshot;
     const latest: Attempt = {
@@ -69,20 +84,30 @@ export class PayloadReader {
     return JSON.stringify(workflowRunPayload(e.action as RunAction, { original, latest, repo: c.repo, sender: c.run.actor, links: c.links }));
   }
 
-  private async jobPayload(e: PendingEvent): Promise<string | null> {
-    if (e.jobId === null || e.runId === null) return null;
-    const [c, current] = await Promise.all([this.context(e.runId), readJob(this.db, e.jobId)]);
+  private jobPayload(e: PendingEvent): string | null {
+    const c = e.runId === null ? null : this.context(e.runId);
+    const current = e.jobId === null ? undefined : this.jobs.get(e.jobId);
     if (!c || !current) return null;
     const s = e.snapshot;
-    const runner = str(s, "runner_id") ?? (typeof s["runner_id"] === "number" ? String(s["runner_id"]) : null);
+    const runner = runnerOf(s);
     const job: JobRow = {
       ...current, status: str(s, "status") ?? current.status, conclusion: str(s, "conclusion"),
-      runnerId: runner === null ? null : BigInt(runner), startedAt: date(s, "started_at"), completedAt: date(s, "completed_at"),
+      runnerId: runner, startedAt: date(s, "started_at"), completedAt: date(s, "completed_at"),
     };
-    const [steps, names] = await Promise.all([readStepsOf(this.db, [job.id]), readRunnerNames(this.db, job.runnerId === null ? [] : [job.runnerId])]);
     const attempt: Attempt = { ...c.run, updatedAt: c.run.completedAt ?? c.run.startedAt ?? c.run.createdAt };
-    const ctx = { attempt, originalId: c.original.id, steps, runnerName: job.runnerId === null ? null : names.get(job.runnerId.toString()) ?? null };
+    const ctx = {
+      attempt, originalId: c.original.id, steps: this.steps.get(job.id) ?? [],
+      runnerName: runner === null ? null : this.runners.get(runner.toString()) ?? null,
+    };
     const sender = job.status === "cancelled" && job.cancelRequester ? job.cancelRequester : c.run.actor;
     return JSON.stringify(workflowJobPayload(e.action as JobAction, { job, ctx, repo: c.repo, sender, links: c.links }));
   }
 }
+
+/** The runner a job's snapshot names (to_jsonb writes a bigint as a number). */
+function runnerOf(s: Snapshot): bigint | null {
+  const v = s["runner_id"];
+  return typeof v === "number" || typeof v === "string" ? BigInt(v) : null;
+}
+
+const distinct = (ids: readonly bigint[]) => [...new Set(ids)];

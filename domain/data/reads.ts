@@ -40,6 +40,13 @@ export interface RawRun {
   completed_at: Date | null; attempt: number; original_run_id: string | null; actor_id: string | null; actor_login: string | null;
 }
 
+/** Several runs by id, in no particular order (the dispatcher's batch). */
+export async function readRunsByIds(sql: Sql, runIds: readonly bigint[]): Promise<RunRow[]> {
+  if (runIds.length === 0) return [];
+  return (await sql.rows<RawRun>(RUNS_BY_IDS_SQL, [runIds.map(String)])).map(runRowOf);
+}
+const RUNS_BY_IDS_SQL = `SELECT ${RUN_COLUMNS} WHERE r.id = ANY($1::bigint[])`;
+
 export async function readRun(sql: Sql, runId: bigint): Promise<RunRow | null> {
   const [r] = await sql.rows<RawRun>(RUN_SQL, [id(runId)]);
   return r ? runRowOf(r) : null;
@@ -64,6 +71,7 @@ const JOB_COLUMNS = `
 const JOBS_OF_RUN_SQL = `SELECT ${JOB_COLUMNS} WHERE j.run_id = $1::bigint ORDER BY j.job_index`;
 const JOBS_OF_RUNS_SQL = `SELECT ${JOB_COLUMNS} WHERE j.run_id = ANY($1::bigint[]) ORDER BY j.run_id, j.job_index`;
 const JOB_SQL = `SELECT ${JOB_COLUMNS} WHERE j.id = $1::bigint`;
+const JOBS_BY_IDS_SQL = `SELECT ${JOB_COLUMNS} WHERE j.id = ANY($1::bigint[])`;
 
 interface RawJob {
   id: string; run_id: string; job_key: string; name: string; runs_on: string; needs: string[]; status: string; conclusion: string | null;
@@ -90,6 +98,12 @@ export async function readJobsOfRun(sql: Sql, runId: bigint): Promise<JobRow[]> 
 /** The jobs of several runs (a rerun chain's attempts), each run's in file order. */
 export async function readJobsOfRuns(sql: Sql, runIds: readonly bigint[]): Promise<JobRow[]> {
   return (await sql.rows<RawJob>(JOBS_OF_RUNS_SQL, [runIds.map(String)])).map(jobRow);
+}
+
+/** Several jobs by id, in no particular order (the dispatcher's batch). */
+export async function readJobsByIds(sql: Sql, jobIds: readonly bigint[]): Promise<JobRow[]> {
+  if (jobIds.length === 0) return [];
+  return (await sql.rows<RawJob>(JOBS_BY_IDS_SQL, [jobIds.map(String)])).map(jobRow);
 }
 
 export async function readJob(sql: Sql, jobId: bigint): Promise<JobRow | null> {

@@ -83,9 +83,8 @@ export async function dispatchPass(deps: Pick<DispatcherDeps, "pool" | "log" | "
     const pending = orderBatch(await pendingEvents(db, deps.batch ?? 200));
     if (pending.length === 0) return null;
     const ids = await nextEventIds(db, pending.length);
-    const reader = new PayloadReader(db, deps.origin);
-    const dispatched: Dispatched[] = [];
-    for (const [i, e] of pending.entries()) dispatched.push({ seq: e.seq, id: ids[i]!, payload: await payloadOf(reader, e, deps.log) });
+    const reader = await PayloadReader.forBatch(db, deps.origin, pending);
+    const dispatched: Dispatched[] = pending.map((e, i) => ({ seq: e.seq, id: ids[i]!, payload: payloadOf(reader, e, deps.log) }));
     await markDispatched(db, dispatched, new Date());
     const sendable = pending.map((e, i) => ({ ...e, id: ids[i]! })).filter((_, i) => dispatched[i]!.payload !== null);
     const deliveries = await createDeliveries(db, sendable);
@@ -101,9 +100,9 @@ export async function dispatchPass(deps: Pick<DispatcherDeps, "pool" | "log" | "
 
 // A payload that cannot be built (a row that breaks a rule the builders check) must not
 // stop every later event: it is dispatched without one, and said so.
-async function payloadOf(reader: PayloadReader, e: PendingEvent, log: Logger): Promise<string | null> {
+function payloadOf(reader: PayloadReader, e: PendingEvent, log: Logger): string | null {
   try {
-    return await reader.payload(e);
+    return reader.payload(e);
   } catch (err) {
     log.error({ err: (err as Error).message, event_seq: e.seq.toString(), type: e.type, action: e.action }, "event payload could not be built; not delivered");
     return null;
