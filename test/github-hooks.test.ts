@@ -208,9 +208,13 @@ describe("GitHub's webhook API with private URLs refused", () => {
       expect([e.status, e.response?.data?.message], url).toEqual([422, expect.stringMatching(reason)]);
     }
     expect((await s.db.pool.query(`SELECT count(*)::int AS n FROM repo_hooks`)).rows[0].n).toBe(0);
-    // An inactive hook with a public address: nothing is sent, no name is resolved.
-    const { data: hook } = await octokit.rest.repos.createWebhook({ owner, repo, config: { url: "https://8.8.8.8/hook" }, active: false });
-    await expect(octokit.rest.repos.updateWebhook({ owner, repo, hook_id: hook.id, config: { url: "http://[::1]/x" } })).rejects.toMatchObject({ status: 422 });
-    expect((await hookRow(s, hook.id))?.url).toBe("https://8.8.8.8/hook");
+    // An inactive hook stored as an earlier policy allowed (loopback): nothing is sent.
+    const { rows } = await s.db.pool.query<{ id: string }>(
+      `INSERT INTO repo_hooks (repo_id, url, events, active) VALUES ($1, 'http://127.0.0.1:9/hook', '{workflow_run}', false) RETURNING id::text`,
+      [s.world.repos.pub.id],
+    );
+    const hookId = Number(rows[0]!.id);
+    await expect(octokit.rest.repos.updateWebhook({ owner, repo, hook_id: hookId, config: { url: "http://[::1]/x" } })).rejects.toMatchObject({ status: 422 });
+    expect((await hookRow(s, hookId))?.url).toBe("http://127.0.0.1:9/hook");
   });
 });
