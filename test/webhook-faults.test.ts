@@ -6,7 +6,7 @@ import * as ops from "../admin/ops.ts";
 import { DELIVERY_QUEUE } from "../domain/contracts.ts";
 import { waitFor } from "./setup/db.ts";
 import { systemSuite } from "./setup/system.ts";
-import { startReceiver, type Received, type Receiver, type Respond } from "./setup/receiver.ts";
+import { describeOf, runOf, startReceiver, type Received, type Receiver, type Respond } from "./setup/receiver.ts";
 import { call } from "./setup/world.ts";
 
 // Webhook deliveries under faults (docs/events.md, "Delivery"): a receiver that is down,
@@ -44,8 +44,6 @@ async function withHook<T>(respond: Respond, f: (rec: Receiver, hookId: number, 
 }
 
 const cancelRun = async (token: string, runId: number) => expect((await call(s.api, "POST", `/api/v1/runs/${runId}/cancel`, { token, body: {} })).status).toBe(202);
-const runOf = (r: Received) => (r.event === "workflow_run" ? r.payload.workflow_run.id : r.payload.workflow_job.run_id) as number;
-const describeOf = (r: Received) => `${r.event}.${r.payload.action}${r.event === "workflow_job" ? `#${r.payload.workflow_job.id}` : ""}`;
 
 async function transitions(runId: number): Promise<string[]> {
   const { rows } = await s.db.pool.query<{ type: string; action: string; job_id: string | null }>(

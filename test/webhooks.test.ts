@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import * as ops from "../admin/ops.ts";
 import { waitFor } from "./setup/db.ts";
 import { systemSuite } from "./setup/system.ts";
-import { startReceiver, type Received, type Receiver } from "./setup/receiver.ts";
+import { describeOf, runOf, startReceiver, type Received, type Receiver } from "./setup/receiver.ts";
 import { expectWebhookShape } from "./setup/webhook-schema.ts";
 import { call, ONE_JOB, TWO_JOBS } from "./setup/world.ts";
 
@@ -40,9 +40,6 @@ async function addHook(token: string, url: string) {
   return r.body.id as number;
 }
 
-/** The run a delivery is about (our run id: a first attempt's id is GitHub's run id). */
-const runOf = (r: Received) => (r.event === "workflow_run" ? r.payload.workflow_run.id : r.payload.workflow_job.run_id) as number;
-const describeOf = (r: Received) => `${r.event}.${r.payload.action}${r.event === "workflow_job" ? `#${r.payload.workflow_job.id}` : ""}`;
 
 /** What the outbox holds for the run, in event order, as the receiver should have heard it. */
 async function transitions(runId: number): Promise<string[]> {

@@ -83,3 +83,8 @@ export async function startReceiver(secret: string, respond: Respond = () => 200
   };
   return rec;
 }
+
+/** The run a delivery is about (our run id: a first attempt's id is GitHub's run id). */
+export const runOf = (r: Received) => (r.event === "workflow_run" ? r.payload.workflow_run.id : r.payload.workflow_job.run_id) as number;
+/** A delivery as `event.action#job`, the shape tests compare with the outbox's rows. */
+export const describeOf = (r: Received) => `${r.event}.${r.payload.action}${r.event === "workflow_job" ? `#${r.payload.workflow_job.id}` : ""}`;
