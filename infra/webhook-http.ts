@@ -119,12 +119,13 @@ function send(url: URL, req: DeliveryRequest): Promise<Attempt> {
     const body = new BodyBuffer(MAX_RESPONSE_BYTES);
     let request: ClientRequest | undefined;
     let settled = false;
-    const finish = (error: string | null, final = false): void => {
+    // `reusable`: the response was read to its end, so its connection may serve the next delivery.
+    const finish = (error: string | null, final = false, reusable = false): void => {
       if (settled) return;
       settled = true;
       clearTimeout(deadline);
       // Also how the body read stops at the cap: the socket goes, nothing more is read.
-      request?.destroy();
+      if (!reusable) request?.destroy();
       done({ status, headers, body: body.text(), error, final });
     };
     // One deadline for the whole exchange (lookup, connect, headers, body), so a receiver
@@ -134,7 +135,7 @@ function send(url: URL, req: DeliveryRequest): Promise<Attempt> {
       status = res.statusCode ?? null;
       headers = flatHeaders(res.headers);
       res.on("data", (chunk: Buffer) => body.add(chunk) || finish(null));
-      res.on("end", () => finish(null));
+      res.on("end", () => finish(null, false, true));
       res.on("error", (err) => finish(err.message));
       res.on("close", () => finish(res.complete ? null : "connection closed before the response ended"));
     };
@@ -157,19 +158,33 @@ function openRequest(url: URL, req: DeliveryRequest, onResponse: (res: IncomingM
   }
   headers["Content-Type"] = "application/json";
   headers["Content-Length"] = String(Buffer.byteLength(req.body));
-  const client = url.protocol === "https:" ? https : http;
-  return client.request(
+  const tls = url.protocol === "https:";
+  const resolve = req.lookup ?? systemResolve;
+  return (tls ? https : http).request(
     url,
-    {
-      method: "POST",
-      headers,
-      lookup: guardedLookup(req.lookup ?? systemResolve, req.allowPrivate),
-      // A fresh connection per delivery: a pooled socket is keyed by host and port only,
-      // so one opened under another lookup or policy could be handed to this request.
-      agent: false,
-    },
+    { method: "POST", headers, lookup: guardedLookup(resolve, req.allowPrivate), agent: agentFor(resolve, req.allowPrivate, tls) },
     onResponse,
   );
+}
+
+/**
+ * Kept-alive connections, one pool per resolver and address policy: a pooled socket is
+ * keyed by host and port only, so one dialled under another resolver or policy must never
+ * be handed to this request. Every socket in a pool was checked by that pool's guarded
+ * lookup when it connected. Node closes an idle socket before the receiver's advertised
+ * Keep-Alive timeout, so a reused one is rarely found closed (and that is a retry).
+ */
+const pools = new WeakMap<Resolve, Map<string, http.Agent>>();
+function agentFor(resolve: Resolve, allowPrivate: boolean, tls: boolean): http.Agent {
+  let byPolicy = pools.get(resolve);
+  if (!byPolicy) pools.set(resolve, (byPolicy = new Map()));
+  const key = `${tls ? "https" : "http"} ${allowPrivate ? "private" : "public"}`;
+  let agent = byPolicy.get(key);
+  if (!agent) {
+    const opts = { keepAlive: true, keepAliveMsecs: 1_000, maxFreeSockets: 64, timeout: 60_000 };
+    byPolicy.set(key, (agent = tls ? new https.Agent(opts) : new http.Agent(opts)));
+  }
+  return agent;
 }
 
 /** Keeps the first `cap` bytes; add() says whether it wants more. */

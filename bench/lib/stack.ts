@@ -42,6 +42,9 @@ export interface Stack {
 
 export const benchEnv = () => parseConfig(commonEnv);
 
+/** BENCH_NODE_ARGS: options for every service the bench starts (`--cpu-prof --cpu-prof-dir=/tmp/prof` to see what a scenario spends); Node refuses --cpu-prof in NODE_OPTIONS. */
+const extraNodeArgs = (): string[] => (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+
 export async function withStack<T>(label: string, o: StackOptions, fn: (s: Stack) => Promise<T>): Promise<T> {
   const cfg = benchEnv();
   const dbName = `actions_bench_${label}_${Date.now().toString(36)}`.replace(/[^a-z0-9_]/g, "_");
@@ -55,7 +58,7 @@ export async function withStack<T>(label: string, o: StackOptions, fn: (s: Stack
     ...o.env,
   };
   const start = async (name: string, entry: string, env: Record<string, string> = {}, ready = /ready|listening/) => {
-    const s = spawnService(entry, { ...base, ...env }, o.nodeArgs);
+    const s = spawnService(entry, { ...base, ...env }, o.nodeArgs ?? extraNodeArgs());
     services.set(name, s);
     await s.waitForLine(ready, 60_000);
     return s;

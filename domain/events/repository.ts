@@ -7,8 +7,24 @@ import { repoView, userView, workflowView, type Links } from "../github/views.ts
 
 export type Person = { id: bigint; login: string; siteAdmin?: boolean };
 
+/**
+ * Per repository card and origin, the objects every payload of it repeats (the repository
+ * has ~80 URL fields): a dispatcher's batch builds them once, not once per event. Keyed
+ * weakly by the card, so a batch's cards take their entries with them. Shared values are
+ * only ever spread or serialised, never changed.
+ */
+const memo = new WeakMap<RepoCard, Map<string, unknown>>();
+function remembered<T>(r: RepoCard, key: string, build: () => T): T {
+  let m = memo.get(r);
+  if (!m) memo.set(r, (m = new Map()));
+  if (!m.has(key)) m.set(key, Object.freeze(build()));
+  return m.get(key) as T;
+}
+
 /** GitHub's webhook `repository`: the REST minimal repository and the fields a full one adds. */
-export function webhookRepository(r: RepoCard, links: Links) {
+export const webhookRepository = (r: RepoCard, links: Links) => remembered(r, `full ${links.origin}`, () => fullRepository(r, links));
+
+function fullRepository(r: RepoCard, links: Links) {
   const full = `${r.owner.login}/${r.name}`;
   const host = new URL(links.origin).host;
   return {
@@ -65,4 +81,5 @@ export const senderView = (sender: Person | null, repo: RepoCard, links: Links) 
 export const userOrNull = (u: Person | null, links: Links) => (u === null ? null : webhookUser(u, links));
 
 /** The run's `repository` and `head_repository`: the minimal repository, its owner a webhook user. */
-export const runRepository = (r: RepoCard, links: Links) => ({ ...repoView(r, links), owner: webhookUser(r.owner, links) });
+export const runRepository = (r: RepoCard, links: Links) =>
+  remembered(r, `run ${links.origin}`, () => ({ ...repoView(r, links), owner: webhookUser(r.owner, links) }));
