@@ -139,7 +139,7 @@ async function watchExits(client: Client, signal: AbortSignal): Promise<never> {
     const dead = await docker.listContainers({ all: true, filters: { label: [`${LABEL}.pid=${process.pid}`], status: ["exited", "dead"] } });
     const [first] = dead;
     if (first) {
-      const logs = demux(await docker.getContainer(first.Id).logs({ stdout: true, stderr: true, tail: 5 }));
+      const logs = demux(await docker.getContainer(first.Id).logs({ stdout: true, stderr: true, tail: 20 }));
       const lines = logs.split("\n").map((l) => l.trim()).filter(Boolean);
       // initdb's "No space left on device" is followed by its clean-up lines: keep the cause.
       const last = lines.filter((l) => /no space left/i.test(l)).pop() ?? lines.pop() ?? "no output";
@@ -177,8 +177,9 @@ async function launch(client: Client, pgImage: string, redisImage: string, signa
   await removeStale(client);
   await requireImages(client, [pgImage, redisImage]);
   const labels = { [LABEL]: "1", [`${LABEL}.pid`]: String(process.pid), [`${LABEL}.host`]: hostname() };
-  // Throwaway data: durability settings off make the per-file CREATE DATABASE cheaper.
+  // Throwaway data: durability off makes initdb and the per-file CREATE DATABASE cheaper.
   const pgc = new PostgreSqlContainer(pgImage).withLabels(labels).withStartupTimeout(CONTAINER_START_MS)
+    .withEnvironment({ POSTGRES_INITDB_ARGS: "--no-sync" })
     .withCommand(["postgres", "-c", "fsync=off", "-c", "full_page_writes=off"]);
   const rc = new RedisContainer(redisImage).withLabels(labels).withStartupTimeout(CONTAINER_START_MS);
   const [p, r] = await Promise.race([Promise.all([pgc.start(), rc.start()]), watchExits(client, signal)]);
