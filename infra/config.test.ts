@@ -55,6 +55,7 @@ describe("parseConfig: defaults", () => {
       WEBHOOK_HOOK_CONCURRENCY: 8,
       EVENTS_POLL_MS: 50,
       EVENTS_RETENTION_HOURS: 168,
+      EVENTS_DB_POOL_SIZE: 3,
       PUBLIC_URL: "http://localhost:3000",
     });
   });

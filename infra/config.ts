@@ -95,6 +95,9 @@ export const workerEnv = commonEnv.extend({
   // dispatched events (and their deliveries' log) are kept.
   EVENTS_POLL_MS: z.coerce.number().int().min(5).max(10_000).default(50),
   EVENTS_RETENTION_HOURS: z.coerce.number().int().min(1).default(7 * 24),
+  // Postgres connections of the dispatcher and the webhook deliveries, beside DB_POOL_SIZE:
+  // a burst of deliveries waits for these, never for the connections intents are applied on.
+  EVENTS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(3),
   // Webhook deliveries: a request's deadline, and deliveries in flight per worker.
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(32),

@@ -30,6 +30,7 @@ await requireDeps({ postgres: cfg.DATABASE_URL, redis: cfg.REDIS_URL });
 const shares = poolShares(cfg.DB_POOL_SIZE);
 const prisma = createPrisma(cfg.DATABASE_URL, shares.orm);
 const pool = createPool(cfg.DATABASE_URL, shares.sql);
+const eventsPool = createPool(cfg.DATABASE_URL, cfg.EVENTS_DB_POOL_SIZE);
 const blocking = connectRedis(cfg.REDIS_URL, "worker", "worker-blocking");
 const publisher = connectRedis(cfg.REDIS_URL, "publisher", "worker-publisher");
 // Fails fast (no offline queue): readiness and the queue gauges must never hang a probe.
@@ -85,15 +86,15 @@ const maintenance = await startMaintenance(
 );
 // Events out (docs/events.md): the outbox's dispatcher and the webhook deliveries.
 const deliveries = deliveryQueue(watched("delivery-queue"), cfg.QUEUE_PREFIX, { attempts: cfg.WEBHOOK_MAX_ATTEMPTS, backoffMs: cfg.WEBHOOK_BACKOFF_MS });
-const eventMetrics = registerEventMetrics(metrics.registry, { lagSeconds: () => dispatchLagSeconds(poolSql(pool)), deliveryQueue: deliveries.queue });
+const eventMetrics = registerEventMetrics(metrics.registry, { lagSeconds: () => dispatchLagSeconds(poolSql(eventsPool)), deliveryQueue: deliveries.queue });
 const dispatcher = startDispatcher({
-  pool, log, origin: cfg.PUBLIC_URL, pollMs: cfg.EVENTS_POLL_MS, retentionMs: cfg.EVENTS_RETENTION_HOURS * 3600_000,
+  pool: eventsPool, log, origin: cfg.PUBLIC_URL, pollMs: cfg.EVENTS_POLL_MS, retentionMs: cfg.EVENTS_RETENTION_HOURS * 3600_000,
   enqueue: deliveries.enqueue, announce: (lastId) => publisher.publish(eventsChannel(cfg.QUEUE_PREFIX), lastId.toString()), onPass: eventMetrics.onPass,
 });
 const deliveryBlocking = watched("delivery-worker");
 const deliveryWorker = createDeliveryWorker(
   {
-    pool, log, secrets: new SecretBox(cfg.INTENT_SIGNING_KEY, cfg.INTENT_SIGNING_KEY_PREVIOUS), enqueue: deliveries.enqueue,
+    pool: eventsPool, log, secrets: new SecretBox(cfg.INTENT_SIGNING_KEY, cfg.INTENT_SIGNING_KEY_PREVIOUS), enqueue: deliveries.enqueue,
     maxAttempts: cfg.WEBHOOK_MAX_ATTEMPTS, timeoutMs: cfg.WEBHOOK_TIMEOUT_MS, allowPrivate: cfg.WEBHOOK_ALLOW_PRIVATE, onAttempt: eventMetrics.onAttempt,
   },
   {
@@ -118,5 +119,5 @@ onShutdown(log, [
   ["finish webhook deliveries in flight", () => deliveryWorker.close(deliveryBlocking.status !== "ready"), cfg.WEBHOOK_TIMEOUT_MS + 1_000],
   ["close http server", () => http.close(), 2_000],
   ["close redis", async () => { await intentQueue.close(); await deliveries.close(); publisher.disconnect(); blocking.disconnect(); probe.disconnect(); }, 2_000],
-  ["disconnect database", async () => { await prisma.$disconnect(); await pool.end(); }, 5_000],
+  ["disconnect database", async () => { await prisma.$disconnect(); await pool.end(); await eventsPool.end(); }, 5_000],
 ]);
