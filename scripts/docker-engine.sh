@@ -196,8 +196,12 @@ build_dir() {
   tag="$(dir_tag "$dir")"; name="$(basename "$dir")"
   [ -n "$tag" ] || { say "skipping $name: its Dockerfile does not start with '# tag: <name:tag>'"; return 0; }
   if image_exists "$tag"; then
+    # Labels are inherited: an image built elsewhere FROM a stand-in carries that
+    # stand-in's label, so the label must also name this directory.
+    local owner
+    owner="$(docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$tag" 2>/dev/null || true)"
+    if [ "$owner" != "$name" ]; then say "$tag exists and was not built here: left as it is"; return 0; fi
     current="$(docker image inspect -f "{{ index .Config.Labels \"$LABEL.hash\" }}" "$tag" 2>/dev/null || true)"
-    if [ -z "$current" ] || [ "$current" = "<no value>" ]; then say "$tag exists and was not built here: left as it is"; return 0; fi
   fi
   if [ "$name" = node ]; then stage_node "$dir"; fi
   local staged=""
