@@ -8,9 +8,10 @@ export interface Service {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts one of the project's entry points as a real process (what `npm run start:*` runs). */
-export function spawnService(entry: string, env: Record<string, string>, nodeArgs: string[] = []): Service {
+/** Starts one of the project's entry points as a real process (what `npm run start:*` runs). `cwd`: where `tsx` and a relative `entry` resolve (the checkout, for a caller elsewhere). */
+export function spawnService(entry: string, env: Record<string, string>, nodeArgs: string[] = [], cwd?: string): Service {
   const proc = spawn(process.execPath, [...nodeArgs, "--import", "tsx", entry], {
+    cwd,
     env: { ...process.env, LOG_PRETTY: "false", LOG_LEVEL: process.env.SERVICE_LOG_LEVEL ?? "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
