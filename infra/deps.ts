@@ -9,10 +9,13 @@ import type { Logger } from "./logger.ts";
 // setting gets its message alone. Probes run before any process says it is ready.
 
 /** "api": a runner's one dependency, the service's HTTP API. */
-export type Dep = "postgres" | "redis" | "api";
-const LABEL: Record<Dep, string> = { postgres: "Postgres", redis: "Redis", api: "The API" };
-const VARIABLE: Record<Dep, string> = { postgres: "DATABASE_URL", redis: "REDIS_URL", api: "API_URL" };
-const START: Record<Dep, string> = { postgres: "start Postgres", redis: "start Redis", api: "start the API (npm run start:api)" };
+export type Dep = "postgres" | "redis" | "api" | "docker";
+const LABEL: Record<Dep, string> = { postgres: "Postgres", redis: "Redis", api: "The API", docker: "The Docker engine" };
+const VARIABLE: Record<Dep, string> = { postgres: "DATABASE_URL", redis: "REDIS_URL", api: "API_URL", docker: "DOCKER_HOST" };
+const START: Record<Dep, string> = {
+  postgres: "start Postgres", redis: "start Redis", api: "start the API (npm run start:api)",
+  docker: "start dockerd (scripts/docker-engine.sh), run with RUNNER_DRIVER=process,",
+};
 
 /** What went wrong with a dependency, from its driver's error. */
 export type Failure =

@@ -4,6 +4,7 @@ import { connectRedis, type Redis } from "../infra/redis.ts";
 import { dependencyWatch, watchRedis } from "../infra/dep-watch.ts";
 import type { RunnerClient } from "./client.ts";
 import type { JobRun } from "./job.ts";
+import type { ContainerDriver } from "./container/drivers.ts";
 import type { ContainerRegistry } from "./orphans.ts";
 import { SimRunner, type RunnerSpec } from "./runner.ts";
 import { judgeSignal } from "./signals.ts";
@@ -17,6 +18,7 @@ export interface FleetOptions {
   pollMs: number;
   log: Logger;
   registry: ContainerRegistry;
+  driver?: ContainerDriver;
 }
 
 /**
@@ -31,7 +33,7 @@ export class Fleet {
   private sub: Redis | null = null;
 
   constructor(specs: RunnerSpec[], client: RunnerClient, private readonly opts: FleetOptions) {
-    const jobOpts = { graceMs: opts.graceMs, pollMs: opts.pollMs, log: opts.log, registry: opts.registry };
+    const jobOpts = { graceMs: opts.graceMs, pollMs: opts.pollMs, log: opts.log, registry: opts.registry, driver: opts.driver };
     this.runners = specs.map((s) => new SimRunner(s, client, opts.heartbeatMs, jobOpts, (change, job) => {
       if (change === "start") this.jobs.set(job.id, job);
       else this.jobs.delete(job.id);

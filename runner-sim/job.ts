@@ -1,5 +1,6 @@
 import type { Logger } from "../infra/logger.ts";
-import { startContainer, type Container, type ContainerExit } from "./container/driver.ts";
+import type { Container, ContainerExit } from "./container/driver.ts";
+import { processDriver, type ContainerDriver } from "./container/drivers.ts";
 import type { Claim, RunnerClient, StatusBody } from "./client.ts";
 import type { ContainerRegistry } from "./orphans.ts";
 import { actOnCheck } from "./signals.ts";
@@ -11,6 +12,8 @@ export interface JobOptions {
   pollMs: number;
   log: Logger;
   registry: ContainerRegistry;
+  /** RUNNER_DRIVER; unset, a child process per step. */
+  driver?: ContainerDriver;
 }
 
 type Ending = { kind: "success" } | { kind: "failure" } | { kind: "timed_out" } | { kind: "cancelled" };
@@ -147,14 +150,21 @@ export class JobRun {
   private async runStep(step: Claim["job"]["steps"][number]): Promise<Ending> {
     await this.client.stepStatus(this.id, step.id, this.token, { status: "running" });
     this.step = { id: step.id, seq: 0 };
-    const container = startContainer(step.run, {
-      // Marks the container as this fleet's, for the sweep of a later life.
-      env: this.opts.registry.containerEnv(),
-      onLine: (line) => this.logLine(line),
-    });
+    const driver = this.opts.driver ?? processDriver;
+    let container: Container;
+    try {
+      container = await driver.start(step.run, {
+        // Marks the container as this fleet's, for the sweep of a later life.
+        env: this.opts.registry.containerEnv(),
+        onLine: (line) => this.logLine(line),
+      }, { runnerId: this.runnerId, jobId: this.id, stepId: step.id });
+    } catch (e) {
+      return this.notStarted(step.id, e as Error);
+    }
     this.container = container;
-    this.opts.registry.add(container.pid, this.id);
-    this.opts.log.info({ job_id: this.id, step_id: step.id, pid: container.pid }, "container started");
+    // A docker container is found again by its labels, not by a pid.
+    if (driver.kind === "process") this.opts.registry.add(container.pid, this.id);
+    this.opts.log.info({ job_id: this.id, step_id: step.id, pid: container.pid, container_id: container.id?.slice(0, 12) }, "container started");
     // A cancel that arrived while the step was being reported must still stop it.
     if (this.forced) void container.kill();
     else if (this.cancelling || this.timedOut) void container.stop(this.opts.graceMs);
@@ -162,11 +172,22 @@ export class JobRun {
     this.opts.registry.remove(container.pid);
     this.container = null;
     const ending = this.endingOf(exit);
-    const last = stepEndLine(exit, ending.kind);
+    if (exit.error !== undefined) this.opts.log.error({ job_id: this.id, step_id: step.id, err: exit.error }, "container lost");
+    const last = exit.error !== undefined ? `##[error]${exit.error}` : stepEndLine(exit, ending.kind);
     if (last !== null) this.logLine(last);
     if (this.cancelling) this.opts.log.info({ job_id: this.id, pid: container.pid, signal: exit.signal, at: exit.at }, "container stopped");
     await this.logChain;
     await this.client.stepStatus(this.id, step.id, this.token, statusOf(ending));
+    return ending;
+  }
+
+  /** A container that could not start fails its step (a cancel meanwhile still ends it `cancelled`), and the log says why. */
+  private async notStarted(stepId: number, e: Error): Promise<Ending> {
+    this.opts.log.error({ job_id: this.id, step_id: stepId, err: e.message }, "container could not start");
+    this.logLine(`##[error]${e.message}`);
+    const ending: Ending = this.cancelling ? { kind: "cancelled" } : { kind: "failure" };
+    await this.logChain;
+    await this.client.stepStatus(this.id, stepId, this.token, statusOf(ending));
     return ending;
   }
 

@@ -2,12 +2,14 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { commonEnv, parseConfig } from "../infra/config.ts";
+import { commonEnv, ConfigError, parseConfig } from "../infra/config.ts";
 import { createLogger } from "../infra/logger.ts";
 import { onShutdown } from "../infra/shutdown.ts";
 import { RunnerClient } from "./client.ts";
 import { Fleet } from "./fleet.ts";
 import { ContainerRegistry } from "./orphans.ts";
+import { DEFAULT_IMAGE, DockerDriver } from "./container/docker.ts";
+import { Engine, engineSocket } from "./container/engine.ts";
 import { prepareStateDir } from "./state-dir.ts";
 import { fleetIdentity, lockFleet, readRunnerTokens, writeRunnerTokens } from "./state.ts";
 import type { RunnerSpec } from "./runner.ts";
@@ -37,6 +39,11 @@ const simEnv = commonEnv.extend({
   // life left behind: each fleet identity (API_URL with the name prefix, or with the
   // tokens) gets a folder of its own under this base. Default: <tmpdir>/actions-runner-sim.
   RUNNER_STATE_DIR: z.string().min(1).optional(),
+  // How each step runs: a child process, or a container on a Docker engine (DESIGN.md §13),
+  // made from RUNNER_DOCKER_IMAGE (never pulled) through DOCKER_HOST's unix socket.
+  RUNNER_DRIVER: z.enum(["process", "docker"]).default("process"),
+  RUNNER_DOCKER_IMAGE: z.string().min(1).default(DEFAULT_IMAGE),
+  DOCKER_HOST: z.string().regex(/^unix:\/\/./, "the docker driver speaks only to a unix socket: unix:///path/to/docker.sock").optional(),
 }).refine((c) => c.RUNNER_TOKENS !== undefined || c.RUNNER_REGISTRATION_TOKEN !== undefined, {
   // A setting the operator left out: one line and exit 2 like any other (README, "When a
   // dependency is down or a setting is wrong"), checked before anything is contacted.
@@ -63,6 +70,15 @@ const log = createLogger("runner-sim", { level: cfg.LOG_LEVEL, pretty: cfg.LOG_P
 const client = new RunnerClient(cfg.API_URL);
 // Redis answers (and takes this user's login) before any runner registers.
 await probeRedis(cfg.REDIS_URL);
+
+/** The engine answers, the image is there, and what a previous life of this fleet left is removed. */
+async function dockerDriver(fleet: string): Promise<DockerDriver> {
+  const driver = new DockerDriver({ engine: new Engine(engineSocket(cfg.DOCKER_HOST)), image: cfg.RUNNER_DOCKER_IMAGE, fleet, log });
+  const { removed, staleImage } = await driver.prepare();
+  if (removed.length > 0) log.warn({ containers: removed.map((id) => id.slice(0, 12)) }, "removed containers a previous run of this fleet left behind");
+  if (staleImage) log.warn({ image: cfg.RUNNER_DOCKER_IMAGE }, "the job image holds another runner-sim/container/main.mjs; rebuild it: docker/images/runner-job/build.sh");
+  return driver;
+}
 
 async function fleetSpecs(stateDir: string): Promise<RunnerSpec[]> {
   if (cfg.RUNNER_TOKENS) {
@@ -115,6 +131,8 @@ try {
     ],
     { onForce: () => { fleet?.abandon(); lock.release(); } },
   );
+  // After the lock: a sweep by label must never reach a live twin's containers.
+  const driver = cfg.RUNNER_DRIVER === "docker" ? await dockerDriver(identity.marker) : undefined;
   const specs = await fleetSpecs(stateDir);
   // Asked to stop while registering: the stop's phases end the process; start nothing.
   if (!stopping) {
@@ -126,14 +144,15 @@ try {
       pollMs: cfg.CANCEL_POLL_MS,
       log,
       registry,
+      driver,
     });
-    log.info({ state_dir: stateDir }, "fleet state");
+    log.info({ state_dir: stateDir, driver: cfg.RUNNER_DRIVER }, "fleet state");
     started = fleet.start();
     await started;
   }
 } catch (e) {
-  // An API that never answered: its one line (infra/deps.ts).
-  if (e instanceof DependencyError) throw e;
+  // An API or Docker engine that never answered, or a job image that is not there: its one line (infra/deps.ts).
+  if (e instanceof DependencyError || e instanceof ConfigError) throw e;
   // A refused SUBSCRIBE (NOPERM) or login is the operator's to fix in REDIS_URL or the ACL: one line.
   const f = classifyRedis(e, cfg.REDIS_URL);
   if (f.kind === "auth" || f.kind === "permission") throw new DependencyError("redis", f, cfg.REDIS_URL);

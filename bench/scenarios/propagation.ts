@@ -9,6 +9,7 @@ import { openLoop } from "../lib/load.ts";
 import { withStack, type Stack } from "../lib/stack.ts";
 import { summarize, type Summary } from "../lib/stats.ts";
 import { ms, type BenchContext, type Scenario, type ScenarioResult } from "../lib/types.ts";
+import { driversToMeasure, leftoverDocker, type Driver } from "../lib/runner-drivers.ts";
 
 // Cancel propagation to running jobs held by the runner simulator: from the 202 to (a) the
 // step's container process reaped ("container stopped") and (b) the runner's terminal
@@ -17,6 +18,8 @@ import { ms, type BenchContext, type Scenario, type ScenarioResult } from "../li
 // an open loop at 50/s. Each container is a real node process (~40 MB), so jobs come in
 // batches of at most 125: start a batch, wait for all its containers, cancel it, repeat.
 // The 50/s loop is therefore a series of 2.5 s open-loop segments, one per batch.
+// Measured once per runner driver (BENCH_RUNNER_DRIVERS, default process and, when a Docker
+// engine with the job image answers, docker), each on a stack of its own.
 
 const RUNNERS = 5;
 const CAPACITY = 25;
@@ -29,7 +32,7 @@ const SEQUENTIAL = { quick: BATCH - WARMUP, full: 300 };
 const OPEN = { quick: 2 * BATCH, full: 6 * BATCH };
 const EVENT_TIMEOUT_MS = 75_000;
 
-type SimEvent = { msg: string; job_id?: number; at?: number; pid?: number; via?: string };
+type SimEvent = { msg: string; job_id?: number; at?: number; pid?: number; container_id?: string; via?: string };
 
 /** The runner-sim's JSON log lines, parsed once each as output arrives and indexed by message and job. */
 class SimEvents {
@@ -91,12 +94,13 @@ class SimEvents {
 }
 
 interface Prop {
+  driver: Driver;
   stack: Stack;
   sim: Service;
   events: SimEvents;
   client: HttpClient;
-  /** Every container pid seen, for the leftover check. */
-  pids: Set<number>;
+  /** Every container seen (pid, or the engine's id), to count them. */
+  pids: Set<number | string>;
   /** Every job cancelled, warm-up included, for the database check. */
   cancelled: number[];
 }
@@ -127,7 +131,7 @@ async function startBatch(p: Prop, n: number): Promise<number[]> {
   };
   await Promise.all(Array.from({ length: 4 }, creator));
   const started = await Promise.all(ids.map((id) => p.events.wait("container started", id, 60_000)));
-  for (const e of started) p.pids.add(e.pid!);
+  for (const e of started) p.pids.add(e.container_id ?? e.pid!);
   return ids;
 }
 
@@ -154,7 +158,7 @@ async function sequential(p: Prop, n: number, log: (m: string) => void): Promise
   let warm = WARMUP;
   while (s.gone.length < n) {
     const jobs = await startBatch(p, Math.min(BATCH, n - s.gone.length + warm));
-    log(`propagation sequential: ${jobs.length} containers started, cancelling one at a time`);
+    log(`propagation ${p.driver} sequential: ${jobs.length} containers started, cancelling one at a time`);
     for (const id of jobs) {
       const sent = wallClock();
       const answered = await cancel(p, id);
@@ -176,7 +180,7 @@ async function openRate(p: Prop, total: number, rate: number, log: (m: string) =
   const spans = { sends: 0, sendMs: 0, answered: 0, seconds: 0 };
   for (let left = total; left > 0; ) {
     const jobs = await startBatch(p, Math.min(BATCH, left));
-    log(`propagation ${rate}/s: ${jobs.length} containers started, cancelling`);
+    log(`propagation ${p.driver} ${rate}/s: ${jobs.length} containers started, cancelling`);
     const ends: Promise<void>[] = [];
     const sentAt: number[] = [];
     const r = await openLoop({
@@ -240,8 +244,11 @@ function viaCounts(p: Prop, s: Samples): Record<string, number> {
   return counts;
 }
 
-async function startSim(stack: Stack, stateDir: string): Promise<Service> {
+const prefixOf = (driver: Driver) => `bench-prop-${driver}-${process.pid}`;
+
+async function startSim(stack: Stack, stateDir: string, driver: Driver): Promise<Service> {
   return stack.start("runner-sim", "runner-sim/main.ts", {
+    RUNNER_DRIVER: driver,
     API_URL: stack.apis[0]!, RUNNERS: String(RUNNERS), RUNNER_CAPACITY: String(CAPACITY), LOG_LEVEL: "info",
     // Idle runners heartbeat this often; a new batch waits at most this long to be claimed.
     HEARTBEAT_MS: "500", CANCEL_GRACE_MS: "5000",
@@ -250,7 +257,7 @@ async function startSim(stack: Stack, stateDir: string): Promise<Service> {
     CANCEL_POLL_MS: "60000",
     // The registry sweeps containers of a previous fleet with the same prefix at start: a
     // prefix and folder of our own keep it off anyone else's runner-sim on this host.
-    RUNNER_NAME_PREFIX: `bench-prop-${process.pid}-${Date.now().toString(36)}`, RUNNER_STATE_DIR: stateDir,
+    RUNNER_NAME_PREFIX: prefixOf(driver), RUNNER_STATE_DIR: stateDir,
   }, /fleet ready/);
 }
 
@@ -260,16 +267,16 @@ const row = (label: string, r: Result) => [label, r.n, ms(r.http202.p50), ms(r.h
   ms(r.committed.p50), ms(r.committed.p99), ms(r.committedDb.p50), ms(r.committedDb.p99)];
 
 /** Both loads on one runner-sim fleet, then the checks; returns the summaries by load. */
-async function measure(stack: Stack, stateDir: string, ctx: BenchContext) {
+async function measure(stack: Stack, stateDir: string, ctx: BenchContext, driver: Driver) {
   await ops.pushWorkflow(stack.prisma, { repo: WORKFLOW.repo, file: WORKFLOW.workflowFile, sha: WORKFLOW.headSha, content: "jobs:\n  j:\n    runs-on: ubuntu-latest\n    steps: [{run: sleep 600}]\n" });
-  const sim = await startSim(stack, stateDir);
-  const p: Prop = { stack, sim, events: new SimEvents(sim), client: httpClient(64), pids: new Set(), cancelled: [] };
+  const sim = await startSim(stack, stateDir, driver);
+  const p: Prop = { driver, stack, sim, events: new SimEvents(sim), client: httpClient(64), pids: new Set(), cancelled: [] };
   try {
     const seq = await sequential(p, ctx.quick ? SEQUENTIAL.quick : SEQUENTIAL.full, ctx.log);
     const open = await openRate(p, ctx.quick ? OPEN.quick : OPEN.full, RATE, ctx.log);
     const [seqDb, openDb] = await verifyDb(p, [seq, open.s]);
-    const left = leftoverContainers(sim.proc.pid!);
-    if (left.length > 0) throw new Error(`containers still running after every cancel: pids ${left.join(", ")}`);
+    const left = driver === "docker" ? await leftoverDocker(stack.apis[0]!, prefixOf(driver)) : leftoverContainers(sim.proc.pid!);
+    if (left.length > 0) throw new Error(`${driver} containers still running after every cancel: ${left.join(", ")}`);
     const result = (s: Samples, db: number[]): Result => ({
       gone: summarize(s.gone), committed: summarize(s.committed), committedDb: summarize(db), http202: summarize(s.http), n: s.gone.length, via: viaCounts(p, s),
     });
@@ -281,31 +288,50 @@ async function measure(stack: Stack, stateDir: string, ctx: BenchContext) {
   }
 }
 
+type Measured = Awaited<ReturnType<typeof measure>>;
+
 export const propagationScenario: Scenario = {
   id: "propagation",
   title: "Cancel propagation to running containers",
   async run(ctx: BenchContext): Promise<ScenarioResult> {
-    const stateDir = mkdtempSync(path.join(os.tmpdir(), "bench-prop-"));
-    const { rates, open, containers } = await withStack("propagation", {}, (stack) => measure(stack, stateDir, ctx))
-      .finally(() => rmSync(stateDir, { recursive: true, force: true }));
-    const segments = Math.ceil(rates[RATE]!.n / BATCH);
+    const { drivers, skipped } = await driversToMeasure();
+    if (skipped) ctx.log(`propagation: ${skipped}`);
+    const by: Partial<Record<Driver, Measured>> = {};
+    for (const driver of drivers) {
+      const stateDir = mkdtempSync(path.join(os.tmpdir(), "bench-prop-"));
+      by[driver] = await withStack(`propagation_${driver}`, {}, (stack) => measure(stack, stateDir, ctx, driver))
+        .finally(() => rmSync(stateDir, { recursive: true, force: true }));
+    }
+    const measured = drivers.map((d) => [d, by[d]!] as const);
+    // The target (bench/lib/targets.ts) reads data.rates: the default driver's when it ran.
+    const main = by.process ?? measured[0]![1];
+    const segments = Math.ceil(main.rates[RATE]!.n / BATCH);
     return {
       id: "propagation",
       title: "Cancel propagation to running containers",
       tables: [{
-        title: "Cancel of a running job: the 202, then from the 202 to the container gone and to the terminal status committed (ms)",
-        columns: ["load", "n", "202 p50", "202 p99", "gone p50", "gone p99", "committed p50", "committed p99", "DB stamp p50", "DB stamp p99"],
-        rows: [row("one at a time", rates.sequential), row(`open loop ${RATE}/s (sent ${open.achievedRate}/s, answered ${open.answeredRate}/s)`, rates[RATE]!)],
-        note: "202: one at a time from the send, open loop from the scheduled send. committed: the runner's terminal report answered; DB stamp: completed_at, stamped at the start of the committing transaction (ms resolution).",
+        title: "Cancel of a running job: the 202, then from the 202 to the container gone and to the terminal status committed (ms), by runner driver",
+        columns: ["driver, load", "n", "202 p50", "202 p99", "gone p50", "gone p99", "committed p50", "committed p99", "DB stamp p50", "DB stamp p99"],
+        rows: measured.flatMap(([d, m]) => [
+          row(`${d}: one at a time`, m.rates.sequential),
+          row(`${d}: open loop ${RATE}/s (sent ${m.open.achievedRate}/s, answered ${m.open.answeredRate}/s)`, m.rates[RATE]!),
+        ]),
+        note: "202: one at a time from the send, open loop from the scheduled send. committed: the runner's terminal report answered; DB stamp: completed_at, stamped at the start of the committing transaction (ms resolution). gone: process, the child reaped; docker, the engine's wait answered (the container exited).",
       }],
-      data: { rates, containers, leftoverContainers: 0, runners: RUNNERS, capacity: CAPACITY },
-      histograms: [{ label: `202 → container gone, ${RATE}/s`, samples: open.s.gone }],
+      data: {
+        rates: main.rates, containers: main.containers, leftoverContainers: 0, runners: RUNNERS, capacity: CAPACITY,
+        drivers: Object.fromEntries(measured.map(([d, m]) => [d, { rates: m.rates, containers: m.containers }])),
+        ...(skipped ? { skipped } : {}),
+      },
+      histograms: measured.map(([d, m]) => ({ label: `${d}: 202 → container gone, ${RATE}/s`, samples: m.open.s.gone })),
       notes: [
-        `Each job is the only job of its run and runs \`sleep 600\` on ${RUNNERS} simulated runners of capacity ${CAPACITY}; every cancel targets a job whose container has started (${containers} containers in all, at most ${BATCH} alive at once).`,
+        `Each job is the only job of its run and runs \`sleep 600\` on ${RUNNERS} simulated runners of capacity ${CAPACITY}; every cancel targets a job whose container has started (${measured.map(([d, m]) => `${d}: ${m.containers}`).join(", ")} containers in all, at most ${BATCH} alive at once).`,
         `The ${RATE}/s load is an open loop over one batch of ${BATCH} running jobs at a time (${segments} segments of ${BATCH / RATE} s); batches are started and drained in between, so container start-up does not load the machine during the measurement.`,
         "The worker publishes the cancel signal when its transaction commits, while the 202 is still on its way back through the API, so 'gone' can be negative.",
         "The runners' per-job cancel poll is set to 60 s, so what is measured is the Redis signal path; how each cancel arrived is in data.rates.*.via. The first 10 sequential cancels are a warm-up and not counted.",
-        "Afterwards every cancelled job was checked 'cancelled' in the database and no container process of the runner-sim was left.",
+        "Drivers (BENCH_RUNNER_DRIVERS): process runs each step as a child node process; docker runs it in a container of actions-runner-job:local (no network, AutoRemove) through the Engine API, stopped with the engine's stop (t = the 5 s grace).",
+        ...(skipped ? [skipped] : []),
+        "Afterwards every cancelled job was checked 'cancelled' in the database and no container of the runner-sim was left running (process: no child; docker: none of the fleet's label).",
       ],
     };
   },

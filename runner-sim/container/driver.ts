@@ -13,10 +13,14 @@ export interface ContainerExit {
   signal: NodeJS.Signals | null;
   /** wall clock ms (performance.timeOrigin + performance.now()) when the process was seen gone */
   at: number;
+  /** Set when the container's end could not be observed (a lost Docker engine): why the step fails. */
+  error?: string;
 }
 
 export interface Container {
   readonly pid: number;
+  /** The engine's container id (RUNNER_DRIVER=docker). */
+  readonly id?: string;
   readonly exited: Promise<ContainerExit>;
   /** SIGTERM to the whole process group; SIGKILL to the group after graceMs if still alive. Resolves with the exit once the group is gone. Idempotent. */
   stop(graceMs: number): Promise<ContainerExit>;
