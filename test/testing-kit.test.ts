@@ -67,6 +67,7 @@ describe("stop()", () => {
     const sys = await startSystem({ fleet: { runners: 1, capacity: 1 } });
     try {
       await sys.admin("user create", "--login", "bob");
+      await expect(sys.admin("repo create", "--owner", "nobody", "--name", "x")).rejects.toThrow(/^admin repo create --owner nobody --name x failed \(exit 1\): admin: no user nobody$/);
       await sys.admin("repo create", "--owner", "bob", "--name", "svc");
       const run = await sys.admin.json<{ job_ids: number[] }>("run create", "--repo", "bob/svc", "--workflow-file", ".shithub/workflows/ci.yml",
         "--head-sha", "b".repeat(40), "--source", sys.tempFile("jobs:\n  slow:\n    runs-on: linux\n    steps: [{run: sleep 600}]\n"));
@@ -178,9 +179,12 @@ describe("containers (DATABASE_URL and REDIS_URL unset)", () => {
   });
 
   const images = [process.env.TEST_POSTGRES_IMAGE || "postgres:15", process.env.TEST_REDIS_IMAGE || "redis:7"];
-  it.runIf(dockerAnswers && images.every(imagePresent))(`starts ${images.join(" and ")} with testcontainers and removes them at stop`, async () => {
+  it.runIf(dockerAnswers && images.every(imagePresent))(`starts ${images.join(" and ")} with testcontainers, removes a dead test process's containers first and its own at stop`, async () => {
+    // What a crashed test process left: a container of the kit's whose owner is gone.
+    const orphan = execFileSync("docker", ["create", "--pull=never", "--label", "actions-lifecycle.testing-kit=1", "--label", "actions-lifecycle.testing-kit.pid=999999999", images[1]!], { encoding: "utf8" }).trim();
     const sys = await startSystem({ fleet: false });
     try {
+      expect(execFileSync("docker", ["ps", "-a", "-q", "--no-trunc", "--filter", `id=${orphan}`], { encoding: "utf8" }).trim()).toBe("");
       expect(new URL(sys.databaseUrl).port).not.toBe("5432");
       expect(await sys.admin("user create", "--login", "carol")).toMatch(/^created user carol/);
       expect((await fetch(`${sys.apiUrl}/readyz`)).status).toBe(200);
@@ -189,6 +193,33 @@ describe("containers (DATABASE_URL and REDIS_URL unset)", () => {
     }
     expect(execFileSync("docker", ["ps", "-a", "-q", "--filter", `label=actions-lifecycle.testing-kit.pid=${process.pid}`], { encoding: "utf8" }).trim()).toBe("");
   }, 180_000);
+});
+
+describe("a fleet with RUNNER_DRIVER=docker", () => {
+  const image = process.env.RUNNER_DOCKER_IMAGE || "actions-runner-job:local";
+  const containerExists = (id: string) => execFileSync("docker", ["ps", "-a", "-q", "--filter", `id=${id}`], { encoding: "utf8" }).trim() !== "";
+  it.runIf(dockerAnswers && imagePresent(image))("runs each job in a container: cancel stops one, stop() the other", async () => {
+    const sys = await startSystem({ fleet: { runners: 1, capacity: 2, driver: "docker" } });
+    try {
+      await sys.admin("user create", "--login", "erin");
+      await sys.admin("repo create", "--owner", "erin", "--name", "d");
+      const { token } = await sys.admin.json<{ token: string }>("token create", "--user", "erin", "--scopes", "repo:write");
+      const run = await sys.admin.json<{ job_ids: number[] }>("run create", "--repo", "erin/d", "--workflow-file", ".shithub/workflows/ci.yml", "--head-sha", "e".repeat(40),
+        "--source", sys.tempFile("jobs:\n  one:\n    runs-on: linux\n    steps: [{run: sleep 600}]\n  two:\n    runs-on: linux\n    steps: [{run: sleep 600}]\n"));
+      const fleet = sys.processes.fleets[0]!;
+      const [one, two] = await Promise.all(run.job_ids.map((id) =>
+        waitFor(`job ${id}'s container`, async () => logEvents(fleet).find((e) => e.msg === "container started" && e.job_id === id)?.container_id as string | undefined)));
+      expect([containerExists(one!), containerExists(two!)]).toEqual([true, true]);
+      const res = await fetch(`${sys.apiUrl}/api/v1/jobs/${run.job_ids[0]}/cancel`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(202);
+      await waitFor("the cancelled job's container to be gone", async () => !containerExists(one!), 15_000);
+      expect(containerExists(two!)).toBe(true);
+      await sys.stop();
+      expect(containerExists(two!)).toBe(false);
+    } finally {
+      await sys.stop();
+    }
+  }, 150_000);
 });
 
 /** The README's example, as a user's test file outside this checkout: the kit's import by path. */
