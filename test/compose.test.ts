@@ -5,12 +5,15 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { waitFor } from "./setup/db.ts";
 
-// docker-compose.yml cannot be run here: what can be held without Docker is that it parses,
-// that no secret has a default (the API is published on every interface), and that its
-// health checks use only what the slim Node image has.
+// What can be held of docker-compose.yml without Docker: it parses, no secret has a default,
+// every `$` is an interpolation or escaped, the API is published on loopback unless told
+// otherwise, base images are named by variables, and health checks use only what the slim
+// Node image has. The real run, with an engine, is test/compose-up.test.ts.
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const text = readFileSync(path.join(ROOT, "docker-compose.yml"), "utf8");
+// With merge keys resolved: what compose itself sees of each service.
+const merged = parse(text, { merge: true }) as { services: Record<string, { image?: string; build?: { args?: Record<string, string> }; ports?: string[] }> };
 const compose = parse(text) as { services: Record<string, { environment?: Record<string, string>; healthcheck?: { test: string[] } }> };
 
 /** Every `${NAME…}` interpolation in the file: its name, operator and the rest. */
@@ -36,6 +39,32 @@ describe("docker-compose.yml", () => {
         if (SECRET.test(k)) expect(String(v), `${name}.${k}`).toMatch(/^\$\{[A-Z_]+:\?/);
       }
     }
+  });
+
+  it("has no bare $: compose refuses the whole file over one (a health check's regex did)", () => {
+    // Comment lines are YAML's, never interpolated.
+    const body = text.split("\n").filter((l) => !/^\s*#/.test(l)).join("\n");
+    const bare = [...body.matchAll(/\$(?![{$])/g)].filter((m) => body[m.index! - 1] !== "$");
+    expect(bare.map((m) => body.slice(Math.max(0, m.index! - 30), m.index! + 10))).toEqual([]);
+  });
+
+  it("publishes the API on loopback unless API_BIND says otherwise, on API_PORT", () => {
+    expect(merged.services.api!.ports).toEqual(["${API_BIND:-127.0.0.1}:${API_PORT:-3000}:3000"]);
+  });
+
+  it("names base images by variables defaulting to the public ones, and builds one app image", () => {
+    expect(merged.services.postgres!.image).toBe("${POSTGRES_IMAGE:-postgres:15}");
+    expect(merged.services.redis!.image).toBe("${REDIS_IMAGE:-redis:7}");
+    const dockerfile = readFileSync(path.join(ROOT, "Dockerfile"), "utf8");
+    const nodeDefault = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile)?.[1];
+    expect(nodeDefault).toBe("node:20-bookworm-slim");
+    for (const name of ["migrate", "api", "worker", "runner-sim"]) {
+      const svc = merged.services[name]!;
+      expect(svc.image, name).toBe("${APP_IMAGE:-actions-lifecycle:local}");
+      expect(svc.build?.args?.NODE_IMAGE, name).toBe(`\${NODE_IMAGE:-${nodeDefault}}`);
+    }
+    // Every build argument compose passes is one the Dockerfile declares.
+    for (const arg of Object.keys(merged.services.api!.build!.args!)) expect(dockerfile).toMatch(new RegExp(`^ARG ${arg}=`, "m"));
   });
 
   it("keeps the .env the README writes the secrets to out of the image (Dockerfile: COPY . .)", () => {
