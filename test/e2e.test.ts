@@ -3,12 +3,14 @@ import { isAlive } from "../runner-sim/container/driver.ts";
 import { connectRedis } from "../infra/redis.ts";
 import { waitFor } from "./setup/db.ts";
 import type { Service } from "./setup/stack.ts";
-import { event, events, runEnds, runWithJobs, systemSuite } from "./setup/system.ts";
+import { kitSuite } from "./setup/kit-suite.ts";
+import { event, events, runEnds, runWithJobs } from "./setup/system.ts";
 import { call, pushAndRun, TWO_JOBS } from "./setup/world.ts";
 
-// The whole system as separate processes: api, worker and runner-sim fleets.
+// The whole system as separate processes: api, worker and runner-sim fleets, started by
+// the test kit (testing/README.md).
 
-const sys = systemSuite("e2e", { RUNNERS: "2", RUNNER_CAPACITY: "2", RUNNER_NAME_PREFIX: "e2e" });
+const sys = kitSuite("e2e", { RUNNERS: "2", RUNNER_CAPACITY: "2", RUNNER_NAME_PREFIX: "e2e" });
 
 describe("end to end with api, worker and runner-sim processes", () => {
   it("runs build then test to completed/success, with logs", async () => {
@@ -127,7 +129,7 @@ describe("end to end with api, worker and runner-sim processes", () => {
   });
 
   it("gives jobs only to runners with matching labels, never past their capacity", async () => {
-    const gpu = sys.startFleet({ RUNNERS: "1", RUNNER_CAPACITY: "1", RUNNER_LABELS: "gpu", RUNNER_NAME_PREFIX: "e2e-gpu" });
+    const gpu = await sys.startFleet({ RUNNERS: "1", RUNNER_CAPACITY: "1", RUNNER_LABELS: "gpu", RUNNER_NAME_PREFIX: "e2e-gpu" });
     await gpu.waitForLine(/fleet ready/);
     const wf = "jobs:\n" + [1, 2, 3].map((i) => `  g${i}:\n    runs-on: gpu\n    steps: [{run: sleep 0.3}]\n  c${i}:\n    runs-on: linux\n    steps: [{run: sleep 0.3}]\n`).join("");
     const r = await pushAndRun(sys.db.prisma, "alice/demo", wf, "e2e00006");

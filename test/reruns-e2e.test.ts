@@ -1,44 +1,15 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createPrisma } from "../infra/db.ts";
-import { createPool } from "../infra/sql.ts";
-import { startSystem, type System } from "../testing/index.ts";
-import { startAclRedis, type AclRedis } from "./setup/acl-redis.ts";
-import { waitFor, type TestDb } from "./setup/db.ts";
-import { expectInvariants } from "./setup/invariants.ts";
-import { events, runEnds } from "./setup/system.ts";
-import { buildWorld, call, pushAndRun } from "./setup/world.ts";
+import { describe, expect, it } from "vitest";
+import { waitFor } from "./setup/db.ts";
+import { kitSuite } from "./setup/kit-suite.ts";
+import { events, runEnds, runWithJobs } from "./setup/system.ts";
+import { call, pushAndRun } from "./setup/world.ts";
 
 // Rerun of failed jobs end to end: api, worker and a runner-sim fleet as separate
-// processes, started by the test kit (testing/README.md), each as its own Redis ACL user
-// as in production. Only the failed job executes again; the job that succeeded is carried over.
+// processes, started by the test kit (testing/README.md). Only the failed job executes
+// again; the job that succeeded is carried over.
 
-const prefix = `rr${process.pid}${Math.random().toString(36).slice(2, 7)}`;
-const sys = {} as { kit: System; acl: AclRedis; db: TestDb; world: Awaited<ReturnType<typeof buildWorld>> };
-beforeAll(async () => {
-  sys.acl = await startAclRedis(prefix);
-  const u = sys.acl.urls;
-  sys.kit = await startSystem({
-    databaseUrl: inject("serverUrl"), redisUrl: sys.acl.adminUrl, queuePrefix: prefix, apiEnv: { REDIS_URL: u.api }, workerEnv: { REDIS_URL: u.worker },
-    fleet: { runners: 2, capacity: 2, namePrefix: "rr", env: { REDIS_URL: u.runner } },
-  });
-  const url = sys.kit.databaseUrl;
-  sys.db = { name: new URL(url).pathname.slice(1), url, prisma: createPrisma(url, 5), pool: createPool(url, 5), drop: () => sys.kit.stop() };
-  sys.world = await buildWorld(sys.db.prisma);
-});
-afterAll(async () => {
-  if (sys.db) {
-    await expectInvariants(sys.db);
-    await sys.db.prisma.$disconnect();
-    await sys.db.pool.end();
-  }
-  await sys.kit?.stop();
-  if (sys.acl) {
-    const denied = (await sys.acl.denials()).map((d) => `${d.username}: ${d.reason} ${d.object}`);
-    await sys.acl.stop();
-    expect(denied, "commands Redis refused a process of the system").toEqual([]);
-  }
-});
-const started = (jobId: number) => events(sys.kit.processes.fleets[0]!).filter((e) => e.msg === "job claimed" && e.job_id === jobId).length;
+const sys = kitSuite("reruns-e2e", { RUNNERS: "2", RUNNER_CAPACITY: "2", RUNNER_NAME_PREFIX: "rr" });
+const started = (jobId: number) => events(sys.sim).filter((e) => e.msg === "job claimed" && e.job_id === jobId).length;
 
 const WORKFLOW = `name: CI
 on: push
@@ -63,7 +34,7 @@ describe("rerun of failed jobs with api, worker and runner-sim processes", () =>
     expect(first.conclusion).toBe("failure");
     expect(first.jobs.map((j) => [j.jobKey, j.conclusion])).toEqual([["build", "success"], ["test", "failure"]]);
 
-    const res = await call(sys.kit.apiUrl, "POST", `/api/v1/runs/${src.run_id}/rerun-failed-jobs`, { token: sys.world.tokens.bob });
+    const res = await call(sys.api, "POST", `/api/v1/runs/${src.run_id}/rerun-failed-jobs`, { token: sys.world.tokens.bob });
     expect(res).toMatchObject({ status: 201, body: { parent_run_id: src.run_id, head_sha: "e2ee0001" } });
     const again = await runEnds(sys.db, res.body.run_id);
     // The same workflow at the same commit: `exit 1` fails again, and so does the run.
@@ -82,7 +53,7 @@ describe("rerun of failed jobs with api, worker and runner-sim processes", () =>
     expect(await sys.db.prisma.jobToken.count({ where: { jobId: build.id } })).toBe(0);
     expect(test.steps.sort((a, b) => a.stepIndex - b.stepIndex).map((s) => s.conclusion)).toEqual(["success", "failure"]);
     // The read view says the same.
-    const view = await call(sys.kit.apiUrl, "GET", `/api/v1/runs/${res.body.run_id}`, { token: sys.world.tokens.carol });
+    const view = await call(sys.api, "GET", `/api/v1/runs/${res.body.run_id}`, { token: sys.world.tokens.carol });
     expect(view.body).toMatchObject({ status: "completed", conclusion: "failure", attempt: 2, original_run_id: src.run_id, parent_run_id: src.run_id });
     expect(view.body.jobs.map((j: any) => [j.job_key, j.reused])).toEqual([["build", true], ["test", false]]);
   });
