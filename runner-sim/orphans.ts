@@ -51,7 +51,8 @@ export interface SweepResult {
  * Containers lead their own process groups, so they survive a runner-sim killed with
  * SIGKILL. Each live container leaves a pid file in this fleet's own folder; the next
  * start of the same fleet kills the groups its previous life left behind — and only
- * those it can prove it started (judgeOrphan).
+ * those it can prove it started (judgeOrphan). With RUNNER_DRIVER=docker no pid file is
+ * written: the engine finds a previous life's containers by label (DockerDriver.sweep).
  */
 export class ContainerRegistry {
   constructor(

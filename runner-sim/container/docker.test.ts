@@ -45,8 +45,8 @@ interface Started {
   seen(text: string): Promise<void>;
 }
 
-const driverFor = (fleet = FLEET, opts: { engine?: Engine; image?: string } = {}) =>
-  new DockerDriver({ engine: opts.engine ?? engine, image: opts.image ?? DEFAULT_IMAGE, fleet });
+const driverFor = (fleet = FLEET, opts: { engine?: Engine; image?: string; confirmMs?: number } = {}) =>
+  new DockerDriver({ engine: opts.engine ?? engine, image: opts.image ?? DEFAULT_IMAGE, fleet, confirmMs: opts.confirmMs });
 
 async function start(run: string, driver = driverFor(), step = STEP): Promise<Started> {
   const lines: Started["lines"] = [];
@@ -197,6 +197,26 @@ describe.skipIf(noEngine !== null)("DockerDriver against the engine", { timeout:
       proxy.close();
     }
   });
+
+  it("an engine that takes a stop but never answers does not hold the step past the grace and the confirmation window", async () => {
+    const proxy = await engineProxy();
+    const viaProxy = new Engine(proxy.socket);
+    try {
+      const s = await start("echo up; sleep 600", driverFor(FLEET, { engine: viaProxy, confirmMs: 500 }));
+      await s.seen("up");
+      proxy.freeze();
+      const t0 = now();
+      const exit = await within(s.c.stop(1000), 10_000, "stop against a frozen engine");
+      expect(exit.error).toBe("lost the Docker engine during the step: the engine did not confirm the container stopped within 1500 ms");
+      expect(exit.at - t0).toBeGreaterThanOrEqual(1500);
+      expect(exit.at - t0).toBeLessThan(3000);
+      proxy.cut();
+      await gone(s.c.id!);
+    } finally {
+      viaProxy.close();
+      proxy.close();
+    }
+  });
 });
 
 describe("the docker driver without an engine", () => {
@@ -240,10 +260,11 @@ describe("FrameDemuxer", () => {
   });
 });
 
-/** A unix socket forwarding to the engine, whose connections can be cut: an engine that goes away. */
-async function engineProxy(): Promise<{ socket: string; cut(): void; close(): void }> {
+/** A unix socket forwarding to the engine, whose connections can be cut (an engine that goes away) or frozen (one that hangs). */
+async function engineProxy(): Promise<{ socket: string; cut(): void; freeze(): void; close(): void }> {
   const socket = path.join(os.tmpdir(), `docker-proxy-${process.pid}-${randomBytes(3).toString("hex")}.sock`);
   const conns = new Set<net.Socket>();
+  let frozen = false;
   const server = net.createServer((client) => {
     const upstream = net.connect(engine.socketPath);
     for (const s of [client, upstream]) {
@@ -251,11 +272,13 @@ async function engineProxy(): Promise<{ socket: string; cut(): void; close(): vo
       s.on("error", () => {});
       s.on("close", () => conns.delete(s));
     }
-    client.pipe(upstream).pipe(client);
+    // Frozen: bytes are taken and dropped, connections stay open, nothing is answered.
+    client.on("data", (d) => frozen || upstream.write(d));
+    upstream.on("data", (d) => frozen || client.write(d));
   });
   await new Promise<void>((resolve) => server.listen(socket, resolve));
   const cut = () => {
     for (const s of conns) s.destroy();
   };
-  return { socket, cut, close: () => (cut(), server.close(), rmSync(socket, { force: true })) };
+  return { socket, cut, freeze: () => (frozen = true), close: () => (cut(), server.close(), rmSync(socket, { force: true })) };
 }

@@ -39,6 +39,8 @@ export interface DockerDriverOptions {
   /** Identifies this fleet (its state's marker): the label the sweep of a later life looks for. */
   fleet: string;
   log?: Logger;
+  /** How long after a stop's grace (or a kill) the engine has to confirm the exit; default 10 s. */
+  confirmMs?: number;
 }
 
 export class DockerDriver implements ContainerDriver {
@@ -123,7 +125,7 @@ export class DockerDriver implements ContainerDriver {
     try {
       const [io] = await Promise.all([attached, wait.registered]);
       await engine.call("POST", `/containers/${id}/start`, { timeoutMs: 30_000 });
-      return new DockerContainer(engine, id, wait, io, opts.onLine, this.opts.log);
+      return new DockerContainer(engine, id, wait, io, opts.onLine, { log: this.opts.log, confirmMs: this.opts.confirmMs ?? CONFIRM_MS });
     } catch (e) {
       wait.abort("the container did not start");
       void attached.then((io) => io.stream.destroy(), () => {});
@@ -158,7 +160,7 @@ class DockerContainer implements Container {
     private readonly wait: WaitHandle,
     io: { stream: Duplex; head: Buffer },
     onLine: StartOptions["onLine"],
-    private readonly log: Logger | undefined,
+    private readonly opts: { log: Logger | undefined; confirmMs: number },
   ) {
     const drained = forwardFrames(io.stream, io.head, onLine);
     this.exited = wait.exited
@@ -167,7 +169,8 @@ class DockerContainer implements Container {
         this.done = true;
         clearTimeout(this.termTimer);
         clearTimeout(this.confirmTimer);
-        await settleWithin(drained, DRAIN_MS);
+        // A lost engine sends nothing more: no output to wait for.
+        if (r.error === undefined) await settleWithin(drained, DRAIN_MS);
         io.stream.destroy();
         return this.exitOf(r.code, r.at, r.error);
       });
@@ -193,7 +196,7 @@ class DockerContainer implements Container {
       void this.post(`/containers/${this.id}/kill?signal=SIGTERM`, CALL_MS);
       this.killAfter(performance.now() + graceMs);
     }
-    this.confirmWithin(graceMs + CONFIRM_MS);
+    this.confirmWithin(graceMs + this.opts.confirmMs);
     return this.exited;
   }
 
@@ -209,7 +212,7 @@ class DockerContainer implements Container {
     if (this.done) return this.exited;
     this.signalled = true;
     void this.post(`/containers/${this.id}/kill?signal=SIGKILL`, CALL_MS);
-    this.confirmWithin(CONFIRM_MS);
+    this.confirmWithin(this.opts.confirmMs);
     return this.exited;
   }
 
@@ -227,7 +230,7 @@ class DockerContainer implements Container {
       // 404: removed already; 409: not running any more.
       await this.engine.call("POST", path, { timeoutMs, accept: [404, 409], long: timeoutMs > CALL_MS });
     } catch (e) {
-      this.log?.warn({ container: this.id.slice(0, 12), err: (e as Error).message }, "docker stop/kill failed");
+      this.opts.log?.warn({ container: this.id.slice(0, 12), err: (e as Error).message }, "docker stop/kill failed");
     }
   }
 }
