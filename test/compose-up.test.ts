@@ -111,6 +111,9 @@ describe.skipIf(absent !== null)("docker compose up, for real", () => {
       const cs = await p.containers();
       const migrate = cs.find((c) => c.service === "migrate");
       if (migrate?.state === "exited" && migrate.exitCode !== 0) throw new Error(`migrate exited ${migrate.exitCode}`);
+      // A service that died will not become healthy: say so now, not at the deadline.
+      const dead = cs.find((c) => c.service !== "migrate" && (c.state === "exited" || c.state === "dead"));
+      if (dead) throw new Error(`${dead.name} ${dead.state} with code ${dead.exitCode}`);
       const up = (s: string) => cs.filter((c) => c.service === s && c.state === "running" && c.health === "healthy").length;
       const ok = migrate?.state === "exited" && ["postgres", "redis", "api", "runner-sim"].every((s) => up(s) === 1) && up("worker") === workers;
       return ok ? cs : null;
