@@ -61,7 +61,8 @@ const inspect = (id: string) => engine.call<{ State: { Running: boolean }; Confi
 const gone = (id: string) => waitFor(`container ${id.slice(0, 12)} to be removed`, async () => (await inspect(id)).status === 404);
 
 afterAll(async () => {
-  if (noEngine === null) await driverFor().sweep();
+  // Whatever a failed test left, of each fleet the tests use.
+  if (noEngine === null) for (const f of [FLEET, `${FLEET}-other`, `${FLEET}-life`]) await driverFor(f).sweep();
   engine.close();
 });
 
@@ -103,7 +104,8 @@ describe.skipIf(noEngine !== null)("DockerDriver against the engine", { timeout:
     const t0 = now();
     const exit = await within(s.c.stop(5000), 10_000, "stop");
     expect(exit).toMatchObject({ code: null, signal: "SIGTERM" });
-    expect(exit.at - t0).toBeLessThan(1000);
+    // Far from the 5 s grace (typically ~100 ms; a loaded machine gets slack).
+    expect(exit.at - t0).toBeLessThan(2500);
     await gone(s.c.id!);
   });
 
@@ -133,7 +135,7 @@ describe.skipIf(noEngine !== null)("DockerDriver against the engine", { timeout:
     const t0 = now();
     const exit = await within(s.c.kill(), 10_000, "kill");
     expect(exit).toMatchObject({ code: null, signal: "SIGKILL" });
-    expect(exit.at - t0).toBeLessThan(1000);
+    expect(exit.at - t0).toBeLessThan(2500);
     expect(await within(s.c.stop(100), 1000, "stop after exit")).toEqual(exit);
   });
 
@@ -144,7 +146,7 @@ describe.skipIf(noEngine !== null)("DockerDriver against the engine", { timeout:
     void s.c.stop(10_000);
     const exit = await within(s.c.kill(), 10_000, "kill");
     expect(exit.signal).toBe("SIGKILL");
-    expect(exit.at - t0).toBeLessThan(2000);
+    expect(exit.at - t0).toBeLessThan(5000);
   });
 
   it("sweep() removes this fleet's containers by label and leaves another fleet's alone", async () => {
