@@ -157,7 +157,7 @@ function systemOf(held: Held, o: Parsed, common: Record<string, string>, core: {
     async startFleet(f = {}) {
       const fleet = parse(fleetSchema, f, "fleet options");
       const n = fleets.length + 1;
-      const env = { ...common, ...fleetEnv(fleet, `kit-${held.id}-${n}`), API_URL: core.apiUrl, RUNNER_STATE_DIR: stateDir };
+      const env = { ...common, ...fleetEnv(fleet, `kit-${held.id}-${n}`), API_URL: core.apiUrl, RUNNER_STATE_DIR: stateDir, LOG_LEVEL: o.logLevel };
       const svc = (await start(held, o, `fleet ${n}`, "runner-sim/main.ts", env)).service;
       fleets.push(svc);
       return svc;
@@ -189,8 +189,9 @@ async function start(held: Held, o: Parsed, name: string, entry: string, env: Re
 async function startCore(held: Held, o: Parsed, common: Record<string, string>): Promise<{ api: Proc; worker: Proc; apiUrl: string }> {
   for (let attempt = 1; ; attempt++) {
     const port = o.apiEnv.PORT ?? o.env.PORT ?? String(await freePort());
-    const apiEnv = { ...common, PORT: port, HOST: "127.0.0.1", ...o.env, ...o.apiEnv };
-    const workerEnv = { ...common, WORKER_PORT: "0", PUBLIC_URL: `http://127.0.0.1:${port}`, ...o.env, ...o.workerEnv };
+    // LOG_LEVEL last: below info the ready lines would never come.
+    const apiEnv = { ...common, PORT: port, HOST: "127.0.0.1", ...o.env, ...o.apiEnv, LOG_LEVEL: o.logLevel };
+    const workerEnv = { ...common, WORKER_PORT: "0", PUBLIC_URL: `http://127.0.0.1:${port}`, ...o.env, ...o.workerEnv, LOG_LEVEL: o.logLevel };
     const [api, worker] = [spawn("api", "api/server.ts", apiEnv, o.echo), spawn("worker", "worker/main.ts", workerEnv, o.echo)];
     held.procs.push(api, worker);
     const failed = (await Promise.allSettled([ready(api, o.timeouts.startMs), ready(worker, o.timeouts.startMs)])).find((r) => r.status === "rejected");

@@ -29,11 +29,12 @@ export const READY: Record<string, RegExp> = {
  */
 const NEUTRAL: Record<string, string> = {
   RUNNER_TOKENS: "", TLS_CERT_FILE: "", TLS_KEY_FILE: "", INTENT_SIGNING_KEY_PREVIOUS: "", PUBLIC_URL: "",
-  ACTIONS_SUPERVISED: "", PORT: "", HOST: "", WORKER_PORT: "", API_URL: "", LOG_PRETTY: "false",
+  ACTIONS_SUPERVISED: "", PORT: "", HOST: "", WORKER_PORT: "", API_URL: "",
 };
 
 export function spawn(name: string, entry: string, env: Record<string, string>, echo: boolean): Proc {
-  const service = spawnService(path.join(REPO, entry), { ...NEUTRAL, ...env }, [], REPO);
+  // Readiness is read from the JSON lines: pretty output would never match.
+  const service = spawnService(path.join(REPO, entry), { ...NEUTRAL, ...env, LOG_PRETTY: "false" }, [], REPO);
   if (echo) {
     for (const stream of [service.proc.stdout!, service.proc.stderr!]) {
       let buf = "";
