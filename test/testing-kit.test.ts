@@ -244,6 +244,12 @@ describe("imported from a project outside this checkout", () => {
     expect(here.slice(at, at + lines.length)).toEqual(lines);
   });
 
+  it("the project's README shows the same example, with its import", () => {
+    const project = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+    const lines = exampleFile("<checkout>/testing/index.ts").split("\n").slice(1).join("\n");
+    expect(project).toContain("```ts\n" + lines + "```");
+  });
+
   it("runs the README's example under vitest, and a tsx script with a --source path relative to its own directory", async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "kit-user-"));
     try {
