@@ -4,6 +4,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_IMAGE, DockerDriver, LABELS } from "../runner-sim/container/docker.ts";
 import { Engine, engineSocket } from "../runner-sim/container/engine.ts";
+import { engineProxy } from "../runner-sim/container/engine-proxy.ts";
 import { fleetIdentity } from "../runner-sim/state.ts";
 import { waitFor } from "./setup/db.ts";
 import type { Service } from "./setup/stack.ts";
@@ -36,10 +37,11 @@ const fleetContainers = async (marker: string) => {
 };
 const markerOf = (prefix: string) => fleetIdentity(sys.api, { kind: "names", prefix }).marker;
 
-async function startedContainer(jobId: number): Promise<{ id: string; info: Info }> {
-  const started = await event(sys.sim, "container started", jobId);
+/** The engine's container for a job's step the fleet said it started. */
+async function startedContainer(jobId: number, fleet = sys.sim, prefix = PREFIX): Promise<{ id: string; info: Info }> {
+  const started = await event(fleet, "container started", jobId);
   const running = await waitFor(`container of job ${jobId} in the engine`, async () => {
-    const list = await fleetContainers(markerOf(PREFIX));
+    const list = await fleetContainers(markerOf(prefix));
     return list.find((c) => c.Id.startsWith(started.container_id)) ?? null;
   }, 10_000);
   return { id: running.Id, info: (await inspect(running.Id))! };
@@ -140,6 +142,34 @@ describe.skipIf(noEngine !== null)("end to end with RUNNER_DRIVER=docker", () =>
     const b = sys.startFleet({ RUNNER_NAME_PREFIX: `${PREFIX}-noimage`, RUNNER_DRIVER: "docker", RUNNER_DOCKER_IMAGE: image });
     expect(await exitOf(b)).toBe(2);
     expect(b.output().trim().split("\n").at(-1)).toMatch(new RegExp(`^runner-sim: RUNNER_DOCKER_IMAGE: image ${image} is not in the Docker engine at unix://\\S+; build it with docker/images/runner-job/build.sh \\(images are never pulled\\)$`));
+  });
+
+  it("an engine that goes away mid-job fails the job with one clear line, and the next job fails to start likewise", async () => {
+    const proxy = await engineProxy(engine.socketPath);
+    const prefix = `${PREFIX}-lost`;
+    try {
+      const fleet = sys.startFleet({ RUNNERS: "1", RUNNER_CAPACITY: "1", RUNNER_LABELS: "docker-lost", RUNNER_NAME_PREFIX: prefix, RUNNER_DRIVER: "docker", DOCKER_HOST: `unix://${proxy.socket}` });
+      await fleet.waitForLine(/fleet ready/);
+      const wf = "jobs:\n  held:\n    runs-on: docker-lost\n    steps: [{run: echo up; sleep 600}]\n";
+      const first = await pushAndRun(sys.db.prisma, "alice/demo", wf, "e2ed0006");
+      const { id } = await startedContainer(first.job_ids[0]!, fleet, prefix);
+      await waitFor("its first line", () => sys.db.prisma.stepLogChunk.findFirst({ where: { content: "up", step: { jobId: BigInt(first.job_ids[0]!) } } }), 10_000);
+      proxy.close();
+      const done = await runEnds(sys.db, first.run_id);
+      expect(done.jobs[0]).toMatchObject({ status: "completed", conclusion: "failure" });
+      const lost = await event(fleet, "container lost", first.job_ids[0]!);
+      expect(lost.err).toMatch(/^lost the Docker engine during the step: the Docker engine at unix:\/\/\S+ did not answer POST \/wait: /);
+      const log = String((await call(sys.api, "GET", `/api/v1/jobs/${first.job_ids[0]}/logs`, { token: sys.world.tokens.alice })).body);
+      expect(log).toContain("##[error]lost the Docker engine during the step");
+      // Its stdin was the lost connection: the container ended itself, and the engine removed it.
+      await waitFor("the orphaned container to be gone", async () => (await inspect(id)) === null, 10_000);
+      const second = await pushAndRun(sys.db.prisma, "alice/demo", wf, "e2ed0007");
+      expect((await runEnds(sys.db, second.run_id)).jobs[0]).toMatchObject({ status: "completed", conclusion: "failure" });
+      expect((await event(fleet, "container could not start", second.job_ids[0]!)).err).toMatch(/did not answer POST \/containers\/create: connect (ENOENT|ECONNREFUSED).* — start dockerd \(scripts\/docker-engine\.sh\) or run with RUNNER_DRIVER=process$/);
+      await fleet.kill("SIGTERM");
+    } finally {
+      proxy.close();
+    }
   });
 
   it("leaves no running container of its fleet behind", async () => {

@@ -1,6 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -11,6 +9,7 @@ import { DEFAULT_IMAGE, DockerDriver, LABELS } from "./docker.ts";
 import type { Container, ContainerExit } from "./driver.ts";
 import type { StepContext } from "./drivers.ts";
 import { Engine, engineSocket, FrameDemuxer } from "./engine.ts";
+import { engineProxy } from "./engine-proxy.ts";
 
 // The docker driver against the real engine (DOCKER_HOST or /var/run/docker.sock). Skipped,
 // saying why, only when no engine answers; an engine without the job image is a failure.
@@ -183,7 +182,7 @@ describe.skipIf(noEngine !== null)("DockerDriver against the engine", { timeout:
   });
 
   it("a step whose engine goes away ends with one clear error, and its container does not outlive the connection", async () => {
-    const proxy = await engineProxy();
+    const proxy = await engineProxy(engine.socketPath);
     const viaProxy = new Engine(proxy.socket);
     try {
       const s = await start("echo up; sleep 600", driverFor(FLEET, { engine: viaProxy }));
@@ -201,7 +200,7 @@ describe.skipIf(noEngine !== null)("DockerDriver against the engine", { timeout:
   });
 
   it("an engine that takes a stop but never answers does not hold the step past the grace and the confirmation window", async () => {
-    const proxy = await engineProxy();
+    const proxy = await engineProxy(engine.socketPath);
     const viaProxy = new Engine(proxy.socket);
     try {
       const s = await start("echo up; sleep 600", driverFor(FLEET, { engine: viaProxy, confirmMs: 500 }));
@@ -261,26 +260,3 @@ describe("FrameDemuxer", () => {
     }
   });
 });
-
-/** A unix socket forwarding to the engine, whose connections can be cut (an engine that goes away) or frozen (one that hangs). */
-async function engineProxy(): Promise<{ socket: string; cut(): void; freeze(): void; close(): void }> {
-  const socket = path.join(os.tmpdir(), `docker-proxy-${process.pid}-${randomBytes(3).toString("hex")}.sock`);
-  const conns = new Set<net.Socket>();
-  let frozen = false;
-  const server = net.createServer((client) => {
-    const upstream = net.connect(engine.socketPath);
-    for (const s of [client, upstream]) {
-      conns.add(s);
-      s.on("error", () => {});
-      s.on("close", () => conns.delete(s));
-    }
-    // Frozen: bytes are taken and dropped, connections stay open, nothing is answered.
-    client.on("data", (d) => frozen || upstream.write(d));
-    upstream.on("data", (d) => frozen || client.write(d));
-  });
-  await new Promise<void>((resolve) => server.listen(socket, resolve));
-  const cut = () => {
-    for (const s of conns) s.destroy();
-  };
-  return { socket, cut, freeze: () => (frozen = true), close: () => (cut(), server.close(), rmSync(socket, { force: true })) };
-}
