@@ -128,3 +128,6 @@ BEGIN
 END $fn$;
 CREATE TRIGGER "lifecycle_intents_event" AFTER INSERT ON "lifecycle_intents"
   FOR EACH ROW WHEN (NEW."state" = 'applied') EXECUTE FUNCTION "lifecycle_intents_event"();
+
+-- The claim's candidates: queued jobs by label set (migration claim_labels_index).
+CREATE INDEX "workflow_jobs_queued_labels_idx" ON "workflow_jobs" USING gin (string_to_array("runs_on", ',')) WITH (fastupdate = off) WHERE "status" = 'queued' AND NOT "cancel_requested";

@@ -60,16 +60,29 @@ export async function heartbeatAndClaim(tx: Tx, runnerId: bigint, info: Heartbea
  * row someone else is deciding on, it takes the next one. The run's lock is not optional:
  * writers of a run read its jobs unlocked once they hold that lock (domain/data/settlement.ts),
  * so a claim that flipped a job to running without it could go unseen by their decision.
+ *
+ * The candidates come first, from the partial GIN index on queued jobs' label sets
+ * (workflow_jobs_queued_labels_idx, `<@`: an empty runs_on is the empty set, which any
+ * runner satisfies): the cost follows the jobs these labels can take, not the backlog of
+ * jobs no runner of them serves. MATERIALIZED keeps the planner from walking the primary
+ * key in id order and filtering every queued job instead (it guesses `<@` matches many).
+ * A job's runs_on never changes, so the outer query re-checks only status and cancel.
+ * The needs check is guarded by the job having needs: unguarded, the planner hashes every
+ * job of the table for an anti-join. `lock: false` is the idle heartbeat's probe: a read
+ * only, that takes no lock and writes nothing.
  */
-export const pickJobSql = (labels: readonly string[]) => sql`
-    SELECT j.id, j.run_id, r.repo_id, j.concurrency_group, j.matrix_key, j.max_parallel FROM workflow_jobs j
+export const pickJobSql = (labels: readonly string[], lock = true) => sql`
+    WITH c AS MATERIALIZED (
+      SELECT id FROM workflow_jobs
+      WHERE status = 'queued' AND NOT cancel_requested AND string_to_array(runs_on, ',') <@ ${labels}::text[])
+    SELECT j.id, j.run_id, r.repo_id, j.concurrency_group, j.matrix_key, j.max_parallel FROM c
+    JOIN workflow_jobs j ON j.id = c.id
     JOIN workflow_runs r ON r.id = j.run_id
     WHERE j.status = 'queued' AND NOT j.cancel_requested
-      AND (j.runs_on = '' OR string_to_array(j.runs_on, ',') <@ ${labels}::text[])
-      AND NOT EXISTS (
+      AND (coalesce(cardinality(j.needs), 0) = 0 OR NOT EXISTS (
         SELECT 1 FROM workflow_jobs d
         WHERE d.run_id = j.run_id AND d.job_key = ANY(j.needs)
-          AND (d.status <> 'completed' OR d.conclusion IS DISTINCT FROM 'success'))
+          AND (d.status <> 'completed' OR d.conclusion IS DISTINCT FROM 'success')))
       -- concurrency: (run level) no older run of the group still open in the repository;
       AND (r.concurrency_group IS NULL OR NOT EXISTS (
         SELECT 1 FROM workflow_runs o
@@ -80,8 +93,8 @@ export const pickJobSql = (labels: readonly string[]) => sql`
       -- max-parallel: fewer than that many of the job's matrix running (index on run_id, matrix_key, status).
       AND (j.max_parallel IS NULL OR ${matrixRunning(sql`j.run_id`, sql`j.matrix_key`)} < j.max_parallel)
     ORDER BY j.id
-    LIMIT 1
-    FOR UPDATE OF j, r SKIP LOCKED`;
+    LIMIT 1${lock ? sql`
+    FOR UPDATE OF j, r SKIP LOCKED` : sql``}`;
 
 async function pickJob(tx: Tx, labels: string[]): Promise<{ id: bigint; run_id: bigint } | null> {
   const db = prismaSql(tx);

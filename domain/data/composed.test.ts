@@ -48,14 +48,17 @@ describe("composed statements render", () => {
   it("the pick's text", () => {
     expect(render(pickJobSql([])).text).toMatchInlineSnapshot(`
       "
-          SELECT j.id, j.run_id, r.repo_id, j.concurrency_group, j.matrix_key, j.max_parallel FROM workflow_jobs j
+          WITH c AS MATERIALIZED (
+            SELECT id FROM workflow_jobs
+            WHERE status = 'queued' AND NOT cancel_requested AND string_to_array(runs_on, ',') <@ $1::text[])
+          SELECT j.id, j.run_id, r.repo_id, j.concurrency_group, j.matrix_key, j.max_parallel FROM c
+          JOIN workflow_jobs j ON j.id = c.id
           JOIN workflow_runs r ON r.id = j.run_id
           WHERE j.status = 'queued' AND NOT j.cancel_requested
-            AND (j.runs_on = '' OR string_to_array(j.runs_on, ',') <@ $1::text[])
-            AND NOT EXISTS (
+            AND (coalesce(cardinality(j.needs), 0) = 0 OR NOT EXISTS (
               SELECT 1 FROM workflow_jobs d
               WHERE d.run_id = j.run_id AND d.job_key = ANY(j.needs)
-                AND (d.status <> 'completed' OR d.conclusion IS DISTINCT FROM 'success'))
+                AND (d.status <> 'completed' OR d.conclusion IS DISTINCT FROM 'success')))
             -- concurrency: (run level) no older run of the group still open in the repository;
             AND (r.concurrency_group IS NULL OR NOT EXISTS (
               SELECT 1 FROM workflow_runs o
