@@ -20,6 +20,7 @@ import { apiEnv } from "../infra/config.ts";
 import { requestLevel } from "./request-log.ts";
 import { hookRoutes, type HookRouteDeps } from "./routes/hooks.ts";
 import type { EventHub } from "./events/hub.ts";
+import type { RunnerPolling } from "./runner-polling.ts";
 import { eventRoutes, type EventStreamOptions } from "./events/routes.ts";
 
 export interface AppDeps {
@@ -41,6 +42,8 @@ export interface AppDeps {
   logStallMs?: number;
   /** RUNNER_HEARTBEAT_WINDOW_MS: a self-registered runner silent this long may be registered again without its token (60 s when unset). */
   runnerHeartbeatWindowMs?: number;
+  /** Runner last-seen in Redis and long-poll heartbeats (RunnerDeps.polling). */
+  runnerPolling?: RunnerPolling;
   /** PUBLIC_URL: the origin /api/v3 answers point at; else the one the client reached. */
   publicUrl?: string | null;
   /** Signs /api/v3 log download links (api/v3/log-links.ts); a random key per process when unset. */
@@ -90,6 +93,7 @@ export function createApp(deps: AppDeps): Express {
     logMaxBytesPerJob: deps.logMaxBytesPerJob ?? apiEnv.shape.LOG_MAX_BYTES_PER_JOB.parse(undefined),
     ...(deps.announceCancels ? { announceCancels: deps.announceCancels } : {}),
     heartbeatWindowMs: deps.runnerHeartbeatWindowMs, log: deps.log,
+    ...(deps.runnerPolling ? { polling: deps.runnerPolling } : {}),
   }));
   app.use(lifecycleRoutes(deps));
   app.use(rerunRoutes(deps));

@@ -8,6 +8,7 @@ import { sha256 } from "../domain/tokens.ts";
 import { Queue } from "bullmq";
 import { MAINTENANCE_QUEUE, SIGNALS_JOB } from "../domain/contracts.ts";
 import { createApp } from "./app.ts";
+import { RunnerWaiters, runnerPolling } from "./runner-polling.ts";
 import { SecretBox } from "../infra/secretbox.ts";
 import { deliveryQueue } from "../infra/delivery-queue.ts";
 import { EventHub } from "./events/hub.ts";
@@ -52,6 +53,9 @@ maintenanceQueue.on("error", () => {});
 const hintsConn = connectRedis(cfg.REDIS_URL, "subscriber", "api-event-hints");
 watchRedis(hintsConn, redisWatch, "api-event-hints");
 const events = await EventHub.start({ sql, log, redis: hintsConn, channel: `${cfg.QUEUE_PREFIX}:events` });
+// Long-polling runners wake on the same hints (api/runner-polling.ts): one subscription for all of them.
+const runnerWaiters = new RunnerWaiters({ sql, log, subscriber: hintsConn, channel: `${cfg.QUEUE_PREFIX}:events` });
+const polling = runnerPolling({ store: producer, prefix: cfg.QUEUE_PREFIX, seenWriteMs: cfg.RUNNER_SEEN_WRITE_MS, heartbeatWindowMs: cfg.RUNNER_HEARTBEAT_WINDOW_MS, waiters: runnerWaiters, log });
 
 // Redeliveries a hook admin asks for (api/routes/hooks.ts); the workers send them.
 const deliveries = deliveryQueue(producer, cfg.QUEUE_PREFIX, { attempts: cfg.WEBHOOK_MAX_ATTEMPTS, backoffMs: cfg.WEBHOOK_BACKOFF_MS });
@@ -69,6 +73,7 @@ const app = createApp({
   logMaxBytesPerJob: cfg.LOG_MAX_BYTES_PER_JOB,
   logStallMs: cfg.LOG_STREAM_STALL_MS,
   runnerHeartbeatWindowMs: cfg.RUNNER_HEARTBEAT_WINDOW_MS,
+  runnerPolling: polling,
   publicUrl: cfg.PUBLIC_URL ?? null,
   events,
   logLinkKey: logLinkKey(cfg.INTENT_SIGNING_KEY),
@@ -82,7 +87,7 @@ const { stopAccepting } = serve(app, { port: cfg.PORT, host: cfg.HOST, tls }, lo
 // Each phase is bounded (infra/shutdown.ts): a dead Redis or database must not hold the stop.
 onShutdown(log, [
   // Open event streams end (clients resume elsewhere with Last-Event-ID) once nothing new can connect, or the close would wait on them.
-  [stopAccepting[0], async () => { const closed = stopAccepting[1](); await events.stop(); await closed; }, 10_000],
+  [stopAccepting[0], async () => { const closed = stopAccepting[1](); runnerWaiters.close(); await events.stop(); await closed; }, 10_000],
   ["close queue", async () => { await intents.close(); await maintenanceQueue.close(); await deliveries.close(); }, 3_000],
   ["close redis", async () => { producer.disconnect(); eventsConn.disconnect(); hintsConn.disconnect(); }, 2_000],
   ["disconnect database", async () => { await prisma.$disconnect(); await pool.end(); }, 5_000],

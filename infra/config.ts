@@ -54,6 +54,9 @@ export const apiEnv = commonEnv.extend({
   // A self-registered runner silent this long may be registered again without its token;
   // set it as on the workers (their reaper's window).
   RUNNER_HEARTBEAT_WINDOW_MS: z.coerce.number().int().min(100).default(60_000),
+  // An idle runner's heartbeat writes its row at most this often; in between its last-seen
+  // is kept in Redis, which the reaper reads too (docs/scaling.md, "Runner long-polling"). 0: every heartbeat writes.
+  RUNNER_SEEN_WRITE_MS: z.coerce.number().int().min(0).default(15_000),
   // Shared secret runners present to register themselves (POST /api/v1/runners/register).
   // Unset: only the operator CLI registers runners.
   RUNNER_REGISTRATION_TOKEN: z.string().min(20, "must be at least 20 characters").optional(),

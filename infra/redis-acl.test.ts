@@ -34,7 +34,9 @@ describe("aclUsers", () => {
   it("gives api and worker their key families; only the worker publishes and blocks; only the api subscribes to the events hint", () => {
     const { [ACL_USER.api]: api, [ACL_USER.worker]: worker } = users();
     const families = (rules: string[]) => rules.filter((r) => r.startsWith("~") || r.startsWith("&"));
-    expect(families(api!)).toEqual(["~actions:lifecycle-intents:*", "~actions:maintenance:*", "~actions:webhook-deliveries:*", "~actions:rl:*", "&actions:events"]);
+    expect(families(api!)).toEqual(["~actions:lifecycle-intents:*", "~actions:maintenance:*", "~actions:webhook-deliveries:*", "~actions:rl:*", "~actions:runner-seen:*", "&actions:events"]);
+    // The reaper reads runners' last-seen and may not write it.
+    expect(worker).toContain("%R~actions:runner-seen:*");
     expect(families(worker!)).toEqual(["~actions:lifecycle-intents:*", "~actions:maintenance:*", "~actions:webhook-deliveries:*", "&actions:signals:*", "&actions:events"]);
     expect(api).not.toContain("+publish");
     expect(worker!.filter((r) => !api!.includes(r) && r.startsWith("+"))).toEqual(["+bzpopmin", "+publish"]);

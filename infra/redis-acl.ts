@@ -1,5 +1,6 @@
 import { DELIVERY_QUEUE, MAINTENANCE_QUEUE, QUEUE_NAME } from "../domain/contracts.ts";
 import { sha256 } from "../domain/tokens.ts";
+import { RUNNER_SEEN_FAMILY } from "../domain/runner-seen.ts";
 
 // The three Redis users of docs/security.md ("Redis roles"), as ACL SETUSER arguments. Everything a user may
 // do is listed here, and nothing else: a process handed the runner's URL can subscribe to
@@ -100,12 +101,14 @@ export function aclUsers(input: { prefix: string; passwords: Partial<Record<AclR
   const signals = `&${p}:signals:*`;
   // The dispatcher's hint that events were dispatched: workers publish it, the API's stream hub listens.
   const events = `&${p}:events`;
+  // Runners' last-seen (RUNNER_SEEN_WRITE_MS): the API writes it, the reaper only reads it.
+  const seen = `${p}:${RUNNER_SEEN_FAMILY}:*`;
   return {
     ok: true,
     users: [
-      { name: ACL_USER.api, rules: [...start("api"), ...queues, `~${p}:${RATE_LIMIT_FAMILY}:*`, events, ...grant(SCRIPT_COMMANDS), ...grant(QUEUE_CLIENT), "+subscribe", "+unsubscribe"] },
+      { name: ACL_USER.api, rules: [...start("api"), ...queues, `~${p}:${RATE_LIMIT_FAMILY}:*`, `~${seen}`, events, ...grant(SCRIPT_COMMANDS), ...grant(QUEUE_CLIENT), "+subscribe", "+unsubscribe"] },
       // bzpopmin: a Worker waits for jobs on the queue's marker key; publish: cancel signals.
-      { name: ACL_USER.worker, rules: [...start("worker"), ...queues, signals, events, ...grant(SCRIPT_COMMANDS), ...grant(QUEUE_CLIENT), "+bzpopmin", "+publish"] },
+      { name: ACL_USER.worker, rules: [...start("worker"), ...queues, `%R~${seen}`, signals, events, ...grant(SCRIPT_COMMANDS), ...grant(QUEUE_CLIENT), "+bzpopmin", "+publish"] },
       { name: ACL_USER.runner, rules: [...start("runner"), signals, ...grant(RUNNER)] },
     ],
   };

@@ -49,7 +49,7 @@ export class RunnerClient {
     private readonly registerAttempts = 30,
   ) {}
 
-  private async post(path: string, token: string, body?: unknown, attempts = 6, requestId?: string): Promise<{ status: number; json: unknown }> {
+  private async post(path: string, token: string, body?: unknown, attempts = 6, requestId?: string, signal?: AbortSignal): Promise<{ status: number; json: unknown }> {
     let delay = 100;
     for (let i = 1; ; i++) {
       try {
@@ -61,6 +61,7 @@ export class RunnerClient {
             ...(requestId === undefined ? {} : { "x-request-id": requestId }),
           },
           body: body === undefined ? undefined : JSON.stringify(body),
+          ...(signal ? { signal } : {}),
         });
         const text = await r.text();
         const json = text ? (JSON.parse(text) as unknown) : null;
@@ -94,9 +95,17 @@ export class RunnerClient {
     }
   }
 
-  /** null when nothing was claimable. */
-  async heartbeat(runnerToken: string, body: { labels?: string[]; capacity?: number; host_name: string; version: string }): Promise<Claim | null> {
-    const r = await this.post("/api/v1/runners/heartbeat", runnerToken, body, 1);
+  /**
+   * null when nothing was claimable. `waitS`: a long poll, the API holds the request up to
+   * that long for a job to be queued (docs/scaling.md, "Runner long-polling"); `signal` ends it early.
+   */
+  async heartbeat(
+    runnerToken: string,
+    body: { labels?: string[]; capacity?: number; host_name: string; version: string },
+    poll: { waitS?: number; signal?: AbortSignal } = {},
+  ): Promise<Claim | null> {
+    const path = poll.waitS ? `/api/v1/runners/heartbeat?wait=${poll.waitS}` : "/api/v1/runners/heartbeat";
+    const r = await this.post(path, runnerToken, body, 1, undefined, poll.signal);
     return r.status === 204 ? null : claimedJob.parse(r.json);
   }
 

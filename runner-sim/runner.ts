@@ -14,6 +14,9 @@ export interface RunnerSpec {
 
 const VERSION = "runner-sim/0.1";
 
+/** Each heartbeat with room to claim is a long poll this long (the API holds it at most half its heartbeat window). */
+export const POLL_WAIT_S = 30;
+
 /**
  * One simulated runner: heartbeats (each heartbeat may claim a job), runs what it claims
  * up to its capacity, and claims again as soon as a slot frees.
@@ -22,6 +25,8 @@ export class SimRunner {
   readonly jobs = new Map<number, JobRun>();
   private stopping = false;
   private wake: (() => void) | null = null;
+  /** The long poll in flight: a stop ends it at once. */
+  private poll: AbortController | null = null;
   private loopDone: Promise<void> = Promise.resolve();
 
   constructor(
@@ -40,27 +45,32 @@ export class SimRunner {
     const log = this.jobOpts.log;
     while (!this.stopping) {
       let claimed = false;
+      const started = Date.now();
       try {
         claimed = await this.heartbeat();
       } catch (e) {
+        if (this.stopping) return;
         if (e instanceof ProtocolError && e.status === 401) {
           log.error({ runner: this.spec.name, err: e.message }, "runner credentials refused; stopping this runner");
           return;
         }
         log.warn({ runner: this.spec.name, err: (e as Error).message }, "heartbeat failed");
       }
-      // Claim again at once while there is room; otherwise wait for a beat or a free slot.
-      if (!claimed || this.jobs.size >= (this.spec.capacity ?? Infinity)) await this.pause();
+      // Claim again at once while there is room, and after a long poll that waited its time;
+      // otherwise (an API that answered at once: no room, draining, no long polls) wait for a beat or a free slot.
+      const answeredAtOnce = Date.now() - started < this.heartbeatMs;
+      if ((!claimed && answeredAtOnce) || this.jobs.size >= (this.spec.capacity ?? Infinity)) await this.pause();
     }
   }
 
   private async heartbeat(): Promise<boolean> {
+    this.poll = new AbortController();
     const claim = await this.client.heartbeat(this.spec.token, {
       ...(this.spec.labels ? { labels: this.spec.labels } : {}),
       ...(this.spec.capacity ? { capacity: this.spec.capacity } : {}),
       host_name: os.hostname(),
       version: VERSION,
-    });
+    }, { waitS: POLL_WAIT_S, signal: this.poll.signal }).finally(() => (this.poll = null));
     if (!claim) return false;
 
     const job = new JobRun(this.client, claim, { ...this.jobOpts, log: this.jobOpts.log.child({ runner: this.spec.name }) });
@@ -92,12 +102,14 @@ export class SimRunner {
   /** A forced stop: claims no more and kills every container at once (see JobRun.abandon). */
   abandon(): void {
     this.stopping = true;
+    this.poll?.abort();
     for (const j of this.jobs.values()) j.abandon();
   }
 
   /** Stops claiming; jobs in hand are cancelled and reported before this resolves. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.poll?.abort();
     this.wake?.();
     await this.loopDone;
     const running = [...this.jobs.values()];

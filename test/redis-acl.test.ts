@@ -9,6 +9,8 @@ import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import type { Response } from "express";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createLimiter } from "../api/ratelimit.ts";
+import { runnerPolling } from "../api/runner-polling.ts";
+import { runnerSeenReader } from "../domain/runner-seen.ts";
 import { freePort, PrivateRedis } from "../chaos/infra.ts";
 import { cancelChannel, MAINTENANCE_QUEUE, QUEUE_NAME } from "../domain/contracts.ts";
 import { readQueue } from "../infra/metrics.ts";
@@ -274,6 +276,10 @@ describe("the api user", () => {
       await limiter.consume("some-token", res);
       // The budget is in Redis, not in the in-process stand-in the limiter falls back to.
       expect(await admin.exists(`${prefix}:rl:token:some-token`)).toBe(1);
+      // Runners' last-seen (RUNNER_SEEN_WRITE_MS): the api writes it, the worker's reaper reads it.
+      const polling = runnerPolling({ store: await as("api", "producer"), prefix, seenWriteMs: 15_000, heartbeatWindowMs: 60_000, waiters: null, log });
+      expect(await polling.seen(7n, 1234)).toBe(true);
+      expect(await runnerSeenReader(await as("worker", "publisher"), prefix)(7n)).toBe(1234);
       await job!.remove();
       expect(await acl.denials()).toEqual([]);
     } finally {

@@ -14,6 +14,7 @@ import { startWorkerHttp } from "./http.ts";
 import { failClearly, isConnectionError, requireDeps } from "../infra/deps.ts";
 import { dependencyWatch, watchPostgres, watchRedis } from "../infra/dep-watch.ts";
 import { eventsChannel } from "../domain/contracts.ts";
+import { runnerSeenReader } from "../domain/runner-seen.ts";
 import { dispatchLagSeconds } from "../domain/data/outbox.ts";
 import { SecretBox } from "../infra/secretbox.ts";
 import { deliveryQueue } from "../infra/delivery-queue.ts";
@@ -77,7 +78,7 @@ function watched(name: string) {
   return c;
 }
 const maintenance = await startMaintenance(
-  { prisma, publish: (c, m) => publisher.publish(c, m), log, queuePrefix: cfg.QUEUE_PREFIX, reaperEnded: metrics.reaperEnded },
+  { prisma, publish: (c, m) => publisher.publish(c, m), log, queuePrefix: cfg.QUEUE_PREFIX, reaperEnded: metrics.reaperEnded, seen: runnerSeenReader(publisher, cfg.QUEUE_PREFIX) },
   { queue: watched("maintenance-queue"), worker: watched("maintenance-worker") },
   {
     intervalMs: cfg.REAPER_INTERVAL_MS,

@@ -1,7 +1,7 @@
 import type { Queue } from "bullmq";
 import type { Counter } from "prom-client";
 import { cancelChannel, type CancelSignal } from "../domain/contracts.ts";
-import { reap } from "../domain/data/reaper.ts";
+import { reap, type SeenReader } from "../domain/data/reaper.ts";
 import type { ReapPolicy } from "../domain/lifecycle/reap.ts";
 import type { PrismaClient } from "../infra/db.ts";
 import type { Logger } from "../infra/logger.ts";
@@ -17,6 +17,8 @@ export interface ReaperDeps {
   queuePrefix: string;
   /** `actions_reaper_ended_jobs_total{reason}` (infra/metrics.ts), when metrics are on. */
   reaperEnded?: Counter<"reason">;
+  /** Runners' last-seen in Redis (RUNNER_SEEN_WRITE_MS): read beside the row's heartbeat. */
+  seen?: SeenReader;
 }
 
 export interface ReaperOptions {
@@ -54,7 +56,7 @@ const signalOf = (s: { jobId: bigint; runId: bigint; runnerId: bigint | null }, 
 export async function reapAll(deps: ReaperDeps, policy: ReapPolicy): Promise<{ ended: number }> {
   let ended = 0;
   for (;;) {
-    const batch = await reap(deps.prisma, policy);
+    const batch = await reap(deps.prisma, policy, new Date(), 50, deps.seen);
     if (batch === null || batch.length === 0) return { ended };
     ended += batch.length;
     for (const r of batch) {

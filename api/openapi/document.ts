@@ -443,11 +443,17 @@ export function buildRegistry(): OpenAPIRegistry {
     description:
       "Records the heartbeat and, in the same transaction (`FOR UPDATE SKIP LOCKED`), claims the oldest claimable job: queued, not cancel-requested, `runs_on` empty or one of the runner's labels, every `needs` job completed with success, runner neither draining nor revoked and below its capacity. The job moves to `running`, and so does its run.",
     security: [{ runnerToken: [] }],
-    request: { body: jsonBody(S.Heartbeat, false, X.heartbeat) },
+    request: {
+      query: z.object({
+        wait: z.string().regex(/^\d{1,2}$/).optional().openapi({ param: { name: "wait", in: "query", description: "Long poll: with nothing to claim, hold the request up to this many seconds (0 to 60; at most half the heartbeat window) until a job this runner could take is queued or unblocked, then claim it; 204 at the end of the wait. 0 or absent: answer at once.", example: "30" } }),
+      }),
+      body: jsonBody(S.Heartbeat, false, X.heartbeat),
+    },
     responses: {
       200: json("A job was claimed: its per-job token and what to run.", S.ClaimedJob),
-      204: empty("Nothing claimable."),
+      204: empty("Nothing claimable (at the end of the wait, when one was asked for)."),
       400: invalidBody(),
+      422: error("`wait must be a whole number of seconds from 0 to 60`."),
       401: runnerUnauthorized,
       ...BODY_ERRORS,
       ...INTERNAL,

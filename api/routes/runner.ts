@@ -3,7 +3,10 @@ import { z } from "zod";
 import { inTx, type PrismaClient } from "../../infra/db.ts";
 import type { PoolSql } from "../../infra/sql.ts";
 import type { Logger } from "../../infra/logger.ts";
-import { heartbeatAndClaim, findJobToken, type JobCredential } from "../../domain/data/claim.ts";
+import { findJobToken, type JobCredential } from "../../domain/data/claim.ts";
+import { readRunnerFacts } from "../../domain/data/heartbeat.ts";
+import { beatAndPoll, waitMs } from "./runner-poll.ts";
+import type { RunnerPolling } from "../runner-polling.ts";
 import { reportJobTx } from "../../domain/data/jobs.ts";
 import type { Signal } from "../../domain/data/cancel.ts";
 import type { CancelSignal } from "../../domain/contracts.ts";
@@ -13,7 +16,7 @@ import { parseId, num } from "../../domain/ids.ts";
 import { CONCLUSIONS, type Conclusion } from "../../domain/lifecycle/types.ts";
 import type { Report } from "../../domain/lifecycle/report.ts";
 import { credentialsFrom, newOpaqueToken, sha256 } from "../../domain/tokens.ts";
-import { liveMessage, registerOrRotate } from "../../domain/data/runners.ts";
+import { HEARTBEAT_WINDOW_MS, liveMessage, registerOrRotate } from "../../domain/data/runners.ts";
 import { assertNever } from "../../infra/assert.ts";
 import { observeCancelPropagation } from "../metrics.ts";
 import { timingSafeEqual } from "node:crypto";
@@ -33,6 +36,8 @@ export interface RunnerDeps {
   heartbeatWindowMs?: number;
   /** Hands cancel signals to a worker to publish (fail-fast's; see domain/contracts.ts SIGNALS_JOB). */
   announceCancels?: (signals: CancelSignal[]) => Promise<unknown>;
+  /** Last-seen in Redis and long-poll wake-ups; unset: every heartbeat writes the runner row and none waits. */
+  polling?: RunnerPolling;
   log: Logger;
 }
 
@@ -86,19 +91,6 @@ function bearer(req: Request): string {
   if (c.kind === "none") throw unauthenticated();
   if (c.kind === "malformed") throw invalidToken("invalid token");
   return c.token;
-}
-
-function runnerAuth(deps: RunnerDeps): RequestHandler {
-  return async (req, res, next) => {
-    const t = await deps.prisma.runnerToken.findUnique({
-      where: { tokenHash: sha256(bearer(req)) },
-      select: { runnerId: true, revokedAt: true, runner: { select: { revokedAt: true } } },
-    });
-    if (!t) throw invalidToken("invalid token");
-    if (t.revokedAt !== null || t.runner.revokedAt !== null) throw invalidToken("runner revoked");
-    res.locals.runnerId = t.runnerId;
-    next();
-  };
 }
 
 /**
@@ -166,20 +158,23 @@ export function runnerRoutes(deps: RunnerDeps): Router {
     }
   });
 
-  r.post("/api/v1/runners/heartbeat", runnerAuth(deps), async (req, res) => {
+  r.post("/api/v1/runners/heartbeat", async (req, res) => {
+    const f = await readRunnerFacts(deps.sql, bearer(req));
+    if (!f) throw invalidToken("invalid token");
+    if (f.tokenRevoked || f.runnerRevoked) throw invalidToken("runner revoked");
+    res.locals.runnerId = f.runnerId;
     const b = parse(heartbeatBody, req.body);
-    const claimed = await inTx(deps.prisma, (tx) =>
-      heartbeatAndClaim(tx, res.locals.runnerId as bigint, { labels: b.labels, capacity: b.capacity, hostName: b.host_name, version: b.version }, new Date(), () => newOpaqueToken("shithub_job_")),
-    );
+    const holdMs = waitMs(req.query.wait, deps.heartbeatWindowMs ?? HEARTBEAT_WINDOW_MS);
+    const claimed = await beatAndPoll(deps, f, { labels: b.labels, capacity: b.capacity, hostName: b.host_name, version: b.version }, holdMs, res);
     if (!claimed) {
-      res.status(204).end();
+      if (!res.writableEnded && !res.destroyed) res.status(204).end();
       return;
     }
     res.json({
       token: claimed.token,
       expires_at: claimed.expiresAt.toISOString(),
       job: {
-        id: num(claimed.id), run_id: num(claimed.runId), runner_id: num(res.locals.runnerId as bigint), job_key: claimed.jobKey, name: claimed.name,
+        id: num(claimed.id), run_id: num(claimed.runId), runner_id: num(f.runnerId), job_key: claimed.jobKey, name: claimed.name,
         runs_on: claimed.runsOn, timeout_minutes: claimed.timeoutMinutes,
         steps: claimed.steps.map((s) => ({ id: num(s.id), index: s.stepIndex, name: s.name, run: s.run })),
       },

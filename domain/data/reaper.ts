@@ -55,13 +55,24 @@ async function viewOf(db: Sql, job: LockedJob): Promise<ReapView> {
   };
 }
 
+/** A runner's last heartbeat as Redis holds it (RUNNER_SEEN_WRITE_MS, domain/data/heartbeat.ts), ms; null when it holds none. */
+export type SeenReader = (runnerId: bigint) => Promise<number | null>;
+
+/** The later of the row's heartbeat and Redis' last-seen: a runner is alive if either says so. */
+async function withSeen(view: ReapView, runnerId: number | string | null, seen?: SeenReader): Promise<ReapView> {
+  if (!seen || runnerId === null) return view;
+  const ms = await seen(BigInt(runnerId));
+  if (ms === null || (view.runnerHeartbeatAt !== null && view.runnerHeartbeatAt.getTime() >= ms)) return view;
+  return { ...view, runnerHeartbeatAt: new Date(ms) };
+}
+
 /**
  * One reaper pass. Candidates come from the pre-filter; then, in one transaction, each
  * candidate's run is locked once (lockJobAround), decided on the jobs read under that
  * lock and written on the same lock, so a runner report that lands in between wins and
  * nothing is ended twice. Null when another pass holds the advisory lock.
  */
-export async function reap(prisma: PrismaClient, policy: ReapPolicy, now = new Date(), limit = 50): Promise<Reaped[] | null> {
+export async function reap(prisma: PrismaClient, policy: ReapPolicy, now = new Date(), limit = 50, seen?: SeenReader): Promise<Reaped[] | null> {
   const candidates = (await query<{ id: string }>(prismaSql(prisma), candidatesSql(policy, now, limit))).map((c) => BigInt(c.id));
   if (candidates.length === 0) return [];
   return inTx(prisma, async (tx) => {
@@ -70,18 +81,18 @@ export async function reap(prisma: PrismaClient, policy: ReapPolicy, now = new D
     if (!lock?.ok) return null;
     const ended: Reaped[] = [];
     for (const jobId of candidates) {
-      const r = await reapOne(db, jobId, policy, now);
+      const r = await reapOne(db, jobId, policy, now, seen);
       if (r) ended.push(r);
     }
     return ended;
   }, 60_000);
 }
 
-async function reapOne(db: Sql, jobId: bigint, policy: ReapPolicy, now: Date): Promise<Reaped | null> {
+async function reapOne(db: Sql, jobId: bigint, policy: ReapPolicy, now: Date, seen?: SeenReader): Promise<Reaped | null> {
   const around = await lockJobAround(db, jobId);
   if (!around) return null;
   const { job } = around;
-  const d = decideReap(await viewOf(db, job), now, policy);
+  const d = decideReap(await withSeen(await viewOf(db, job), job.runner_id, seen), now, policy);
   if (d.outcome === "keep") return null;
   const r = await reportAroundTx(db, around, d.report, now);
   if (r.kind !== "ok" || !r.changed) return null;

@@ -62,6 +62,8 @@ export interface StackOptions {
   allowPrivateHooks?: boolean;
   /** Serve the live event streams (AppDeps.events), with a hub of the stack's own that reads on its timer only (every 100 ms unless given). */
   events?: { pollMs?: number };
+  /** Runner last-seen in Redis and long-poll heartbeats (AppDeps.runnerPolling), made for the stack's queue prefix. */
+  runnerPolling?: (prefix: string) => NonNullable<AppDeps["runnerPolling"]>;
   /** Also serve the app over HTTPS with this certificate and key (PEM), beside plain HTTP. */
   tls?: { cert: string | Buffer; key: string | Buffer };
 }
@@ -95,6 +97,7 @@ export async function startStack(db: TestDb, opts: StackOptions = {}): Promise<S
     logMaxBytesPerJob: opts.logMaxBytesPerJob,
     logStallMs: opts.logStallMs,
     ...(opts.announceCancels ? { announceCancels: opts.announceCancels } : {}),
+    ...(opts.runnerPolling ? { runnerPolling: opts.runnerPolling(prefix) } : {}),
     before: opts.before,
     routers: opts.routers,
     hooks: { secrets: new SecretBox(SIGNING_KEY), enqueueDeliveries: (ids) => deliveries.enqueue(ids), allowPrivate: opts.allowPrivateHooks ?? false },

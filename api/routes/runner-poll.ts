@@ -1,0 +1,68 @@
+import type { Response } from "express";
+import type { RunnerDeps } from "./runner.ts";
+import { inTx } from "../../infra/db.ts";
+import { heartbeatAndClaim, type ClaimedJob, type HeartbeatInfo } from "../../domain/data/claim.ts";
+import { beatOutcome, mayClaim, needsRowWrite, probeClaimable, recordHeartbeat, type RunnerFacts } from "../../domain/data/heartbeat.ts";
+import { newOpaqueToken } from "../../domain/tokens.ts";
+import { unprocessable } from "../errors.ts";
+
+// POST /api/v1/runners/heartbeat?wait=SECONDS (docs/scaling.md, "Runner long-polling").
+
+export const MAX_WAIT_S = 60;
+
+/**
+ * `?wait=` in ms, held at most half the heartbeat window: a held runner beats only when it
+ * asks again, and its last-seen must not age past the window meanwhile.
+ */
+export function waitMs(raw: unknown, heartbeatWindowMs: number): number {
+  if (raw === undefined) return 0;
+  if (typeof raw !== "string" || !/^\d{1,2}$/.test(raw) || Number(raw) > MAX_WAIT_S) {
+    throw unprocessable(`wait must be a whole number of seconds from 0 to ${MAX_WAIT_S}`);
+  }
+  return Math.min(Number(raw) * 1000, Math.floor(heartbeatWindowMs / 2));
+}
+
+/** Last-seen in Redis when nothing else changed and the row was written recently; the row otherwise. */
+async function record(deps: RunnerDeps, f: RunnerFacts, info: HeartbeatInfo, now: Date): Promise<void> {
+  const p = deps.polling;
+  if (p && !needsRowWrite(f, info, now.getTime(), p.seenWriteMs) && (await p.seen(f.runnerId, now.getTime()))) return;
+  await recordHeartbeat(deps.sql, f, info, now);
+}
+
+/** The probe first (a read), the claim's transaction only when it found a job. */
+async function tryClaim(deps: RunnerDeps, f: RunnerFacts, info: HeartbeatInfo): Promise<ClaimedJob | null> {
+  if (!(await probeClaimable(deps.sql, beatOutcome(f, info).labels))) return null;
+  return inTx(deps.prisma, (tx) => heartbeatAndClaim(tx, f.runnerId, info, new Date(), () => newOpaqueToken("shithub_job_")));
+}
+
+/**
+ * Records the heartbeat and claims a job, waiting up to `holdMs` for one to be queued or
+ * unblocked. A client that goes away mid-wait leaves at once: nothing is claimed for it.
+ */
+export async function beatAndPoll(deps: RunnerDeps, f: RunnerFacts, info: HeartbeatInfo, holdMs: number, res: Response): Promise<ClaimedJob | null> {
+  await record(deps, f, info, new Date());
+  if (!mayClaim(f, info)) return null;
+  const first = await tryClaim(deps, f, info);
+  const waiters = deps.polling?.waiters;
+  if (first || holdMs <= 0 || !waiters) return first;
+  const ac = new AbortController();
+  const onClose = () => {
+    if (!res.writableEnded) ac.abort();
+  };
+  res.on("close", onClose);
+  try {
+    const deadline = Date.now() + holdMs;
+    const labels = beatOutcome(f, info).labels;
+    for (;;) {
+      const end = await waiters.wait(labels, Math.max(0, deadline - Date.now()), ac.signal);
+      if (end === "aborted" || ac.signal.aborted) return null;
+      // At the deadline one last look: it covers a wake-up hint that was lost.
+      const c = await tryClaim(deps, f, info);
+      // Another job may be waiting for the next waiter of these labels.
+      if (end === "woken") waiters.kick();
+      if (c || end === "timeout" || Date.now() >= deadline) return c;
+    }
+  } finally {
+    res.off("close", onClose);
+  }
+}
