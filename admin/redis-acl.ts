@@ -58,9 +58,9 @@ export function redactedRedisUrl(url: string): string {
 }
 
 export async function redisAcl(opts: { apply: boolean; lockDefault?: boolean }, env: NodeJS.ProcessEnv = process.env): Promise<RedisAclResult> {
-  const cfg = parseConfig(commonEnv.pick({ REDIS_URL: true, QUEUE_PREFIX: true }), env);
+  const cfg = parseConfig(commonEnv.pick({ REDIS_URL: true, QUEUE_PREFIX: true, QUEUE_SHARDS: true, REDIS_CLUSTER_NODES: true }), env);
   const passwords = Object.fromEntries(ACL_ROLES.map((r) => [r, env[PASSWORD_ENV[r]]]));
-  const plan = aclUsers({ prefix: cfg.QUEUE_PREFIX, passwords });
+  const plan = aclUsers({ prefix: cfg.QUEUE_PREFIX, passwords, shards: cfg.QUEUE_SHARDS, cluster: cfg.REDIS_CLUSTER_NODES !== undefined });
   if (!plan.ok) throw new AdminError(describeProblem(plan.problem));
   const lock = defaultUserLock(loginOf(cfg.REDIS_URL), passwords);
   if (opts.lockDefault && !lock.ok) throw new AdminError(describeProblem(lock.problem));

@@ -31,7 +31,8 @@ function board(queues: Queue[], readOnlyMode: boolean): Express {
   const adapter = new ExpressAdapter();
   adapter.setBasePath(DASHBOARD_PATH);
   createBullBoard({
-    queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode })),
+    // Queue shards share a name (domain/queue-shards.ts): the board tells them apart by their BullMQ prefix.
+    queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode, prefix: queues.filter((o) => o.name === q.name).length > 1 ? `${q.opts.prefix}:` : "" })),
     serverAdapter: adapter,
     // The workers panel lists every client of the Redis server (CLIENT LIST), which the API's
     // Redis user may not do: it would show other tenants' connections (docs/security.md).

@@ -4,7 +4,8 @@ import {
   INTENT_JOB_OPTIONS, QUEUE_NAME, intentResult,
   type IntentName, type IntentPayload, type IntentResult,
 } from "../domain/contracts.ts";
-import type { Redis } from "../infra/redis.ts";
+import { duplicateRedis, type Redis } from "../infra/redis.ts";
+import { allShards, shardOf, shardPrefix } from "../domain/queue-shards.ts";
 import { signIntent, verifyFailure, verifyResult, type ResultVerdict } from "../infra/signing.ts";
 
 export type Outcome =
@@ -39,9 +40,16 @@ export function intentUid(name: IntentName, actorUserId: number, idempotencyKey:
   return `${name}-u${actorUserId}-k${k}`;
 }
 
+/** What an intent is routed by: its repository (one repository's intents share a queue shard, so keep their order). */
+export interface IntentRoute {
+  repoId: bigint | number;
+}
+
 /**
- * Enqueues intents and waits for their results through one QueueEvents listener that
- * settles pending requests by job id (one listener scales; per-request waits do not).
+ * Enqueues intents and waits for their results through one QueueEvents listener per queue
+ * shard that settles pending requests by job id (one listener scales; per-request waits do
+ * not). With QUEUE_SHARDS=K a repository's intents go to shard hash(repo) mod K
+ * (domain/queue-shards.ts); job ids are unique across shards, so one waiter map serves all.
  */
 export class IntentClient {
   private readonly waiters = new Map<string, Set<Waiter>>();
@@ -53,8 +61,9 @@ export class IntentClient {
   onResultRejected: (reason: ResultRejectReason) => void = () => {};
 
   constructor(
-    readonly queue: Queue,
-    private readonly events: QueueEvents,
+    /** One per shard, shard n at index n. */
+    readonly queues: readonly Queue[],
+    private readonly events: readonly QueueEvents[],
     private readonly timeoutMs: number,
     /** INTENT_SIGNING_KEY: workers apply only what it signed. */
     private readonly signingKey: string,
@@ -62,36 +71,61 @@ export class IntentClient {
     previousKey?: string | null,
   ) {
     this.resultKeys = previousKey ? [signingKey, previousKey] : [signingKey];
-    events.on("completed", ({ jobId, returnvalue }) => this.settleWithResult(jobId, returnvalue));
-    events.on("failed", ({ jobId, failedReason }) => this.settleWithFailure(jobId, failedReason));
+    for (const e of events) {
+      e.on("completed", ({ jobId, returnvalue }) => this.settleWithResult(jobId, returnvalue));
+      e.on("failed", ({ jobId, failedReason }) => this.settleWithFailure(jobId, failedReason));
+    }
   }
 
-  static create(producer: Redis, eventsConn: Redis, prefix: string, timeoutMs: number, signingKey: string, previousKey?: string | null): IntentClient {
-    const queue = new Queue(QUEUE_NAME, { connection: producer, prefix });
-    const events = new QueueEvents(QUEUE_NAME, { connection: eventsConn, prefix });
+  /**
+   * `shards` queues under the prefixes shardPrefix gives (one shard: `prefix` itself). Each
+   * shard's QueueEvents blocks on its own stream: shard 0 uses `eventsConn`, the others a
+   * duplicate of it (closed with the client).
+   */
+  static create(producer: Redis, eventsConn: Redis, prefix: string, timeoutMs: number, signingKey: string, previousKey?: string | null, shards = 1): IntentClient {
+    const queues = allShards(shards).map((n) => new Queue(QUEUE_NAME, { connection: producer, prefix: shardPrefix(prefix, n, shards) }));
+    const conns = allShards(shards).map((n) => (n === 0 ? eventsConn : duplicateRedis(eventsConn)));
+    const events = conns.map((connection, n) => new QueueEvents(QUEUE_NAME, { connection, prefix: shardPrefix(prefix, n, shards) }));
     // Without listeners BullMQ prints every connection error (a refused AUTH's arguments
     // included) with console.error; api/server.ts reports a lost Redis once instead.
-    queue.on("error", () => {});
-    events.on("error", () => {});
-    return new IntentClient(queue, events, timeoutMs, signingKey, previousKey);
+    for (const q of queues) q.on("error", () => {});
+    for (const e of events) e.on("error", () => {});
+    const client = new IntentClient(queues, events, timeoutMs, signingKey, previousKey);
+    client.ownedConns = conns.slice(1);
+    return client;
+  }
+
+  /** Shard 0's queue (the only one with QUEUE_SHARDS=1). */
+  get queue(): Queue {
+    return this.queues[0]!;
+  }
+
+  /** The duplicated connections of shards past 0: closed with the client. */
+  private ownedConns: readonly Redis[] = [];
+
+  /** The queue a repository's intents go to; without a route, shard 0. */
+  queueFor(route?: IntentRoute): Queue {
+    return this.queues[route === undefined ? 0 : shardOf(route.repoId, this.queues.length)]!;
   }
 
   ready(): Promise<unknown> {
-    return Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady()]);
+    return Promise.all([...this.queues, ...this.events].map((q) => q.waitUntilReady()));
   }
 
   async close(): Promise<void> {
     for (const uid of [...this.waiters.keys()]) this.settle(uid, { kind: "timeout", intentUid: uid });
-    await this.events.close();
-    await this.queue.close();
+    await Promise.all(this.events.map((e) => e.close()));
+    for (const c of this.ownedConns) c.disconnect();
+    await Promise.all(this.queues.map((q) => q.close()));
   }
 
-  async submit(name: IntentName, payload: IntentPayload): Promise<Outcome> {
+  async submit(name: IntentName, payload: IntentPayload, route?: IntentRoute): Promise<Outcome> {
     const uid = payload.intentUid;
     const settled = this.wait(uid);
+    const queue = this.queueFor(route);
     try {
       const signed = signIntent(this.signingKey, name, { ...payload, issuedAt: Date.now() });
-      await this.queue.add(name, signed, { ...INTENT_JOB_OPTIONS, jobId: uid });
+      await queue.add(name, signed, { ...INTENT_JOB_OPTIONS, jobId: uid });
     } catch (e) {
       if (NOT_SENT.test((e as Error).message)) this.settle(uid, { kind: "unavailable" });
       // Else keep waiting: if the intent was queued, its result may still come within the wait.
@@ -102,13 +136,13 @@ export class IntentClient {
     // waits like any other, for the events listener or its deadline's 503 (queued), and the
     // client's retry with the same key runs this check again. The worker's Postgres record
     // still refuses a key reused for another target.
-    if (payload.idempotencyKey !== null) await this.checkExisting(uid, payload).catch(() => {});
+    if (payload.idempotencyKey !== null) await this.checkExisting(queue, uid, payload).catch(() => {});
     return settled;
   }
 
   /** A keyed job may predate this request: compare targets, and take its result if finished. */
-  private async checkExisting(uid: string, payload: IntentPayload): Promise<void> {
-    const job = await Job.fromId(this.queue, uid);
+  private async checkExisting(queue: Queue, uid: string, payload: IntentPayload): Promise<void> {
+    const job = await Job.fromId(queue, uid);
     if (!job) return;
     if ((job.data as IntentPayload).targetId !== payload.targetId) {
       this.settle(uid, { kind: "idempotency_conflict" });

@@ -33,7 +33,7 @@ export interface ApiMetricsOptions {
   /** Adds the scrape-time runner gauges (read from Postgres). */
   prisma?: PrismaClient;
   /** Adds the scrape-time queue gauges (read from BullMQ). */
-  queue?: Queue;
+  queue?: Queue | readonly Queue[];
   /** A runner without a heartbeat for this long counts as offline (default 60 s, the reaper's default). */
   runnerHeartbeatWindowMs?: number;
   /** Bound on each scrape-time read (default 2 s), so a scrape never hangs on Redis or Postgres. */
@@ -140,8 +140,8 @@ export function recordIntentOutcome(m: ApiMetrics, name: IntentName, outcome: Ou
 export function instrumentIntents(client: IntentClient, m: ApiMetrics): IntentClient {
   client.onResultRejected = (reason) => m.resultsRejected.inc({ reason });
   const submit = client.submit.bind(client);
-  client.submit = async (name, payload) => {
-    const outcome = await submit(name, payload);
+  client.submit = async (name, payload, route) => {
+    const outcome = await submit(name, payload, route);
     recordIntentOutcome(m, name, outcome);
     return outcome;
   };

@@ -1,7 +1,9 @@
 import { apiEnv, parseConfig, readTls } from "../infra/config.ts";
 import { createLogger } from "../infra/logger.ts";
 import { createPrisma } from "../infra/db.ts";
-import { connectRedis } from "../infra/redis.ts";
+import { connectRedis, probeUrl, useRedisCluster } from "../infra/redis.ts";
+import { clusterPrefixProblem } from "../domain/queue-shards.ts";
+import { ConfigError } from "../infra/config.ts";
 import { onShutdown } from "../infra/shutdown.ts";
 import { readinessCheck } from "../infra/readiness.ts";
 import { sha256 } from "../domain/tokens.ts";
@@ -29,8 +31,11 @@ const cfg = parseConfig(apiEnv);
 // Before the dependencies: a bad certificate is a setting, reported as one.
 const tls = readTls(cfg);
 const log = createLogger("api", { level: cfg.LOG_LEVEL, pretty: cfg.LOG_PRETTY });
+// Redis Cluster (docs/scaling.md): every connection below goes to it when REDIS_CLUSTER_NODES is set.
+if (cfg.REDIS_CLUSTER_NODES && clusterPrefixProblem(cfg.QUEUE_PREFIX)) throw new ConfigError(`invalid configuration:\n  QUEUE_PREFIX: ${clusterPrefixProblem(cfg.QUEUE_PREFIX)}`);
+useRedisCluster(cfg.REDIS_CLUSTER_NODES);
 // Both answer before anything connects, so "api listening" means they did (docs/decisions.md, "Failing clearly").
-await requireDeps({ postgres: cfg.DATABASE_URL, redis: cfg.REDIS_URL });
+await requireDeps({ postgres: cfg.DATABASE_URL, redis: probeUrl(cfg.REDIS_URL) });
 const shares = poolShares(cfg.DB_POOL_SIZE);
 const prisma = createPrisma(cfg.DATABASE_URL, shares.orm);
 const pool = createPool(cfg.DATABASE_URL, shares.sql);
@@ -41,9 +46,9 @@ const redisWatch = dependencyWatch(log, "redis", cfg.REDIS_URL);
 watchPostgres(pool, dependencyWatch(log, "postgres", cfg.DATABASE_URL));
 watchRedis(producer, redisWatch, "api-producer");
 watchRedis(eventsConn, redisWatch, "api-events");
-const intents = IntentClient.create(producer, eventsConn, cfg.QUEUE_PREFIX, cfg.RESULT_TIMEOUT_MS, cfg.INTENT_SIGNING_KEY, cfg.INTENT_SIGNING_KEY_PREVIOUS);
+const intents = IntentClient.create(producer, eventsConn, cfg.QUEUE_PREFIX, cfg.RESULT_TIMEOUT_MS, cfg.INTENT_SIGNING_KEY, cfg.INTENT_SIGNING_KEY_PREVIOUS, cfg.QUEUE_SHARDS);
 await intents.ready();
-const metrics = createApiMetrics({ prisma, queue: intents.queue });
+const metrics = createApiMetrics({ prisma, queue: intents.queues });
 instrumentIntents(intents, metrics);
 const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: producer, prefix: cfg.QUEUE_PREFIX });
 // Without a listener BullMQ prints each error with console.error; the watch reports them once.
@@ -80,7 +85,7 @@ const app = createApp({
   // fail-fast's cancel signals: a worker publishes them (the API's Redis user cannot).
   announceCancels: (signals) => maintenanceQueue.add(SIGNALS_JOB, { signals }, { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } }),
   before: [httpMetrics(metrics)],
-  routers: [metricsRouter(metrics.registry), openapiRouter(), dashboardRouter({ sql, origin: { publicOrigin: cfg.PUBLIC_URL ?? null, trustProxy: cfg.TRUST_PROXY } }, [intents.queue, maintenanceQueue, deliveries.queue])],
+  routers: [metricsRouter(metrics.registry), openapiRouter(), dashboardRouter({ sql, origin: { publicOrigin: cfg.PUBLIC_URL ?? null, trustProxy: cfg.TRUST_PROXY } }, [...intents.queues, maintenanceQueue, deliveries.queue])],
 });
 const { stopAccepting } = serve(app, { port: cfg.PORT, host: cfg.HOST, tls }, log, "api");
 

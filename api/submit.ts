@@ -55,6 +55,8 @@ export async function authorizeWriteOn<T extends Target>(
   check(found.access, what);
   // Any access but "none" means the repository was found; this only tells the compiler.
   if (found.repoId === undefined) throw notFound(what);
+  // The intent's queue shard is its repository's (api/intents.ts): applyIntent reads it here.
+  res.locals.intentRepoId = found.repoId;
   return { target, repoId: found.repoId };
 }
 
@@ -139,7 +141,7 @@ export async function applyIntent(deps: IntentRouteDeps, res: Response, s: Submi
     requestId: (res.locals.requestId as string | undefined) ?? null,
     reason: s.reason ?? null,
     params: s.params ?? null,
-  });
+  }, res.locals.intentRepoId === undefined ? undefined : { repoId: res.locals.intentRepoId as bigint });
   return answer(outcome, whatOf(def.target), def.okStatus);
 }
 

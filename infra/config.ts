@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { z } from "zod";
+import { MAX_QUEUE_SHARDS } from "../domain/queue-shards.ts";
+import { parseClusterNodes } from "./redis-nodes.ts";
 
 // Every process parses its own schema once at start-up; a bad value stops the process
 // with a message naming the variable instead of failing later in some code path.
@@ -14,6 +16,19 @@ export const commonEnv = z.object({
   REDIS_URL: z.url().default("redis://127.0.0.1:6379"),
   // BullMQ key prefix. On Redis Cluster wrap it in a hash tag, e.g. "{actions}".
   QUEUE_PREFIX: z.string().min(1).default("actions"),
+  // Redis Cluster (docs/scaling.md): "host:port,…" of some of its nodes; REDIS_URL then
+  // gives only the login (user and password), its host is not used.
+  REDIS_CLUSTER_NODES: z.string().optional().transform((s, ctx) => {
+    if (s === undefined) return undefined;
+    try {
+      return parseClusterNodes(s);
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: (e as Error).message.replace(/^REDIS_CLUSTER_NODES: /, "") });
+      return z.NEVER;
+    }
+  }),
+  // Lifecycle intents go to one of this many queues by repository (domain/queue-shards.ts).
+  QUEUE_SHARDS: z.coerce.number().int().min(1).max(MAX_QUEUE_SHARDS).default(1),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   LOG_PRETTY: bool.optional(),
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
@@ -77,6 +92,8 @@ export const workerEnv = commonEnv.extend({
   // During a key rotation: intents signed with the old key are still applied.
   INTENT_SIGNING_KEY_PREVIOUS: signingKey.optional(),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
+  // The queue shards this worker serves ("0,2"); unset: all of QUEUE_SHARDS.
+  WORKER_SHARDS: z.string().regex(/^\s*\d+(\s*,\s*\d+)*\s*$/, "a comma-separated list of shard numbers, e.g. 0,2").optional(),
   // BullMQ lock: a worker that dies holding a job loses it after this long.
   WORKER_LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30_000),
   WORKER_STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(15_000),

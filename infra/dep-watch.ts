@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { Redis } from "./redis.ts";
 import { classifyPg, classifyRedis, formatFailure, type Dep } from "./deps.ts";
 import type { Logger } from "./logger.ts";
 

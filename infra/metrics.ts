@@ -90,16 +90,23 @@ export async function readQueue(queue: Queue, now = Date.now()): Promise<QueueSn
   };
 }
 
+/** The queue shards (domain/queue-shards.ts) as one queue: counts summed, the oldest of their oldest. */
+async function readQueues(queues: readonly Queue[]): Promise<QueueSnapshot> {
+  const all = await Promise.all(queues.map((q) => readQueue(q)));
+  const sum = (k: keyof QueueSnapshot) => all.reduce((n, s) => n + s[k], 0);
+  return { waiting: sum("waiting"), active: sum("active"), delayed: sum("delayed"), oldestWaitingSeconds: Math.max(0, ...all.map((s) => s.oldestWaitingSeconds)) };
+}
+
 /**
  * Gauges over the lifecycle-intent queue. A scrape never hangs on Redis: the read is
  * bounded by `timeoutMs`; when it fails the gauges read NaN (unknown, not zero) and
  * `actions_metrics_collector_up{collector="queue"}` reads 0.
  */
-export function registerQueueMetrics(registry: Registry, queue: Queue, opts: { timeoutMs?: number } = {}): void {
+export function registerQueueMetrics(registry: Registry, queue: Queue | readonly Queue[], opts: { timeoutMs?: number } = {}): void {
   const timeoutMs = opts.timeoutMs ?? 1000;
   const read = scrapeCollector(registry, "queue", async (up): Promise<QueueSnapshot> => {
     try {
-      const s = await withTimeout(readQueue(queue), timeoutMs, "redis");
+      const s = await withTimeout(readQueues(Array.isArray(queue) ? queue : [queue as Queue]), timeoutMs, "redis");
       up(true);
       return s;
     } catch {

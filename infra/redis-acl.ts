@@ -1,5 +1,6 @@
 import { DELIVERY_QUEUE, MAINTENANCE_QUEUE, QUEUE_NAME } from "../domain/contracts.ts";
 import { sha256 } from "../domain/tokens.ts";
+import { shardPrefixPattern } from "../domain/queue-shards.ts";
 import { RUNNER_SEEN_FAMILY } from "../domain/runner-seen.ts";
 
 // The three Redis users of docs/security.md ("Redis roles"), as ACL SETUSER arguments. Everything a user may
@@ -88,7 +89,44 @@ function checkPasswords(passwords: Partial<Record<AclRole, string>>): AclProblem
   return null;
 }
 
-export function aclUsers(input: { prefix: string; passwords: Partial<Record<AclRole, string>> }): AclPlan {
+export interface AclInput {
+  prefix: string;
+  passwords: Partial<Record<AclRole, string>>;
+  /** QUEUE_SHARDS: with more than one, the shard queues' keys (`{<prefix>-<n>}:…`, domain/queue-shards.ts) too. */
+  shards?: number;
+  /** REDIS_CLUSTER_NODES is set: what a cluster client needs besides (clusterRules). */
+  cluster?: boolean;
+}
+
+export function aclUsers(input: AclInput): AclPlan {
+  const plan = singleAclUsers(input);
+  return plan.ok ? { ok: true, users: plan.users.map((u) => ({ name: u.name, rules: clusterRules(u, input) })) } : plan;
+}
+
+/**
+ * What shards and a cluster add (docs/scaling.md, "Redis Cluster and shards"): the shard
+ * queues' keys for api and worker; CLUSTER SLOTS, which ioredis reads on every connection;
+ * CLUSTER INFO, its ready check (not a runner's: its connection skips it); SPUBLISH for the
+ * worker's cancel signals. A runner still cannot read or write any key or publish.
+ */
+/**
+ * Every cluster client's: the slot map, and READONLY/READWRITE, which ioredis sends on its
+ * connections to replicas and to a replica promoted to master (connection state, no data).
+ */
+const CLUSTER_CONNECTION = ["+cluster|slots", "+readonly", "+readwrite"];
+
+function clusterRules(u: AclUser, input: AclInput): string[] {
+  const rules = [...u.rules];
+  const p = globEscape(input.prefix);
+  const intents = rules.indexOf(`~${p}:${globEscape(QUEUE_NAME)}:*`);
+  if ((input.shards ?? 1) > 1 && intents >= 0) rules.splice(intents + 1, 0, `~${shardPrefixPattern(input.prefix, globEscape)}:${globEscape(QUEUE_NAME)}:*`);
+  if (input.cluster !== true) return rules;
+  // ioredis names its cluster subscriber connections itself (CLIENT SETNAME, own connection only).
+  if (u.name === ACL_USER.runner) return [...rules, ...CLUSTER_CONNECTION, "+client|setname"];
+  return [...rules, ...(u.name === ACL_USER.worker ? ["+spublish"] : []), ...CLUSTER_CONNECTION, "+cluster|info"];
+}
+
+function singleAclUsers(input: AclInput): AclPlan {
   // Whitespace would split an aclfile line; control characters have no place in a key name.
   if (input.prefix === "" || /[\s\p{Cc}]/u.test(input.prefix)) return { ok: false, problem: { kind: "bad-prefix", prefix: input.prefix } };
   const problem = checkPasswords(input.passwords);

@@ -1,6 +1,6 @@
 import { cancelChannel, cancelSignal } from "../domain/contracts.ts";
 import type { Logger } from "../infra/logger.ts";
-import { connectRedis, type Redis } from "../infra/redis.ts";
+import { connectRedis, subscribeSignals, type Redis } from "../infra/redis.ts";
 import { dependencyWatch, watchRedis } from "../infra/dep-watch.ts";
 import type { RunnerClient } from "./client.ts";
 import type { JobRun } from "./job.ts";
@@ -48,7 +48,6 @@ export class Fleet {
     this.sub = sub;
     // A lost Redis is logged once and its return once, not on every retry (infra/dep-watch.ts).
     watchRedis(sub, dependencyWatch(this.opts.log, "redis", this.opts.redisUrl), "signals");
-    sub.on("message", (_channel: string, message: string) => this.onSignal(message));
     // "ready" is the connection's, before any SUBSCRIBE was answered: the first subscription
     // is said ready once Redis accepted it, a re-established one (ioredis resubscribes) on ready.
     let subscribed = false;
@@ -57,7 +56,8 @@ export class Fleet {
       this.opts.log.info({ held: this.jobs.size }, "signal subscription ready; checking held jobs");
       for (const j of this.jobs.values()) void j.check("reconnect");
     });
-    await sub.subscribe(cancelChannel(this.opts.queuePrefix));
+    // SSUBSCRIBE on a cluster, SUBSCRIBE on a single Redis (infra/redis.ts).
+    await subscribeSignals(sub, cancelChannel(this.opts.queuePrefix), (message) => this.onSignal(message));
     subscribed = true;
     this.opts.log.info({ held: this.jobs.size }, "signal subscription ready");
     for (const r of this.runners) r.start();

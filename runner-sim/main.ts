@@ -14,6 +14,7 @@ import { prepareStateDir } from "./state-dir.ts";
 import { fleetIdentity, lockFleet, readRunnerTokens, writeRunnerTokens } from "./state.ts";
 import type { RunnerSpec } from "./runner.ts";
 import { classifyRedis, DependencyError, failClearly, probeRedis } from "../infra/deps.ts";
+import { probeUrl, useRedisCluster } from "../infra/redis.ts";
 
 failClearly("runner-sim");
 
@@ -68,8 +69,10 @@ const input = { ...process.env, ...flagsAsEnv() };
 const cfg = parseConfig(simEnv, input);
 const log = createLogger("runner-sim", { level: cfg.LOG_LEVEL, pretty: cfg.LOG_PRETTY });
 const client = new RunnerClient(cfg.API_URL);
+// Redis Cluster (docs/scaling.md): the signal subscription goes to it when REDIS_CLUSTER_NODES is set.
+useRedisCluster(cfg.REDIS_CLUSTER_NODES);
 // Redis answers (and takes this user's login) before any runner registers.
-await probeRedis(cfg.REDIS_URL);
+await probeRedis(probeUrl(cfg.REDIS_URL));
 
 /** The engine answers, the image is there, and what a previous life of this fleet left is removed. */
 async function dockerDriver(fleet: string): Promise<DockerDriver> {

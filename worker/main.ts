@@ -2,13 +2,15 @@ import { parseConfig, workerEnv } from "../infra/config.ts";
 import { createLogger } from "../infra/logger.ts";
 import { createPrisma } from "../infra/db.ts";
 import { createPool, poolShares, poolSql } from "../infra/sql.ts";
-import { connectRedis } from "../infra/redis.ts";
+import { connectRedis, probeUrl, publishSignal, useRedisCluster } from "../infra/redis.ts";
+import { allShards, clusterPrefixProblem, servedShards, shardPrefix } from "../domain/queue-shards.ts";
+import { ConfigError } from "../infra/config.ts";
 import { onShutdown } from "../infra/shutdown.ts";
 import { Queue } from "bullmq";
 import { QUEUE_NAME } from "../domain/contracts.ts";
 import { createWorkerMetrics, registerQueueMetrics } from "../infra/metrics.ts";
 import { readinessCheck } from "../infra/readiness.ts";
-import { createIntentWorker } from "./worker.ts";
+import { createIntentWorkers } from "./worker.ts";
 import { startMaintenance } from "./maintenance.ts";
 import { startWorkerHttp } from "./http.ts";
 import { failClearly, isConnectionError, requireDeps } from "../infra/deps.ts";
@@ -26,8 +28,18 @@ failClearly("worker");
 
 const cfg = parseConfig(workerEnv);
 const log = createLogger("worker", { level: cfg.LOG_LEVEL, pretty: cfg.LOG_PRETTY });
+// Redis Cluster and queue shards (docs/scaling.md): settings, checked before anything connects.
+const served = (() => {
+  try {
+    return servedShards(cfg.WORKER_SHARDS, cfg.QUEUE_SHARDS);
+  } catch (e) {
+    throw new ConfigError(`invalid configuration:\n  WORKER_SHARDS: ${(e as Error).message.replace(/^WORKER_SHARDS: /, "")}`);
+  }
+})();
+if (cfg.REDIS_CLUSTER_NODES && clusterPrefixProblem(cfg.QUEUE_PREFIX)) throw new ConfigError(`invalid configuration:\n  QUEUE_PREFIX: ${clusterPrefixProblem(cfg.QUEUE_PREFIX)}`);
+useRedisCluster(cfg.REDIS_CLUSTER_NODES);
 // Both answer before anything connects, so "worker ready" means they did (docs/decisions.md, "Failing clearly").
-await requireDeps({ postgres: cfg.DATABASE_URL, redis: cfg.REDIS_URL });
+await requireDeps({ postgres: cfg.DATABASE_URL, redis: probeUrl(cfg.REDIS_URL) });
 const shares = poolShares(cfg.DB_POOL_SIZE);
 const prisma = createPrisma(cfg.DATABASE_URL, shares.orm);
 const pool = createPool(cfg.DATABASE_URL, shares.sql);
@@ -40,10 +52,13 @@ const redisWatch = dependencyWatch(log, "redis", cfg.REDIS_URL);
 watchPostgres(pool, dependencyWatch(log, "postgres", cfg.DATABASE_URL));
 for (const [c, source] of [[blocking, "worker-blocking"], [publisher, "worker-publisher"], [probe, "worker-probe"]] as const) watchRedis(c, redisWatch, source);
 const metrics = createWorkerMetrics();
-const intentQueue = new Queue(QUEUE_NAME, { connection: probe, prefix: cfg.QUEUE_PREFIX });
+// Every shard, served here or not: the gauges describe the whole queue, as the API's do.
+const intentQueues = allShards(cfg.QUEUE_SHARDS).map((n) => new Queue(QUEUE_NAME, { connection: probe, prefix: shardPrefix(cfg.QUEUE_PREFIX, n, cfg.QUEUE_SHARDS) }));
 // Redis errors here surface in /readyz and actions_metrics_collector_up, not as console noise.
-intentQueue.on("error", () => {});
-registerQueueMetrics(metrics.registry, intentQueue);
+for (const q of intentQueues) q.on("error", () => {});
+registerQueueMetrics(metrics.registry, intentQueues);
+// Cancel signals: SPUBLISH on a cluster (infra/redis.ts).
+const publishCancel = (c: string, m: string) => publishSignal(publisher, c, m);
 const ready = readinessCheck(prisma, probe, log);
 let started = false;
 const http = await startWorkerHttp({
@@ -53,11 +68,13 @@ const http = await startWorkerHttp({
   log,
 });
 
-const worker = createIntentWorker(
-  { prisma, pool, publish: (c, m) => publisher.publish(c, m), queuePrefix: cfg.QUEUE_PREFIX, log, holdTxMs: cfg.FAULT_HOLD_TX_MS, rerunLimit: cfg.RERUN_LIMIT },
+const workers = createIntentWorkers(
+  { prisma, pool, publish: publishCancel, queuePrefix: cfg.QUEUE_PREFIX, log, holdTxMs: cfg.FAULT_HOLD_TX_MS, rerunLimit: cfg.RERUN_LIMIT },
   {
     connection: blocking,
     prefix: cfg.QUEUE_PREFIX,
+    shards: cfg.QUEUE_SHARDS,
+    served,
     concurrency: cfg.WORKER_CONCURRENCY,
     lockDurationMs: cfg.WORKER_LOCK_DURATION_MS,
     stalledIntervalMs: cfg.WORKER_STALLED_INTERVAL_MS,
@@ -66,19 +83,21 @@ const worker = createIntentWorker(
   },
   metrics.observeIntent,
 );
-worker.on("failed", (job, err) => log.error({ intent: job?.id, err: err.message }, "intent attempt failed"));
-// A lost Redis is reported once by the watch; per-retry errors would repeat it every 2 s.
-worker.on("error", (err) => {
-  if (!isConnectionError(err)) log.warn({ err: err.message }, "worker connection error");
-});
-await worker.waitUntilReady();
+for (const worker of workers) {
+  worker.on("failed", (job, err) => log.error({ intent: job?.id, err: err.message }, "intent attempt failed"));
+  // A lost Redis is reported once by the watch; per-retry errors would repeat it every 2 s.
+  worker.on("error", (err) => {
+    if (!isConnectionError(err)) log.warn({ err: err.message }, "worker connection error");
+  });
+}
+await Promise.all(workers.map((w) => w.waitUntilReady()));
 function watched(name: string) {
   const c = connectRedis(cfg.REDIS_URL, "worker", name);
   watchRedis(c, redisWatch, name);
   return c;
 }
 const maintenance = await startMaintenance(
-  { prisma, publish: (c, m) => publisher.publish(c, m), log, queuePrefix: cfg.QUEUE_PREFIX, reaperEnded: metrics.reaperEnded, seen: runnerSeenReader(publisher, cfg.QUEUE_PREFIX) },
+  { prisma, publish: publishCancel, log, queuePrefix: cfg.QUEUE_PREFIX, reaperEnded: metrics.reaperEnded, seen: runnerSeenReader(publisher, cfg.QUEUE_PREFIX) },
   { queue: watched("maintenance-queue"), worker: watched("maintenance-worker") },
   {
     intervalMs: cfg.REAPER_INTERVAL_MS,
@@ -104,7 +123,7 @@ const deliveryWorker = createDeliveryWorker(
   },
 );
 started = true;
-log.info({ concurrency: cfg.WORKER_CONCURRENCY, prefix: cfg.QUEUE_PREFIX, http_port: http.port }, "worker ready");
+log.info({ concurrency: cfg.WORKER_CONCURRENCY, prefix: cfg.QUEUE_PREFIX, shards: cfg.QUEUE_SHARDS, served, cluster: cfg.REDIS_CLUSTER_NODES !== undefined, http_port: http.port }, "worker ready");
 
 // Each phase is bounded (infra/shutdown.ts): with Redis gone, worker.close() waits on a dead
 // connection; an intent it could not finish stays in the queue and is retried elsewhere.
@@ -112,13 +131,13 @@ onShutdown(log, [
   ["stop reporting ready", async () => http.stopReporting(), 1_000],
   // Finish the intents in hand; new ones stay in the queue for the next worker.
   // With Redis gone nothing in hand can be acknowledged: do not wait for it (BullMQ's force close).
-  ["drain in-flight intents", () => worker.close(blocking.status !== "ready"), 10_000],
+  ["drain in-flight intents", () => Promise.all(workers.map((w) => w.close(blocking.status !== "ready"))), 10_000],
   ["stop the reaper", () => maintenance.close(), 3_000],
   // A pass in hand commits or rolls back; its events are dispatched by the next worker otherwise.
   ["stop the event dispatcher", () => dispatcher.close(), 3_000],
   // A delivery in flight past this is cut; it stays queued or retrying and is sent again.
   ["finish webhook deliveries in flight", () => deliveryWorker.close(deliveryBlocking.status !== "ready"), cfg.WEBHOOK_TIMEOUT_MS + 1_000],
   ["close http server", () => http.close(), 2_000],
-  ["close redis", async () => { await intentQueue.close(); await deliveries.close(); publisher.disconnect(); blocking.disconnect(); probe.disconnect(); }, 2_000],
+  ["close redis", async () => { await Promise.all(intentQueues.map((q) => q.close())); await deliveries.close(); publisher.disconnect(); blocking.disconnect(); probe.disconnect(); }, 2_000],
   ["disconnect database", async () => { await prisma.$disconnect(); await pool.end(); await eventsPool.end(); }, 5_000],
 ]);

@@ -3,6 +3,7 @@ import { QUEUE_NAME, intentPayload, type IntentName, type IntentPayload, type In
 import type { Redis } from "../infra/redis.ts";
 import { resultLabel, type IntentResultLabel, type RejectReason } from "../infra/metrics.ts";
 import { signFailure, signResult, verifyIntent, type Signed } from "../infra/signing.ts";
+import { shardPrefix } from "../domain/queue-shards.ts";
 import type { ProcessorDeps } from "./intent.ts";
 import { PROCESSORS, type Processor } from "./processors/index.ts";
 
@@ -75,6 +76,17 @@ function observed<R extends IntentResult>(processor: (job: Job) => Promise<R>, o
       throw e;
     }
   };
+}
+
+/**
+ * One worker per queue shard served (domain/queue-shards.ts), sharing `opts.connection` for
+ * commands (BullMQ gives each its own blocking connection). `concurrency` is per shard: a
+ * shard's backlog never waits for another's.
+ */
+export function createIntentWorkers(
+  deps: ProcessorDeps, opts: WorkerOptions & { shards: number; served: readonly number[] }, observe?: IntentObserver,
+): Worker[] {
+  return opts.served.map((n) => createIntentWorker(deps, { ...opts, prefix: shardPrefix(opts.prefix, n, opts.shards) }, observe));
 }
 
 export function createIntentWorker(deps: ProcessorDeps, opts: WorkerOptions, observe?: IntentObserver): Worker {

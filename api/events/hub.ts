@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { Redis } from "../../infra/redis.ts";
 import type { Logger } from "../../infra/logger.ts";
 import type { Sql } from "../../infra/sql.ts";
 import { readEventsAfter, readLastEventId, type EventFilter, type StreamEvent } from "../../domain/data/events.ts";
