@@ -55,12 +55,13 @@ export async function beatAndPoll(deps: RunnerDeps, f: RunnerFacts, info: Heartb
     const labels = beatOutcome(f, info).labels;
     for (;;) {
       const end = await waiters.wait(labels, Math.max(0, deadline - Date.now()), ac.signal);
-      if (end === "aborted" || ac.signal.aborted) return null;
-      // At the deadline one last look: it covers a wake-up hint that was lost.
+      // At the deadline no last look: the runner beats again at once, and that beat's claim
+      // covers a wake-up hint that was lost, for the price of one statement fewer per wait.
+      if (end !== "woken" || ac.signal.aborted) return null;
       const c = await tryClaim(deps, f, info);
       // Another job may be waiting for the next waiter of these labels.
-      if (end === "woken") waiters.kick();
-      if (c || end === "timeout" || Date.now() >= deadline) return c;
+      waiters.kick();
+      if (c || Date.now() >= deadline) return c;
     }
   } finally {
     res.off("close", onClose);
