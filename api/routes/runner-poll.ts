@@ -51,18 +51,16 @@ export async function beatAndPoll(deps: RunnerDeps, f: RunnerFacts, info: Heartb
   };
   res.on("close", onClose);
   try {
-    const deadline = Date.now() + holdMs;
-    const labels = beatOutcome(f, info).labels;
-    for (;;) {
-      const end = await waiters.wait(labels, Math.max(0, deadline - Date.now()), ac.signal);
-      // At the deadline no last look: the runner beats again at once, and that beat's claim
-      // covers a wake-up hint that was lost, for the price of one statement fewer per wait.
-      if (end !== "woken" || ac.signal.aborted) return null;
-      const c = await tryClaim(deps, f, info);
-      // Another job may be waiting for the next waiter of these labels.
-      waiters.kick();
-      if (c || Date.now() >= deadline) return c;
-    }
+    const end = await waiters.wait(beatOutcome(f, info).labels, holdMs, ac.signal);
+    // At the deadline no last look: the runner beats again at once, and that beat's claim
+    // covers a wake-up hint that was lost, for the price of one statement fewer per wait.
+    if (end !== "woken" || ac.signal.aborted) return null;
+    const c = await tryClaim(deps, f, info);
+    // Another job may be waiting for the next waiter of these labels. A woken claim that got
+    // nothing (another runner took the job, or this one was drained meanwhile) answers 204
+    // rather than waiting again: a waiter the probe keeps waking in vain cannot spin.
+    waiters.kick();
+    return c;
   } finally {
     res.off("close", onClose);
   }
