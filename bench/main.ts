@@ -22,7 +22,7 @@ import type { BenchContext, Scenario, ScenarioResult } from "./lib/types.ts";
 // Every api and worker process a scenario starts signs and verifies with this one key.
 ensureSigningKey();
 
-const ORDER = ["ceilings", "cancel", "width", "rerun", "propagation", "events", "scaling", "growth", "lists", "memory", "runners"];
+const ORDER = ["ceilings", "cancel", "width", "rerun", "propagation", "events", "scaling", "cluster", "growth", "lists", "memory", "runners"];
 const NOT_SELECTED = "not selected (--only)";
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 

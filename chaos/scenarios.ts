@@ -6,6 +6,7 @@ import { PrivatePostgres, PrivateRedis, sleep, until } from "./infra.ts";
 import type { Service } from "../scripts/service.ts";
 import { isLiveContainer, logLines, type LogLine } from "./system.ts";
 import { webhookReceiverDown } from "./webhook-scenario.ts";
+import { clusterFailover } from "./cluster-scenario.ts";
 
 // The faults of `npm run chaos` (README, "When things fail"; webhook-receiver-down is in
 // chaos/webhook-scenario.ts). Each is a Plan for the shared harness: what to seed, which
@@ -252,4 +253,4 @@ const postgresRestart: Scenario = {
   },
 };
 
-export const SCENARIOS: Scenario[] = [workerKill9, redisRestart, postgresRestart, runnerKill9, workerStall, webhookReceiverDown];
+export const SCENARIOS: Scenario[] = [workerKill9, redisRestart, postgresRestart, runnerKill9, workerStall, webhookReceiverDown, clusterFailover];

@@ -17,6 +17,8 @@ export interface SystemConfig {
   resultTimeoutMs: number;
   reaper: { intervalMs: number; windowMs: number };
   lockMs: number;
+  /** Extra environment for every process (cluster-failover: the cluster and its shards). */
+  env?: Record<string, string>;
   /** Extra environment for the API. */
   apiEnv?: Record<string, string>;
   /** Extra environment for worker i (fault-injection knobs). */
@@ -39,7 +41,7 @@ export class System {
   private env(redisRole: AclRole, extra: Record<string, string>): Record<string, string> {
     const c = this.cfg;
     const redisUrl = this.redisUsers?.[redisRole] ?? c.redisUrl;
-    return { DATABASE_URL: c.dbUrl, REDIS_URL: redisUrl, QUEUE_PREFIX: c.prefix, LOG_LEVEL: "info", DB_POOL_SIZE: "5", ...extra };
+    return { DATABASE_URL: c.dbUrl, REDIS_URL: redisUrl, QUEUE_PREFIX: c.prefix, LOG_LEVEL: "info", DB_POOL_SIZE: "5", ...c.env, ...extra };
   }
 
   private async spawn(role: string, entry: string, extra: Record<string, string>, ready: RegExp): Promise<Service> {

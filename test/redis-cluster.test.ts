@@ -144,6 +144,14 @@ describe("Redis Cluster with three queue shards", () => {
     expect(new Map([...seen].sort())).toEqual(new Map([...want].sort()));
   });
 
+  it("reads the queue gauges across every shard", async () => {
+    const text = await (await fetch(`${api}/metrics`)).text();
+    expect(text).toMatch(/^actions_metrics_collector_up\{collector="queue"\} 1$/m);
+    // The runs of the test above wait for a runner nobody has; their cancels are done: nothing waits.
+    expect(text).toMatch(/^actions_queue_waiting_intents 0$/m);
+    expect(text).toMatch(/^actions_queue_oldest_waiting_seconds 0$/m);
+  });
+
   it("loses and doubles no acknowledged intent when a master is killed under load", async () => {
     const runs: number[] = [];
     for (let i = 0; i < 90; i++) runs.push((await pushAndRun(db.prisma, repos[i % REPOS]!.name, NOBODY, `f${String(i).padStart(7, "0")}`)).run_id);

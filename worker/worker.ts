@@ -80,13 +80,15 @@ function observed<R extends IntentResult>(processor: (job: Job) => Promise<R>, o
 
 /**
  * One worker per queue shard served (domain/queue-shards.ts), sharing `opts.connection` for
- * commands (BullMQ gives each its own blocking connection). `concurrency` is per shard: a
- * shard's backlog never waits for another's.
+ * commands (BullMQ gives each its own blocking connection). `concurrency` is the process's,
+ * split over its shards (rounded up): shards spread Redis, they do not multiply the intent
+ * transactions a worker holds open on its Postgres pool.
  */
 export function createIntentWorkers(
   deps: ProcessorDeps, opts: WorkerOptions & { shards: number; served: readonly number[] }, observe?: IntentObserver,
 ): Worker[] {
-  return opts.served.map((n) => createIntentWorker(deps, { ...opts, prefix: shardPrefix(opts.prefix, n, opts.shards) }, observe));
+  const concurrency = Math.max(1, Math.ceil(opts.concurrency / opts.served.length));
+  return opts.served.map((n) => createIntentWorker(deps, { ...opts, concurrency, prefix: shardPrefix(opts.prefix, n, opts.shards) }, observe));
 }
 
 export function createIntentWorker(deps: ProcessorDeps, opts: WorkerOptions, observe?: IntentObserver): Worker {
