@@ -49,7 +49,7 @@ async function register(s: Stack, n: number, prefix: string, labels: string[], c
 }
 
 /** One lean runner: beats until `stop`; wait=0 sleeps a second between beats, a long poll beats again at once. */
-function beatLoop(client: HttpClient, url: string, token: string, waitS: number, stop: { done: boolean }, onClaim?: (body: string, at: number) => void): Promise<void> {
+function beatLoop(client: HttpClient, url: string, token: string, waitS: number, stop: { done: boolean; statuses?: Map<number, number> }, onClaim?: (body: string, at: number) => void): Promise<void> {
   const path = `${url}/api/v1/runners/heartbeat${waitS > 0 ? `?wait=${waitS}` : ""}`;
   const headers = { authorization: `Bearer ${token}` };
   return (async () => {
@@ -58,6 +58,7 @@ function beatLoop(client: HttpClient, url: string, token: string, waitS: number,
     while (!stop.done) {
       const a = await client.request("POST", path, headers, "{}").catch(() => ({ status: 0, body: "" }));
       if (a.status === 200) onClaim?.(a.body, performance.now());
+      stop.statuses?.set(a.status, (stop.statuses.get(a.status) ?? 0) + 1);
       if (waitS === 0 || a.status !== 204) await new Promise((r) => setTimeout(r, 1000));
     }
   })();
@@ -77,20 +78,24 @@ async function idlePhase(ctx: BenchContext, m: Mode) {
     const client = httpClient(n + 10);
     const c = new pg.Client({ connectionString: s.dbUrl });
     await c.connect();
-    const stop = { done: false };
+    const stop = { done: false, statuses: new Map<number, number>() };
     try {
       const loops = tokens.map((t) => beatLoop(client, s.apis[0]!, t, m.waitS, stop));
       await new Promise((r) => setTimeout(r, 3_000)); // every runner has beaten once
+      stop.statuses.clear();
       const [p0, cpu0, t0] = [await pgCounters(c, s.dbName), cpuSnapshot(own(s)), performance.now()];
       await new Promise((r) => setTimeout(r, windowS * 1000));
       const [p1, cpu1, t1] = [await pgCounters(c, s.dbName), cpuSnapshot(own(s)), performance.now()];
+      // Answers within the window only: closing the client below cuts the polls still held.
+      const statuses = new Map(stop.statuses);
       stop.done = true;
       client.close();
       await Promise.allSettled(loops);
       const secs = (t1 - t0) / 1000;
       const cpu = cpuSpent(cpu0, cpu1);
       return {
-        mode: m.label, runners: n, seconds: +secs.toFixed(1), commitsPerS: +((p1.commits - p0.commits) / secs).toFixed(1),
+        mode: m.label, runners: n, seconds: +secs.toFixed(1), beatsPerS: +([...statuses.values()].reduce((a, b) => a + b, 0) / secs).toFixed(1),
+        statuses: Object.fromEntries(statuses), commitsPerS: +((p1.commits - p0.commits) / secs).toFixed(1),
         walBytesPerS: Math.round(Number(p1.wal - p0.wal) / secs), apiCpuPct: +((cpu.api / secs) * 100).toFixed(1), pgCpuPct: +((cpu.postgres / secs) * 100).toFixed(1),
       };
     } finally {
@@ -219,8 +224,8 @@ export const runnersScenario: Scenario = {
       tables: [
         {
           title: `${idle[0]!.runners} idle runners (before: wait=0 once a second, every beat writes the row; after: wait=${after(ctx).waitS} s, RUNNER_SEEN_WRITE_MS=15000)`,
-          columns: ["mode", "seconds", "Postgres commits/s", "commits/s per runner", "WAL bytes/s", "api CPU %", "Postgres CPU %"],
-          rows: idle.map((r) => [r.mode, r.seconds, r.commitsPerS, perRunner(r), r.walBytesPerS, r.apiCpuPct, r.pgCpuPct]),
+          columns: ["mode", "seconds", "heartbeats/s", "Postgres commits/s", "commits/s per runner", "WAL bytes/s", "api CPU %", "Postgres CPU %", "answers"],
+          rows: idle.map((r) => [r.mode, r.seconds, r.beatsPerS, r.commitsPerS, perRunner(r), r.walBytesPerS, r.apiCpuPct, r.pgCpuPct, JSON.stringify(r.statuses)]),
           note: "WAL bytes are the whole server's (pg_current_wal_lsn); commits are the stack's database's (pg_stat_database.xact_commit), read-only statements in autocommit included.",
         },
         {
