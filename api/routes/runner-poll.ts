@@ -29,10 +29,29 @@ async function record(deps: RunnerDeps, f: RunnerFacts, info: HeartbeatInfo, now
   await recordHeartbeat(deps.sql, f, info, now);
 }
 
-/** The probe first (a read), the claim's transaction only when it found a job. */
-async function tryClaim(deps: RunnerDeps, f: RunnerFacts, info: HeartbeatInfo): Promise<ClaimedJob | null> {
+/** Thrown inside the claim's transaction to roll it back: the runner left before its job could be handed over. */
+class ClientGone extends Error {
+  override name = "ClientGone";
+}
+
+/**
+ * The probe first (a read), the claim's transaction only when it found a job. A claim for a
+ * client whose connection closed meanwhile is rolled back, not committed: the job would
+ * otherwise be running for a live runner that never heard of it, which the reaper does not
+ * end while that runner beats.
+ */
+async function tryClaim(deps: RunnerDeps, f: RunnerFacts, info: HeartbeatInfo, res: Response): Promise<ClaimedJob | null> {
   if (!(await probeClaimable(deps.sql, beatOutcome(f, info).labels))) return null;
-  return inTx(deps.prisma, (tx) => heartbeatAndClaim(tx, f.runnerId, info, new Date(), () => newOpaqueToken("shithub_job_")));
+  try {
+    return await inTx(deps.prisma, async (tx) => {
+      const claimed = await heartbeatAndClaim(tx, f.runnerId, info, new Date(), () => newOpaqueToken("shithub_job_"));
+      if (claimed && (res.destroyed || res.socket === null || res.socket.destroyed)) throw new ClientGone();
+      return claimed;
+    });
+  } catch (e) {
+    if (e instanceof ClientGone) return null;
+    throw e;
+  }
 }
 
 /**
@@ -42,7 +61,7 @@ async function tryClaim(deps: RunnerDeps, f: RunnerFacts, info: HeartbeatInfo): 
 export async function beatAndPoll(deps: RunnerDeps, f: RunnerFacts, info: HeartbeatInfo, holdMs: number, res: Response): Promise<ClaimedJob | null> {
   await record(deps, f, info, new Date());
   if (!mayClaim(f, info)) return null;
-  const first = await tryClaim(deps, f, info);
+  const first = await tryClaim(deps, f, info, res);
   const waiters = deps.polling?.waiters;
   if (first || holdMs <= 0 || !waiters) return first;
   const ac = new AbortController();
@@ -55,7 +74,7 @@ export async function beatAndPoll(deps: RunnerDeps, f: RunnerFacts, info: Heartb
     // At the deadline no last look: the runner beats again at once, and that beat's claim
     // covers a wake-up hint that was lost, for the price of one statement fewer per wait.
     if (end !== "woken" || ac.signal.aborted) return null;
-    const c = await tryClaim(deps, f, info);
+    const c = await tryClaim(deps, f, info, res);
     // Another job may be waiting for the next waiter of these labels. A woken claim that got
     // nothing (another runner took the job, or this one was drained meanwhile) answers 204
     // rather than waiting again: a waiter the probe keeps waking in vain cannot spin.
