@@ -123,6 +123,17 @@ export function publishSignal(c: Redis, channel: string, message: string): Promi
 }
 
 /**
+ * Calls `f` whenever the signal subscription is back after a loss: a single Redis' `ready`
+ * (ioredis resubscribes before it), a cluster's `subscribersReady` (its sharded subscribers
+ * resubscribed on the channel's new master after a failover; the cluster client's own
+ * `ready` does not come then). Also called once for the first subscription.
+ */
+export function onSignalsResubscribed(c: Redis, f: () => void): void {
+  if (isCluster(c)) c.on("subscribersReady", f);
+  else c.on("ready", f);
+}
+
+/**
  * Subscribes to a cancel-signal channel the way publishSignal sends: SSUBSCRIBE and
  * `smessage` on a cluster, SUBSCRIBE and `message` on a single Redis.
  */

@@ -1,6 +1,6 @@
 import { cancelChannel, cancelSignal } from "../domain/contracts.ts";
 import type { Logger } from "../infra/logger.ts";
-import { connectRedis, subscribeSignals, type Redis } from "../infra/redis.ts";
+import { connectRedis, onSignalsResubscribed, subscribeSignals, type Redis } from "../infra/redis.ts";
 import { dependencyWatch, watchRedis } from "../infra/dep-watch.ts";
 import type { RunnerClient } from "./client.ts";
 import type { JobRun } from "./job.ts";
@@ -51,7 +51,7 @@ export class Fleet {
     // "ready" is the connection's, before any SUBSCRIBE was answered: the first subscription
     // is said ready once Redis accepted it, a re-established one (ioredis resubscribes) on ready.
     let subscribed = false;
-    sub.on("ready", () => {
+    onSignalsResubscribed(sub, () => {
       if (!subscribed) return;
       this.opts.log.info({ held: this.jobs.size }, "signal subscription ready; checking held jobs");
       for (const j of this.jobs.values()) void j.check("reconnect");

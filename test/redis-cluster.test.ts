@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ops from "../admin/ops.ts";
-import { shardOf, shardPrefix } from "../domain/queue-shards.ts";
+import { cancelChannel } from "../domain/contracts.ts";
+import { keySlot, shardOf, shardPrefix } from "../domain/queue-shards.ts";
 import { createTestDb, waitFor, type TestDb } from "./setup/db.ts";
 import { expectInvariants } from "./setup/invariants.ts";
 import { startRedisCluster, type PrivateCluster } from "./setup/redis-cluster.ts";
 import { spawnService, type Service } from "./setup/stack.ts";
-import { event, runEnds } from "./setup/system.ts";
+import { event, events, runEnds } from "./setup/system.ts";
 import { buildWorld, call, pushAndRun } from "./setup/world.ts";
 
 // The whole system as processes (api, worker, runner-sim) on a private Redis Cluster of
@@ -71,6 +72,15 @@ async function cancelUntilAcknowledged(runId: number, key: string, deadlineMs: n
     const r = await call(api, "POST", `/api/v1/runs/${runId}/cancel`, { token: world.tokens.alice, headers: { "Idempotency-Key": key } }).catch(() => ({ status: 0 }));
     if (r.status === 202 || Date.now() > deadline) return { status: r.status, tries };
     // Not a synchronisation: the pace of a client that was told 503 with Retry-After.
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
+async function cancelJobUntilAcknowledged(jobId: number, key: string, deadlineMs: number): Promise<{ status: number }> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const r = await call(api, "POST", `/api/v1/jobs/${jobId}/cancel`, { token: world.tokens.bob, headers: { "Idempotency-Key": key } }).catch(() => ({ status: 0 }));
+    if (r.status === 202 || Date.now() > deadline) return r;
     await new Promise((res) => setTimeout(res, 200));
   }
 }
@@ -152,12 +162,46 @@ describe("Redis Cluster with three queue shards", () => {
     expect(text).toMatch(/^actions_queue_oldest_waiting_seconds 0$/m);
   });
 
+  it("keeps cancel signals coming after the signal channel's master fails over", async () => {
+    const slot = keySlot(cancelChannel(prefix));
+    const owner = await cluster.ownerOf(slot);
+    const replica = owner && (await cluster.replicaOf(owner.id));
+    expect(replica).toEqual(expect.any(Number));
+    const r = await pushAndRun(db.prisma, "alice/demo", "jobs:\n  slow:\n    runs-on: ubuntu-latest\n    steps: [{run: echo start; sleep 600}]\n", "c1000003");
+    const jobId = r.job_ids[0]!;
+    await event(sim, "container started", jobId);
+    const checks = () => events(sim).filter((e) => e.msg === "signal subscription ready; checking held jobs").length;
+    const before = checks();
+    cluster.kill(owner!.port);
+    await waitFor("the replica to serve the channel's slot", async () => (await cluster.ownerOf(slot))?.port === replica, 20_000, 100);
+    // The sharded subscriber moved to the new master and said so: the fleet checked what it holds.
+    await waitFor("the fleet to resubscribe and check its held jobs", async () => checks() > before, 20_000, 50);
+    const asked = Date.now();
+    expect((await cancelJobUntilAcknowledged(jobId, `chan-${jobId}`, 30_000)).status).toBe(202);
+    const done = await runEnds(db, r.run_id);
+    expect(done.jobs[0]).toMatchObject({ status: "cancelled", conclusion: "cancelled" });
+    // The signal, or the check the fleet makes each time its sharded subscription settles on
+    // a new master (it may settle more than once while the slots move); not the 30 s poll.
+    const via = (await event(sim, "cancel received", jobId)).via;
+    expect(["signal", "reconnect"]).toContain(via);
+    expect(Date.now() - asked).toBeLessThan(10_000);
+    console.log(`channel failover: cancel received via ${via} after ${Date.now() - asked} ms`);
+  }, 90_000);
+
   it("loses and doubles no acknowledged intent when a master is killed under load", async () => {
     const runs: number[] = [];
     for (let i = 0; i < 90; i++) runs.push((await pushAndRun(db.prisma, repos[i % REPOS]!.name, NOBODY, `f${String(i).padStart(7, "0")}`)).run_id);
-    const victim = (await cluster.masters())[0]!;
-    const replica = await cluster.replicaOf(victim.id);
-    expect(replica).not.toBeNull();
+    // A master that still has a replica (the test above used one up).
+    let victim: { port: number; id: string } | undefined;
+    let replica: number | null = null;
+    for (const m of await cluster.masters()) {
+      replica = await cluster.replicaOf(m.id);
+      if (replica !== null) {
+        victim = m;
+        break;
+      }
+    }
+    expect(victim).toBeDefined();
     let next = 0;
     let killed = false;
     const answers = new Map<number, { status: number; tries: number }>();
@@ -167,7 +211,7 @@ describe("Redis Cluster with three queue shards", () => {
         // A third of the way in, with requests in flight on every shard.
         if (!killed && next >= runs.length / 3) {
           killed = true;
-          cluster.kill(victim.port);
+          cluster.kill(victim!.port);
         }
         answers.set(id, await cancelUntilAcknowledged(id, `failover-${id}`, 60_000));
       }

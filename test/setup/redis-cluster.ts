@@ -27,6 +27,8 @@ export interface PrivateCluster {
   node(port: number): Redis;
   /** The ports of the current masters, by CLUSTER NODES on a live node. */
   masters(): Promise<{ port: number; id: string }[]>;
+  /** The live master that serves `slot`. */
+  ownerOf(slot: number): Promise<{ port: number; id: string } | null>;
   /** The replica port of a master (by its node id). */
   replicaOf(masterId: string): Promise<number | null>;
   /** ACL LOG entries of every live node: every command a node refused. */
@@ -89,10 +91,23 @@ export async function startRedisCluster(prefix: string, opts: { shards?: number;
     throw e;
   }
   const base = `redis://127.0.0.1:${nodes[0]!.port}`;
-  const alive = () => nodes.filter((n) => n.proc.exitCode === null && n.proc.signalCode === null);
+  const killed = new Set<number>();
+  const alive = () => nodes.filter((n) => !killed.has(n.port) && n.proc.exitCode === null && n.proc.signalCode === null);
+  // Any live node's view (a node may be going away while asked).
+  const clusterNodes = async (): Promise<string> => {
+    let last: unknown;
+    for (const n of alive()) {
+      try {
+        return String(await admin(n.port, (c) => c.call("CLUSTER", "NODES")));
+      } catch (e) {
+        last = e;
+      }
+    }
+    throw new Error(`no live cluster node answers CLUSTER NODES: ${String(last)}`);
+  };
   const nodesTable = async () => {
-    const raw = String(await admin(alive()[0]!.port, (c) => c.call("CLUSTER", "NODES")));
-    return raw.trim().split("\n").map((l) => l.split(" ")).map((f) => ({ id: f[0]!, port: Number(f[1]!.split(":")[1]!.split("@")[0]), flags: f[2]!, master: f[3]!, slots: f.length > 8 }));
+    const raw = await clusterNodes();
+    return raw.trim().split("\n").map((l) => l.split(" ")).map((f) => ({ id: f[0]!, port: Number(f[1]!.split(":")[1]!.split("@")[0]), flags: f[2]!, master: f[3]!, slots: f.length > 8, ranges: f.slice(8).filter((r) => !r.startsWith("[")).map((r) => r.split("-").map(Number)) }));
   };
   return {
     nodes,
@@ -100,10 +115,17 @@ export async function startRedisCluster(prefix: string, opts: { shards?: number;
     urls: Object.fromEntries(ACL_ROLES.map((r) => [r, urlForUser(base, ACL_USER[r], passwords[r])])) as Record<AclRole, string>,
     node: (port) => new Redis({ port, host: "127.0.0.1", maxRetriesPerRequest: 1 }),
     masters: async () => (await nodesTable()).filter((n) => n.flags.includes("master") && n.slots && !/fail/.test(n.flags)).map((n) => ({ port: n.port, id: n.id })),
+    ownerOf: async (slot) => {
+      const m = (await nodesTable()).find((n) => n.flags.includes("master") && !/fail/.test(n.flags) && n.ranges.some(([lo, hi]) => slot >= lo! && slot <= (hi ?? lo)!));
+      return m ? { port: m.port, id: m.id } : null;
+    },
     replicaOf: async (id) => (await nodesTable()).find((n) => n.master === id && !/fail/.test(n.flags))?.port ?? null,
     denials: async () => (await Promise.all(alive().map((n) => admin(n.port, (c) => c.call("ACL", "LOG") as Promise<unknown[][]>).then((log) =>
       log.map((e) => `${n.port}: ${Object.entries(Object.fromEntries(Array.from({ length: e.length / 2 }, (_, i) => [String(e[2 * i]), String(e[2 * i + 1])]))).filter(([k]) => ["username", "reason", "object"].includes(k)).map(([, v]) => v).join(" ")}`))))).flat(),
-    kill: (port) => void nodes.find((n) => n.port === port)?.proc.kill("SIGKILL"),
+    kill: (port) => {
+      killed.add(port);
+      nodes.find((n) => n.port === port)?.proc.kill("SIGKILL");
+    },
     stop,
   };
 }
