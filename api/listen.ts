@@ -27,8 +27,15 @@ export function serve(app: Express, at: ListenAt, log: Logger, label: string): {
   });
   // Longer than the usual load balancer idle timeout (60 s), so the balancer closes first.
   server.keepAliveTimeout = 65_000;
+  // close() closes the connections idle at that moment only; one whose answer goes out later
+  // (a long-polling heartbeat woken by the shutdown) would then sit out keepAliveTimeout.
   const stopAccepting: Phase = ["stop accepting", () => new Promise<void>((resolve) => {
-    server.close(() => resolve());
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    sweep.unref();
+    server.close(() => {
+      clearInterval(sweep);
+      resolve();
+    });
     server.closeIdleConnections();
   })];
   return { server, stopAccepting };

@@ -47,6 +47,8 @@ export class RunnerWaiters {
   private readonly groups = new Map<string, Group>();
   private kicking = false;
   private again = false;
+  /** Set by close(): a heartbeat that arrives on a kept-alive connection during shutdown must not be held. */
+  private closed = false;
   private readonly onMessage = (channel: string) => {
     if (channel === this.deps.channel) this.kick();
   };
@@ -70,6 +72,7 @@ export class RunnerWaiters {
 
   /** Waits until a job these labels could take is probably there, `ms` passes, or `signal` aborts. */
   wait(labels: readonly string[], ms: number, signal: AbortSignal): Promise<WaitEnd> {
+    if (this.closed) return Promise.resolve("aborted");
     const key = [...labels].sort().join(",");
     let g = this.groups.get(key);
     if (!g) this.groups.set(key, (g = { labels, waiters: new Set() }));
@@ -123,6 +126,7 @@ export class RunnerWaiters {
   }
 
   close(): void {
+    this.closed = true;
     this.deps.subscriber?.off("message", this.onMessage);
     for (const g of [...this.groups.values()]) for (const w of [...g.waiters]) w.wake("aborted");
   }
